@@ -1,0 +1,1 @@
+"""Therapist dashboard (issue 5)."""

@@ -1,0 +1,280 @@
+"""The one configuration: every number from ``shared/reference.md`` as a checked value.
+
+A TOML file overrides any default.  Loading refuses, before anything starts, an unknown
+key, a value of the wrong type, and a value outside its allowed range, with a message
+that names the key (``plant.heater_w``).  Limits that protect the client (setpoint
+ceiling 40.0 °C, trip at 41.0 °C, board limit 42.0 °C) can be lowered by configuration
+but never raised: the ceilings are ``HARD_*`` constants below, with their reasons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: IEC 60601-1: an applied part may not exceed 41 °C; UL 1563 caps hot tubs at 40 °C.
+HARD_SETPOINT_CEILING_C = 40.0
+HARD_OVER_TEMPERATURE_C = 41.0
+HARD_BOARD_LIMIT_C = 42.0
+CUSHIONS = 2
+
+
+class ConfigError(ValueError):
+    """A configuration value was refused; the message names the key."""
+
+
+def _f(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "",
+       lo_open: bool = False) -> Any:
+    """A field with its allowed range and a one-line explanation."""
+    meta = {"lo": lo, "hi": hi, "doc": doc, "lo_open": lo_open}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class PlantConfig:
+    """The two cushions as physics (reference.md, 'The table')."""
+
+    water_kg: float = _f(25.0, 0.0, 200.0, "water per cushion", lo_open=True)
+    water_specific_heat_j_per_kg_k: float = _f(4186.0, 1.0, 10000.0, "specific heat of water")
+    heater_w: float = _f(300.0, 0.0, 2000.0, "heater power per cushion")
+    plate_heat_capacity_j_per_k: float = _f(2000.0, 1.0, 100000.0, "heater plate heat capacity")
+    plate_to_water_w_per_k: float = _f(30.0, 0.1, 1000.0, "plate-to-water conductance")
+    loss_to_room_w_per_k: float = _f(3.5, 0.0, 100.0, "water-to-room loss, covered")
+    coupling_w_per_k: float = _f(1.0, 0.0, 100.0, "conductance between the two cushions")
+    room_c: float = _f(21.0, -10.0, 45.0, "room temperature")
+    initial_water_c: list[float] = _f([20.0, 20.0], 0.0, 60.0, "water temperature at start")
+    client_w_per_k: float = _f(6.0, 0.0, 50.0, "client-to-water conductance per cushion")
+    client_neutral_c: float = _f(35.5, 20.0, 45.0, "water a client neither warms nor cools")
+    cutout_open_c: float = _f(55.0, 40.0, 120.0, "bimetal cut-out opens (plate temperature)")
+    cutout_close_c: float = _f(45.0, 20.0, 120.0, "bimetal cut-out recloses (plate temperature)")
+
+
+@dataclass
+class SensorConfig:
+    """NTC thermistors in a divider, read by a 12-bit ADC (reference.md, 'The heater board')."""
+
+    nominal_ohm: float = _f(10000.0, 1.0, 1e7, "NTC resistance at nominal_c", lo_open=True)
+    nominal_c: float = _f(25.0, -50.0, 150.0, "temperature of nominal_ohm")
+    beta_k: float = _f(3950.0, 100.0, 20000.0, "Beta constant")
+    series_ohm: float = _f(10000.0, 1.0, 1e7, "divider resistor between Vref and the ADC node")
+    adc_bits: int = _f(12, 8, 16, "ADC resolution")
+    lag_s: float = _f(10.0, 0.0, 600.0, "first-order lag of a sensor in water")
+    noise_c: float = _f(0.03, 0.0, 5.0, "sensor noise, rms")
+    rail_fraction: float = _f(0.01, 0.0, 0.2, "counts this close to a rail mean open/short")
+    valid_min_c: float = _f(0.0, -50.0, 100.0, "readings below are a broken (open) sensor")
+    valid_max_c: float = _f(60.0, 0.0, 150.0, "readings above are a broken (shorted) sensor")
+
+
+@dataclass
+class BoardConfig:
+    """The heater board's own behaviour, emulated by ``sim`` and relied on by the host."""
+
+    window_s: float = _f(2.0, 0.1, 60.0, "time-proportioning window of the SSRs")
+    telemetry_period_s: float = _f(0.2, 0.01, 0.25, "telemetry period (at least 4 Hz)")
+    deadman_s: float = _f(3.0, 0.5, 3.0, "a heater setting holds at most this long")
+    limit_c: float = _f(42.0, 30.0, HARD_BOARD_LIMIT_C, "board forces a channel off above this")
+    limit_samples: int = _f(4, 1, 100, "consecutive samples before the board limit acts")
+    serial_number: int = _f(1, 0, 2**32 - 1, "emulated board serial number")
+    firmware_version: str = _f("1.0.0", doc="emulated firmware version, major.minor.patch")
+
+
+@dataclass
+class LinkConfig:
+    """The host side of the serial link."""
+
+    port: str = _f("", doc="pyserial URL of the board: /dev/ttyUSB0, a pty path, socket://...")
+    baudrate: int = _f(115200, 1200, 4_000_000, "serial speed")
+    ack_timeout_s: float = _f(0.1, 0.005, 5.0, "retransmit a command not acknowledged by then")
+    max_retries: int = _f(3, 0, 20, "retransmissions before a command counts as failed")
+    refresh_s: float = _f(0.5, 0.05, 1.0, "re-send heater outputs at least this often")
+    stale_s: float = _f(1.0, 0.1, 10.0, "no valid telemetry for this long: link unhealthy")
+    reconnect_min_s: float = _f(0.1, 0.01, 60.0, "first reconnect back-off")
+    reconnect_max_s: float = _f(5.0, 0.01, 600.0, "longest reconnect back-off")
+
+
+@dataclass
+class ControlConfig:
+    """Setpoints; the control law's own parameters arrive with the controller."""
+
+    setpoint_c: list[float] = _f([37.0, 37.0], 30.0, HARD_SETPOINT_CEILING_C, "default setpoints")
+    setpoint_min_c: float = _f(30.0, 0.0, HARD_SETPOINT_CEILING_C, "lowest setpoint accepted")
+    setpoint_max_c: float = _f(40.0, 0.0, HARD_SETPOINT_CEILING_C, "highest setpoint accepted")
+    setpoint_step_c: float = _f(0.1, 0.01, 1.0, "setpoint resolution")
+
+
+@dataclass
+class SafetyConfig:
+    """The supervisor's limits (reference.md, 'Safety limits')."""
+
+    over_temperature_c: float = _f(41.0, 30.0, HARD_OVER_TEMPERATURE_C, "trip: any sensor above")
+    high_alarm_margin_c: float = _f(1.0, 0.1, 5.0, "alarm: above setpoint + this")
+    high_alarm_c: float = _f(40.5, 30.0, HARD_OVER_TEMPERATURE_C, "alarm: above this")
+    alarm_hysteresis_c: float = _f(0.2, 0.0, 2.0, "an alarm clears this far below its level")
+    sensor_disagree_c: float = _f(1.0, 0.1, 10.0, "trip: sensors further apart than this")
+    sensor_disagree_s: float = _f(5.0, 0.0, 600.0, "... for this long")
+    no_rise_c: float = _f(0.5, 0.0, 10.0, "trip: less rise than this")
+    no_rise_window_s: float = _f(600.0, 10.0, 7200.0, "... over this window")
+    no_rise_min_output: float = _f(0.8, 0.0, 1.0, "... at or above this output")
+    rise_too_fast_c_per_min: float = _f(1.0, 0.05, 20.0, "trip: water rising faster than this")
+    rise_while_off_c: float = _f(0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than")
+    rise_while_off_window_s: float = _f(300.0, 10.0, 7200.0, "... over this window")
+    stale_telemetry_s: float = _f(1.0, 0.1, 10.0, "trip: no valid report for this long")
+    control_stall_s: float = _f(3.0, 0.1, 60.0, "trip: no control cycle for this long")
+
+
+@dataclass
+class DataConfig:
+    """Where the event log and history live."""
+
+    dir: str = _f("~/.local/share/hydrotherm", doc="data directory")
+
+
+@dataclass
+class Config:
+    """The effective configuration: defaults overridden by a TOML file."""
+
+    plant: PlantConfig = field(default_factory=PlantConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    board: BoardConfig = field(default_factory=BoardConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(os.path.expanduser(self.data.dir))
+
+
+def _check_number(key: str, value: Any, meta: dict[str, Any], want_int: bool) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if want_int and not isinstance(value, int):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+        op = "greater than" if meta.get("lo_open") else "at least"
+        raise ConfigError(f"{key} = {value!r} is refused: must be {op} {lo}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key} = {value!r} is refused: must be at most {hi}")
+    return value if want_int else float(value)
+
+
+def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+    meta = dict(f.metadata)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, list):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value] * len(default)
+        if not isinstance(value, list) or len(value) != len(default):
+            raise ConfigError(f"{key}: expected one number or a list of {len(default)}")
+        return [_check_number(f"{key}[{i}]", v, meta, False) for i, v in enumerate(value)]
+    return _check_number(key, value, meta, isinstance(default, int))
+
+
+def build_section(name: str, cls: type, values: dict[str, Any]) -> Any:
+    """Make one section from a mapping, refusing unknown keys and bad values."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
+        kwargs[key] = _coerce(f"{name}.{key}", known[key], value)
+    return cls(**kwargs)
+
+
+def _cross_checks(cfg: Config) -> None:
+    c = cfg.control
+    if c.setpoint_min_c >= c.setpoint_max_c:
+        raise ConfigError("control.setpoint_min_c must be below control.setpoint_max_c")
+    for i, sp in enumerate(c.setpoint_c):
+        if not c.setpoint_min_c <= sp <= c.setpoint_max_c:
+            raise ConfigError(f"control.setpoint_c[{i}] = {sp} is outside "
+                              f"{c.setpoint_min_c}..{c.setpoint_max_c}")
+    if cfg.plant.cutout_close_c >= cfg.plant.cutout_open_c:
+        raise ConfigError("plant.cutout_close_c must be below plant.cutout_open_c")
+    if cfg.sensor.valid_min_c >= cfg.sensor.valid_max_c:
+        raise ConfigError("sensor.valid_min_c must be below sensor.valid_max_c")
+    if cfg.link.refresh_s >= cfg.board.deadman_s:
+        raise ConfigError("link.refresh_s must be shorter than board.deadman_s")
+    if cfg.link.reconnect_min_s > cfg.link.reconnect_max_s:
+        raise ConfigError("link.reconnect_min_s must not exceed link.reconnect_max_s")
+    parts = cfg.board.firmware_version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ConfigError("board.firmware_version must look like 1.2.3 (each part 0..255)")
+
+
+def from_mapping(data: dict[str, Any]) -> Config:
+    """Build a checked configuration from a parsed TOML mapping."""
+    sections = {f.name: type(f.default_factory()) for f in dataclasses.fields(Config)}  # type: ignore[misc]
+    built = {}
+    for name, values in data.items():
+        if name not in sections:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name}: expected a table [{name}]")
+        built[name] = build_section(name, sections[name], values)
+    cfg = Config(**built)
+    _cross_checks(cfg)
+    return cfg
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the configuration file (or the defaults when ``path`` is None)."""
+    if path is None:
+        env = os.environ.get("HYDROTHERM_CONFIG")
+        path = env if env else None
+    if path is None:
+        cfg = Config()
+        _cross_checks(cfg)
+        return cfg
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return from_mapping(data)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def to_toml(cfg: Config, with_docs: bool = True) -> str:
+    """The effective configuration as TOML that ``load`` reads back unchanged."""
+    lines: list[str] = []
+    for sec in dataclasses.fields(cfg):
+        obj = getattr(cfg, sec.name)
+        lines.append(f"[{sec.name}]")
+        for f in dataclasses.fields(obj):
+            doc = f.metadata.get("doc", "")
+            comment = f"  # {doc}" if with_docs and doc else ""
+            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}{comment}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Simulated heater board, thermal plant, fault injection and scenarios."""
