@@ -342,8 +342,9 @@ class FrameParser:
 
     ``feed`` never raises on input bytes.  Counters: ``frames`` accepted, ``crc_errors``
     (a complete candidate frame whose CRC failed), ``oversized`` (a LEN above
-    ``MAX_PAYLOAD``), ``resyncs`` (each time bytes had to be discarded to find the next
-    start marker) and ``discarded_bytes``.
+    ``MAX_PAYLOAD``), ``resyncs`` (each time synchronisation was lost: one for every run of
+    discarded bytes between two accepted frames, however many failed candidates it took and
+    however the bytes were split across ``feed`` calls) and ``discarded_bytes``.
     """
 
     def __init__(self) -> None:
@@ -353,12 +354,15 @@ class FrameParser:
         self.oversized = 0
         self.resyncs = 0
         self.discarded_bytes = 0
+        self._lost = False  # bytes were discarded since the last accepted frame
 
     def _discard(self, n: int) -> None:
         if n > 0:
             del self._buf[:n]
             self.discarded_bytes += n
-            self.resyncs += 1
+            if not self._lost:
+                self._lost = True
+                self.resyncs += 1
 
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf
@@ -390,6 +394,7 @@ class FrameParser:
                 continue
             out.append(Frame(body[1], body[2], body[3:]))
             self.frames += 1
+            self._lost = False
             del buf[:total]
 
     @property

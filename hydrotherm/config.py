@@ -95,6 +95,7 @@ class LinkConfig:
     max_retries: int = _f(3, 0, 20, "retransmissions before a command counts as failed")
     refresh_s: float = _f(0.5, 0.05, 1.0, "re-send heater outputs at least this often")
     stale_s: float = _f(1.0, 0.1, 10.0, "no valid telemetry for this long: link unhealthy")
+    silence_reconnect_s: float = _f(3.0, 0.2, 60.0, "board silent this long: reopen the port")
     reconnect_min_s: float = _f(0.1, 0.01, 60.0, "first reconnect back-off")
     reconnect_max_s: float = _f(5.0, 0.01, 600.0, "longest reconnect back-off")
 
@@ -214,6 +215,8 @@ def _cross_checks(cfg: Config) -> None:
         raise ConfigError("sensor.valid_min_c must be below sensor.valid_max_c")
     if cfg.link.refresh_s >= cfg.board.deadman_s:
         raise ConfigError("link.refresh_s must be shorter than board.deadman_s")
+    if cfg.link.silence_reconnect_s <= cfg.link.stale_s:
+        raise ConfigError("link.silence_reconnect_s must be longer than link.stale_s")
     if cfg.link.reconnect_min_s > cfg.link.reconnect_max_s:
         raise ConfigError("link.reconnect_min_s must not exceed link.reconnect_max_s")
     parts = cfg.board.firmware_version.split(".")

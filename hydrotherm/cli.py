@@ -1,0 +1,309 @@
+"""The ``hydrotherm`` command: one entry point with subcommands.
+
+Errors a user can cause (bad configuration, unknown fault, no simulator running) end
+with a one-line message on stderr and exit status 2; nothing prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hydrotherm import config as config_mod
+from hydrotherm.clock import RealClock, ScaledClock
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _load_config(args: argparse.Namespace) -> config_mod.Config:
+    try:
+        return config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        raise UsageError(f"configuration refused: {exc}") from None
+
+
+# --- config --------------------------------------------------------------------------------
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    sys.stdout.write(config_mod.to_toml(cfg, with_docs=not args.bare))
+    return 0
+
+
+# --- sim -----------------------------------------------------------------------------------
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop.wait(0.2):
+        pass
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from sim.server import SimServer
+
+    cfg = _load_config(args)
+    directory = Path(args.dir) if args.dir else None
+    server = SimServer(cfg, RealClock(), directory, tables=args.tables, seed=args.seed)
+    server.start()
+    try:
+        for i, port in enumerate(server.ports):
+            print(f"table {i}: {port.path} -> {port.slave_path}", flush=True)
+        print(f"control socket: {server.control_path}", flush=True)
+        print("open a table with: hydrotherm monitor --port " + server.ports[0].path, flush=True)
+        print("inject a fault with: hydrotherm fault sensor_open --cushion 0", flush=True)
+        _wait_for_signal()
+    finally:
+        server.stop()
+    return 0
+
+
+def _control_path(args: argparse.Namespace) -> Path:
+    from sim.server import default_dir
+
+    path = Path(args.control) if args.control else default_dir() / "control.sock"
+    if not path.exists():
+        raise UsageError(f"no simulator is listening at {path}: start `hydrotherm sim` first "
+                         "(or pass --control PATH)")
+    return path
+
+
+def _send(args: argparse.Namespace, req: dict[str, Any]) -> int:
+    from sim.server import send_control
+
+    try:
+        resp = send_control(_control_path(args), req)
+    except OSError as exc:
+        raise UsageError(f"simulator control socket: {exc}") from None
+    if not resp.get("ok"):
+        raise UsageError(resp.get("error", "refused"))
+    print(json.dumps(resp) if len(resp) > 1 else "ok")
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    req: dict[str, Any] = {"cmd": "fault", "fault": args.name, "table": args.table,
+                           "clear": args.clear}
+    for key in ("cushion", "sensor", "offset_c", "kg_per_min", "error_rate", "duration_s"):
+        value = getattr(args, key)
+        if value is not None:
+            req[key] = value
+    return _send(args, req)
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    return _send(args, {"cmd": "client", "table": args.table, "cushion": args.cushion,
+                        "on": args.state == "on"})
+
+
+def cmd_sim_status(args: argparse.Namespace) -> int:
+    return _send(args, {"cmd": "status"})
+
+
+# --- monitor / demo ------------------------------------------------------------------------
+
+def _format_reading(link: Any) -> str:
+    r = link.latest
+    if r is None or not link.healthy:
+        return f"link {link.state.value}: readings unavailable {link.error}".rstrip()
+    parts = []
+    for i, c in enumerate(r.cushions):
+        def fmt(s: Any) -> str:
+            return f"{s.celsius:6.2f}" if s.celsius is not None else f"{s.status.value:>6}"
+        parts.append(f"cushion {i}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
+                     f"out {c.applied * 100:5.1f} %")
+    faults = ",".join(r.fault_names) or "none"
+    return (" | ".join(parts) + f" | relay {'closed' if r.relay_closed else 'open'}"
+            f" | faults {faults} | crc {link.counters.crc_errors}")
+
+
+def _monitor_loop(link: Any, clock: Any, stop: threading.Event, interval_s: float,
+                  duration_s: float | None, on_tick: Any = None) -> None:
+    next_print = 0.0
+    t_end = time.monotonic() + duration_s if duration_s else None
+    while not stop.is_set():
+        link.poll()
+        if on_tick:
+            on_tick()
+        if time.monotonic() >= next_print:
+            print(_format_reading(link), flush=True)
+            next_print = time.monotonic() + interval_s
+        if t_end and time.monotonic() >= t_end:
+            break
+        stop.wait(0.005)
+
+
+def _make_link(cfg: config_mod.Config, url: str, clock: Any) -> Any:
+    from firmware_bridge.link import BoardLink
+    from firmware_bridge.thermistor import Thermistor
+
+    def report(ev: Any) -> None:
+        print(f"[link] {ev.kind}: {ev.detail}", flush=True)
+
+    return BoardLink(cfg.link, Thermistor(cfg.sensor), clock, url=url, on_event=report)
+
+
+def _install_stop() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    url = args.port or cfg.link.port
+    if not url:
+        raise UsageError("no board given: pass --port URL or set link.port in the configuration")
+    clock = RealClock()
+    link = _make_link(cfg, url, clock)
+    stop = _install_stop()
+    try:
+        _monitor_loop(link, clock, stop, args.interval, args.duration)
+    finally:
+        link.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Until the controller exists: a simulated board on a pty, the link, live telemetry,
+    and a plainly labelled placeholder (full power below the setpoint, off above)."""
+    from sim.server import SimServer
+
+    cfg = _load_config(args)
+    if args.speed <= 0:
+        raise UsageError("--speed must be positive")
+    clock = ScaledClock(args.speed) if args.speed != 1 else RealClock()
+    directory = Path(args.dir) if args.dir else None
+    stop = _install_stop()
+    with SimServer(cfg, clock, directory, tables=1, seed=args.seed) as server:
+        url = server.ports[0].path
+        print(f"simulated board on {url} ({server.ports[0].slave_path}), speed x{args.speed}",
+              flush=True)
+        link = _make_link(cfg, url, clock)
+        setpoints = cfg.control.setpoint_c
+        state = {"armed": False}
+
+        def placeholder_heat() -> None:
+            # NOT the controller (issue 3): heat at full power below the setpoint; any
+            # unhealthy link or board fault means 0 %.
+            if not link.healthy:
+                link.set_outputs(0.0, 0.0)
+                state["armed"] = False
+                return
+            r = link.latest
+            if r.faults and not state["armed"]:
+                link.clear_faults()
+            if not r.relay_closed and not r.faults and not state["armed"]:
+                link.set_relay(True)
+                state["armed"] = True
+            outs = []
+            for i, c in enumerate(r.cushions):
+                t = c.primary.celsius
+                outs.append(1.0 if t is not None and t < setpoints[i] - 0.3 else 0.0)
+            link.set_outputs(*outs)
+
+        try:
+            _monitor_loop(link, clock, stop, args.interval, args.duration, placeholder_heat)
+        finally:
+            link.close()
+    print("stopped: heaters off, simulator closed", flush=True)
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="hydrotherm",
+                                 description="Heated water-cushion table controller")
+    ap.add_argument("--config", help="TOML configuration file (default: $HYDROTHERM_CONFIG, "
+                                     "else built-in defaults)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="configuration")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser("show", help="print the effective configuration as TOML")
+    show.add_argument("--bare", action="store_true", help="without explanatory comments")
+    show.set_defaults(func=cmd_config_show)
+
+    p = sub.add_parser("sim", help="run simulated heater boards on pseudo-terminals")
+    p.add_argument("--tables", type=int, default=1, help="number of simulated tables")
+    p.add_argument("--dir", help="directory for the pty links and control socket")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.set_defaults(func=cmd_sim)
+
+    def control_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--control", help="control socket of the running simulator")
+        q.add_argument("--table", type=int, default=0, help="table number (default 0)")
+
+    p = sub.add_parser("fault", help="inject (or --clear) a fault in a running simulator")
+    from sim.faults import FAULTS
+
+    p.add_argument("name", choices=sorted(FAULTS), metavar="NAME",
+                   help="one of: " + ", ".join(FAULTS))
+    p.add_argument("--cushion", type=int, choices=(0, 1))
+    p.add_argument("--sensor", choices=("primary", "redundant"))
+    p.add_argument("--offset-c", dest="offset_c", type=float)
+    p.add_argument("--kg-per-min", dest="kg_per_min", type=float)
+    p.add_argument("--error-rate", dest="error_rate", type=float)
+    p.add_argument("--duration-s", dest="duration_s", type=float)
+    p.add_argument("--clear", action="store_true", help="remove the fault instead")
+    control_args(p)
+    p.set_defaults(func=cmd_fault)
+
+    p = sub.add_parser("client", help="a client lies on (or gets off) a cushion")
+    p.add_argument("state", choices=("on", "off"))
+    p.add_argument("--cushion", type=int, choices=(0, 1), required=True)
+    control_args(p)
+    p.set_defaults(func=cmd_client)
+
+    p = sub.add_parser("sim-status", help="true plant state of a running simulator")
+    control_args(p)
+    p.set_defaults(func=cmd_sim_status)
+
+    p = sub.add_parser("monitor", help="open a board and print live telemetry")
+    p.add_argument("--port", help="pyserial URL: /dev/ttyUSB0, a pty path, socket://host:port")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("demo", help="simulated table + link + live telemetry (the main job)")
+    p.add_argument("--speed", type=float, default=1.0, help="run N times faster than real time")
+    p.add_argument("--dir", help="directory for the pty link")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
+    p.add_argument("--duration", type=float, help="stop after this many wall seconds")
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"hydrotherm: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The heater board's firmware behaviour, run against the thermal plant.
+
+What a real board does on its own, without the host: the dead-man timer per channel,
+the board-side limit (above 42.0 °C, or a sensor at a rail, for 4 samples in a row),
+the master relay that any fault opens, the bimetal cut-out inputs, identity and reset
+cause.  It talks ``docs/protocol.md`` over any ``BoardPort`` (in-process pipe or pty).
+
+Time comes only from the shared clock: ``poll()`` catches the board (and the plant it
+owns) up to ``clock.now()`` one telemetry period at a time, so the same code runs in
+real time in a thread or thousands of times faster when a simulation advances the clock.
+"""
+
+from __future__ import annotations
+
+import random
+
+from firmware_bridge import protocol as p
+from firmware_bridge.thermistor import Thermistor
+from hydrotherm.clock import Clock
+from hydrotherm.config import BoardConfig, SensorConfig
+
+from .plant import Plant
+from .transport import BoardPort, NoisyPort
+
+CHANNELS = 2
+
+
+class BoardEmulator:
+    """One heater board: two channels, four sensors, a master relay, two cut-outs."""
+
+    def __init__(self, cfg: BoardConfig, sensor_cfg: SensorConfig, plant: Plant, clock: Clock,
+                 port: BoardPort, rng: random.Random | None = None,
+                 protocol_version: tuple[int, int] = (p.PROTOCOL_MAJOR, p.PROTOCOL_MINOR)) -> None:
+        self.cfg = cfg
+        self.plant = plant
+        self.clock = clock
+        self.rng = rng or random.Random(0)
+        self.port = NoisyPort(port, self.rng)
+        self.protocol_version = protocol_version
+        self.fw_version = tuple(int(x) for x in cfg.firmware_version.split("."))
+        therm = Thermistor(sensor_cfg)
+        # Compare raw counts on the hot path: hotter means fewer counts.
+        self._hot_counts = therm.counts_exact(cfg.limit_c)
+        self._low_rail = therm.low_rail
+        self._high_rail = therm.high_rail
+        self._period = cfg.telemetry_period_s
+        self.frames_in = 0
+        self.frames_out = 0
+        self.commands_rejected = 0
+        self._plant_time = clock.now()
+        self._boot(p.ResetCause.POWER_ON)
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def _boot(self, cause: p.ResetCause) -> None:
+        now = self.clock.now()
+        self.boot_time = now
+        self.reset_cause = cause
+        self.output = [0, 0]  # permille as last commanded and still valid
+        self.output_set_at = [now, now]
+        self.relay_closed = False
+        self.faults = int(p.Fault.RESET)
+        self._hot_run = [0, 0]
+        self._rail_run = [0, 0]
+        self._cutout_seen = [False, False]
+        self._parser = p.FrameParser()
+        self._tx_seq = 0
+        self._last_rx: tuple[int, int] | None = None
+        self._last_ack_status = p.AckStatus.OK
+        self._next_sample = now
+        self.last_adc = (0, 0, 0, 0)
+
+    def reset(self, cause: p.ResetCause = p.ResetCause.WATCHDOG) -> None:
+        """Reboot: outputs off, relay open, RESET flagged, uptime from zero."""
+        self._catch_up_plant(self.clock.now())
+        self._boot(cause)
+
+    @property
+    def uptime_ms(self) -> int:
+        return int((self.clock.now() - self.boot_time) * 1000) & 0xFFFFFFFF
+
+    def applied(self, ch: int) -> int:
+        """Permille actually driven to the SSR (0 when the relay is open)."""
+        return self.output[ch] if self.relay_closed else 0
+
+    # --- fault injection hooks -----------------------------------------------------------
+
+    def set_serial_noise(self, error_rate: float) -> None:
+        self.port.error_rate = error_rate
+
+    def silence(self, duration_s: float) -> None:
+        self.port.silent_until = self.clock.now() + duration_s
+
+    # --- the main loop -------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Catch up to now: sample, enforce limits, report, and handle host commands."""
+        now = self.clock.now()
+        self.port.now = now
+        self._handle_input(now)
+        while self._next_sample <= now:
+            t = self._next_sample
+            self._catch_up_plant(t)
+            self.port.now = t
+            self._check_deadman(t)
+            self._sample(t)
+            self._next_sample = t + self._period
+        self.port.now = now
+
+    def _catch_up_plant(self, t: float) -> None:
+        dt = t - self._plant_time
+        if dt > 0:
+            out = self.output
+            self.plant.step(dt, (out[0] / 1000.0, out[1] / 1000.0), self.relay_closed)
+            self._plant_time = t
+
+    def _raise(self, bits: int) -> None:
+        new = bits & ~self.faults
+        if not new:
+            return
+        self.faults |= bits
+        self.relay_closed = False
+        self._send(p.FaultReport(new, self.faults))
+
+    def _check_deadman(self, t: float) -> None:
+        limit = self.cfg.deadman_s
+        for ch in range(CHANNELS):
+            if self.output[ch] and t - self.output_set_at[ch] > limit:
+                self.output[ch] = 0
+                self._raise(int(p.Fault.for_channel("DEADMAN", ch)))
+
+    def _sample(self, t: float) -> None:
+        plant = self.plant
+        adc = (plant.sensor_counts(0, 0), plant.sensor_counts(0, 1),
+               plant.sensor_counts(1, 0), plant.sensor_counts(1, 1))
+        self.last_adc = adc
+        need = self.cfg.limit_samples
+        lo, hi, hot = self._low_rail, self._high_rail, self._hot_counts
+        raised = 0
+        for ch in range(CHANNELS):
+            a, b = adc[2 * ch], adc[2 * ch + 1]
+            rail = a <= lo or a >= hi or b <= lo or b >= hi
+            is_hot = (not rail) and (a < hot or b < hot)
+            self._rail_run[ch] = self._rail_run[ch] + 1 if rail else 0
+            self._hot_run[ch] = self._hot_run[ch] + 1 if is_hot else 0
+            if self._rail_run[ch] >= need:
+                raised |= int(p.Fault.for_channel("LIMIT_SENSOR", ch))
+            if self._hot_run[ch] >= need:
+                raised |= int(p.Fault.for_channel("LIMIT_HOT", ch))
+            if plant.cutout_open[ch]:
+                raised |= int(p.Fault.for_channel("CUTOUT", ch))
+            if raised & (p.Fault.for_channel("LIMIT_SENSOR", ch)
+                         | p.Fault.for_channel("LIMIT_HOT", ch)):
+                self.output[ch] = 0
+        if raised:
+            self._raise(raised)
+        inputs = (p.Input.RELAY_CLOSED if self.relay_closed else 0) \
+            | (p.Input.CUTOUT_0_OPEN if plant.cutout_open[0] else 0) \
+            | (p.Input.CUTOUT_1_OPEN if plant.cutout_open[1] else 0)
+        self._send(p.Telemetry(self.uptime_ms, adc, (self.applied(0), self.applied(1)),
+                               int(inputs), self.faults))
+
+    # --- protocol ------------------------------------------------------------------------
+
+    def _send(self, msg: p.Message) -> None:
+        self.port.write(p.encode(self._tx_seq, msg))
+        self._tx_seq = (self._tx_seq + 1) & 0xFF
+        self.frames_out += 1
+
+    def _handle_input(self, now: float) -> None:
+        data = self.port.read_available()
+        if not data:
+            return
+        for frame in self._parser.feed(data):
+            self.frames_in += 1
+            self._handle_frame(frame, now)
+
+    def _handle_frame(self, frame: p.Frame, now: float) -> None:
+        key = (frame.seq, frame.type)
+        if key == self._last_rx:
+            # A retransmission: the ACK was lost.  Say the same again; SET_OUTPUTS is
+            # re-applied because it is idempotent and doubles as the dead-man refresh.
+            if frame.type == p.MsgType.SET_OUTPUTS and self._last_ack_status == p.AckStatus.OK:
+                self._touch_outputs(now)
+            self._send(p.Ack(frame.seq, self._last_ack_status))
+            if frame.type in (p.MsgType.HELLO, p.MsgType.GET_IDENTITY):
+                self._send(self._identity())
+            return
+        self._last_rx = key
+        status, extra = self._execute(frame, now)
+        self._last_ack_status = status
+        if status is not p.AckStatus.OK:
+            self.commands_rejected += 1
+        self._send(p.Ack(frame.seq, status))
+        if extra is not None:
+            self._send(extra)
+
+    def _identity(self) -> p.Identity:
+        major, minor = self.protocol_version
+        return p.Identity(major, minor, self.fw_version, self.cfg.serial_number,  # type: ignore[arg-type]
+                          self.uptime_ms, self.reset_cause)
+
+    def _touch_outputs(self, now: float) -> None:
+        self.output_set_at = [now, now]
+
+    def _execute(self, frame: p.Frame, now: float) -> tuple[p.AckStatus, p.Message | None]:
+        try:
+            mtype = p.MsgType(frame.type)
+        except ValueError:
+            return p.AckStatus.UNKNOWN_TYPE, None
+        if mtype >= 0x80:
+            return p.AckStatus.UNKNOWN_TYPE, None
+        try:
+            msg = frame.decode()
+        except p.ProtocolError as exc:
+            bad_length = "payload is" in str(exc)
+            return (p.AckStatus.BAD_LENGTH if bad_length else p.AckStatus.BAD_VALUE), None
+        if isinstance(msg, p.Hello):
+            ok = msg.major == self.protocol_version[0]
+            return (p.AckStatus.OK if ok else p.AckStatus.INCOMPATIBLE_VERSION), self._identity()
+        if isinstance(msg, p.GetIdentity):
+            return p.AckStatus.OK, self._identity()
+        if isinstance(msg, p.SetOutputs):
+            self._catch_up_plant(now)
+            for ch, value in enumerate((msg.ch0, msg.ch1)):
+                blocked = self.faults & (p.Fault.for_channel("LIMIT_HOT", ch)
+                                         | p.Fault.for_channel("LIMIT_SENSOR", ch))
+                self.output[ch] = 0 if blocked else value
+            self._touch_outputs(now)
+            return p.AckStatus.OK, None
+        if isinstance(msg, p.SetRelay):
+            if msg.closed and self.faults:
+                return p.AckStatus.REFUSED, None
+            self._catch_up_plant(now)
+            self.relay_closed = msg.closed
+            return p.AckStatus.OK, None
+        if isinstance(msg, p.ClearFaults):
+            self._clear(msg.mask)
+            return p.AckStatus.OK, None
+        return p.AckStatus.UNKNOWN_TYPE, None  # pragma: no cover - every host type handled
+
+    def _clear(self, mask: int) -> None:
+        """Clear the asked-for flags whose cause has gone; the rest stay latched."""
+        persisting = 0
+        for ch in range(CHANNELS):
+            if self._hot_run[ch]:
+                persisting |= int(p.Fault.for_channel("LIMIT_HOT", ch))
+            if self._rail_run[ch]:
+                persisting |= int(p.Fault.for_channel("LIMIT_SENSOR", ch))
+            if self.plant.cutout_open[ch]:
+                persisting |= int(p.Fault.for_channel("CUTOUT", ch))
+        self.faults &= ~(mask & ~persisting) & 0xFFFF

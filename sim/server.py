@@ -1,0 +1,175 @@
+"""``hydrotherm sim``: simulated tables on real pseudo-terminals, in real time.
+
+Each table gets a pty whose slave any serial program can open (the link, or
+``python -m serial.tools.miniterm``), reached through a stable symlink
+(``<dir>/table0``) that survives unplug/replug.  A Unix control socket
+(``<dir>/control.sock``) takes fault injections and client on/off while it runs, one
+JSON object per line (``send_control`` below is the client).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socketserver
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from hydrotherm.clock import Clock, RealClock
+from hydrotherm.config import Config
+
+from .faults import FaultError
+from .table import SimulatedTable
+from .transport import PtyPort
+
+
+def default_dir() -> Path:
+    """Where the pty symlinks and the control socket live by default."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"hydrotherm-{os.getuid()}"
+
+
+class SimServer:
+    """N simulated tables polled by one thread against one clock."""
+
+    def __init__(self, cfg: Config, clock: Clock | None = None, directory: Path | None = None,
+                 tables: int = 1, seed: int = 0) -> None:
+        if tables < 1:
+            raise ValueError("tables must be at least 1")
+        self.cfg = cfg
+        self.clock = clock or RealClock()
+        self.dir = Path(directory) if directory else default_dir()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self.ports = [PtyPort(self.dir / f"table{i}") for i in range(tables)]
+        self.tables = [SimulatedTable(cfg, self.clock, port, seed=seed + i,
+                                      serial_number=cfg.board.serial_number + i)
+                       for i, port in enumerate(self.ports)]
+        self.control_path = self.dir / "control.sock"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._control: socketserver.UnixStreamServer | None = None
+
+    # --- running -------------------------------------------------------------------------
+
+    def start(self) -> SimServer:
+        self._thread = threading.Thread(target=self._run, name="sim-boards", daemon=True)
+        self._thread.start()
+        self._start_control()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._control:
+            self._control.shutdown()
+            self._control.server_close()
+            self.control_path.unlink(missing_ok=True)
+        for port in self.ports:
+            port.close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        period = min(0.01, self.cfg.board.telemetry_period_s / 4)
+        while not self._stop.is_set():
+            fds = [p.master_fd for p in self.ports if p.plugged]
+            if fds:
+                try:
+                    select.select(fds, [], [], period)
+                except (OSError, ValueError):
+                    self._stop.wait(period)  # a port was unplugged under us
+            else:
+                self._stop.wait(period)
+            with self.lock:
+                for table in self.tables:
+                    table.poll()
+
+    # --- control -------------------------------------------------------------------------
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one control request; always answers, never raises."""
+        try:
+            idx = req.get("table", 0)
+            if not isinstance(idx, int) or not 0 <= idx < len(self.tables):
+                return {"ok": False, "error": f"no table {idx!r} (have {len(self.tables)})"}
+            table = self.tables[idx]
+            cmd = req.get("cmd", "fault")
+            with self.lock:
+                if cmd == "fault":
+                    params = {k: v for k, v in req.items()
+                              if k not in ("cmd", "table", "fault", "clear")}
+                    table.inject(str(req.get("fault")), clear=bool(req.get("clear")), **params)
+                    return {"ok": True}
+                if cmd == "client":
+                    cushion = req.get("cushion")
+                    if cushion not in (0, 1):
+                        return {"ok": False, "error": "cushion must be 0 or 1"}
+                    table.set_client(cushion, bool(req.get("on", True)))
+                    return {"ok": True}
+                if cmd == "status":
+                    return {"ok": True, "tables": [self.status(i) for i in range(len(self.tables))]}
+            return {"ok": False, "error": f"unknown cmd {cmd!r} (fault, client, status)"}
+        except FaultError as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def status(self, i: int) -> dict[str, Any]:
+        t = self.tables[i]
+        pl, b = t.plant, t.board
+        return {"table": i, "path": self.ports[i].path, "plugged": self.ports[i].plugged,
+                "water_c": [round(x, 3) for x in pl.water_c],
+                "plate_c": [round(x, 3) for x in pl.plate_c],
+                "output": [b.applied(0) / 1000, b.applied(1) / 1000],
+                "relay_closed": b.relay_closed, "faults": b.faults,
+                "client_on": list(pl.client_on)}
+
+    def _start_control(self) -> None:
+        server = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                for line in self.rfile:
+                    if not line.strip():
+                        continue
+                    try:
+                        req = json.loads(line)
+                        if not isinstance(req, dict):
+                            raise ValueError("a request is a JSON object")
+                        resp = server.handle(req)
+                    except ValueError as exc:
+                        resp = {"ok": False, "error": f"bad request: {exc}"}
+                    self.wfile.write((json.dumps(resp) + "\n").encode())
+
+        self.control_path.unlink(missing_ok=True)
+        self._control = socketserver.ThreadingUnixStreamServer(str(self.control_path), Handler)
+        self._control.daemon_threads = True
+        threading.Thread(target=self._control.serve_forever, name="sim-control",
+                         daemon=True).start()
+
+
+def send_control(path: str | os.PathLike[str], request: dict[str, Any],
+                 timeout_s: float = 5.0) -> dict[str, Any]:
+    """Send one request to a running ``hydrotherm sim`` and return its answer."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(str(path))
+        s.sendall((json.dumps(request) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)

@@ -1,0 +1,100 @@
+"""The ``hydrotherm`` command as a user runs it: console script, real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hydrotherm import config as config_mod
+
+EXE = shutil.which("hydrotherm") or str(Path(sys.executable).parent / "hydrotherm")
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_console_script_installed() -> None:
+    assert Path(EXE).exists(), "install the project (pip install -e .) to get `hydrotherm`"
+
+
+def test_config_show_prints_effective_config_that_reloads(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("[plant]\nroom_c = 18.5\n[control]\nsetpoint_c = 36.0\n")
+    res = run("--config", str(f), "config", "show")
+    assert res.returncode == 0, res.stderr
+    assert "room_c = 18.5" in res.stdout and "setpoint_c = [36.0, 36.0]" in res.stdout
+    again = tmp_path / "again.toml"
+    again.write_text(res.stdout)
+    assert config_mod.load(again) == config_mod.load(f)
+
+
+@pytest.mark.parametrize("body,key", [
+    ("[control]\nsetpoint_max_c = 40.5\n", "control.setpoint_max_c"),
+    ("[plant]\nheater_w = -10\n", "plant.heater_w"),
+    ("[plant]\nheater_watts = 300\n", "plant.heater_watts"),
+    ("[safety]\nover_temperature_c = 45\n", "safety.over_temperature_c"),
+    ("[board]\ntelemetry_period_s = 1.0\n", "board.telemetry_period_s"),
+    ("[nonsense]\nx = 1\n", "nonsense"),
+])
+def test_bad_config_refused_naming_the_key(tmp_path: Path, body: str, key: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(body)
+    res = run("--config", str(f), "config", "show")
+    assert res.returncode == 2
+    assert key in res.stderr and "Traceback" not in res.stderr
+
+
+def test_sim_fault_injection_from_cli(tmp_path: Path) -> None:
+    d = tmp_path / "sim"
+    proc = subprocess.Popen([EXE, "sim", "--dir", str(d)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("table 0: ") and "/dev/pts/" in first
+        ctl = d / "control.sock"
+        for _ in range(100):
+            if ctl.exists():
+                break
+            time.sleep(0.05)
+        ok = run("fault", "sensor_open", "--cushion", "0", "--control", str(ctl))
+        assert ok.returncode == 0 and ok.stdout.strip() == "ok", ok.stderr
+        status = run("sim-status", "--control", str(ctl))
+        assert status.returncode == 0
+        bad = run("fault", "sensor_open", "--control", str(ctl))  # no cushion
+        assert bad.returncode == 2 and "cushion is required" in bad.stderr
+        unknown = run("fault", "gremlins", "--control", str(ctl))
+        assert unknown.returncode == 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+    assert not (d / "control.sock").exists() and not (d / "table0").exists()
+
+
+def test_fault_without_simulator_is_a_clear_error(tmp_path: Path) -> None:
+    res = run("fault", "board_reset", "--control", str(tmp_path / "none.sock"))
+    assert res.returncode == 2 and "no simulator is listening" in res.stderr
+
+
+def test_monitor_shows_live_telemetry_from_sim(tmp_path: Path) -> None:
+    d = tmp_path / "sim"
+    sim = subprocess.Popen([EXE, "sim", "--dir", str(d)], stdout=subprocess.PIPE, text=True)
+    try:
+        sim.stdout.readline()
+        res = run("monitor", "--port", str(d / "table0"), "--interval", "0.5",
+                  "--duration", "2.5")
+        assert res.returncode == 0, res.stderr
+        assert "[link] connected" in res.stdout
+        assert "cushion 0:" in res.stdout and "°C" in res.stdout
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=10)
