@@ -23,6 +23,13 @@ from .plant import Plant
 from .transport import BoardPort, NoisyPort
 
 CHANNELS = 2
+#: per channel: (board limit on a sensor at a rail, board limit hot, cut-out) flag bits
+_CHANNEL_BITS = tuple(
+    (int(p.Fault.for_channel("LIMIT_SENSOR", ch)), int(p.Fault.for_channel("LIMIT_HOT", ch)),
+     int(p.Fault.for_channel("CUTOUT", ch))) for ch in range(CHANNELS))
+_RELAY, _CUT0, _CUT1 = (int(p.Input.RELAY_CLOSED), int(p.Input.CUTOUT_0_OPEN),
+                        int(p.Input.CUTOUT_1_OPEN))
+_TELEMETRY = p.Telemetry.FMT
 
 
 class BoardEmulator:
@@ -130,35 +137,49 @@ class BoardEmulator:
                 self._raise(int(p.Fault.for_channel("DEADMAN", ch)))
 
     def _sample(self, t: float) -> None:
+        """One ADC sample of all four sensors: board-side limit, cut-outs, telemetry.
+
+        The hot path of every simulation (5 Hz × hours), so the flag arithmetic uses
+        precomputed ints rather than enum operations."""
         plant = self.plant
-        adc = (plant.sensor_counts(0, 0), plant.sensor_counts(0, 1),
-               plant.sensor_counts(1, 0), plant.sensor_counts(1, 1))
+        counts = plant.sensor_counts
+        adc = (counts(0, 0), counts(0, 1), counts(1, 0), counts(1, 1))
         self.last_adc = adc
         need = self.cfg.limit_samples
         lo, hi, hot = self._low_rail, self._high_rail, self._hot_counts
+        cutout = plant.cutout_open
         raised = 0
-        for ch in range(CHANNELS):
+        for ch, (sensor_bit, hot_bit, cutout_bit) in enumerate(_CHANNEL_BITS):
             a, b = adc[2 * ch], adc[2 * ch + 1]
             rail = a <= lo or a >= hi or b <= lo or b >= hi
-            is_hot = (not rail) and (a < hot or b < hot)
-            self._rail_run[ch] = self._rail_run[ch] + 1 if rail else 0
-            self._hot_run[ch] = self._hot_run[ch] + 1 if is_hot else 0
+            if rail:
+                self._rail_run[ch] += 1
+                self._hot_run[ch] = 0
+            else:
+                self._rail_run[ch] = 0
+                self._hot_run[ch] = self._hot_run[ch] + 1 if (a < hot or b < hot) else 0
+            ch_raised = 0
             if self._rail_run[ch] >= need:
-                raised |= int(p.Fault.for_channel("LIMIT_SENSOR", ch))
+                ch_raised |= sensor_bit
             if self._hot_run[ch] >= need:
-                raised |= int(p.Fault.for_channel("LIMIT_HOT", ch))
-            if plant.cutout_open[ch]:
-                raised |= int(p.Fault.for_channel("CUTOUT", ch))
-            if raised & (p.Fault.for_channel("LIMIT_SENSOR", ch)
-                         | p.Fault.for_channel("LIMIT_HOT", ch)):
+                ch_raised |= hot_bit
+            if ch_raised:
                 self.output[ch] = 0
+            if cutout[ch]:
+                ch_raised |= cutout_bit
+            raised |= ch_raised
         if raised:
             self._raise(raised)
-        inputs = (p.Input.RELAY_CLOSED if self.relay_closed else 0) \
-            | (p.Input.CUTOUT_0_OPEN if plant.cutout_open[0] else 0) \
-            | (p.Input.CUTOUT_1_OPEN if plant.cutout_open[1] else 0)
-        self._send(p.Telemetry(self.uptime_ms, adc, (self.applied(0), self.applied(1)),
-                               int(inputs), self.faults))
+        relay = self.relay_closed
+        inputs = ((_RELAY if relay else 0) | (_CUT0 if cutout[0] else 0)
+                  | (_CUT1 if cutout[1] else 0))
+        out = self.output
+        payload = _TELEMETRY.pack(self.uptime_ms, adc[0], adc[1], adc[2], adc[3],
+                                  out[0] if relay else 0, out[1] if relay else 0,
+                                  inputs, self.faults)
+        self.port.write(p.encode_frame(self._tx_seq, p.MsgType.TELEMETRY, payload))
+        self._tx_seq = (self._tx_seq + 1) & 0xFF
+        self.frames_out += 1
 
     # --- protocol ------------------------------------------------------------------------
 
