@@ -108,6 +108,15 @@ class ControlConfig:
     setpoint_min_c: float = _f(30.0, 0.0, HARD_SETPOINT_CEILING_C, "lowest setpoint accepted")
     setpoint_max_c: float = _f(40.0, 0.0, HARD_SETPOINT_CEILING_C, "highest setpoint accepted")
     setpoint_step_c: float = _f(0.1, 0.01, 1.0, "setpoint resolution")
+    heat_on: list[bool] = _f([False, False], doc="heat on at start (a person switches it on)")
+    period_s: float = _f(1.0, 0.1, 2.0, "control cycle period")
+    kp_w_per_k: float = _f(800.0, 1.0, 100000.0, "gain on the stored-energy error")
+    ti_s: float = _f(900.0, 10.0, 100000.0, "integral time of the disturbance correction")
+    integral_band_c: float = _f(0.5, 0.05, 5.0, "integrate only this close to the setpoint")
+    integral_limit_w: float = _f(150.0, 0.0, 2000.0, "bound on the integral correction")
+    slope_window_s: float = _f(60.0, 5.0, 600.0, "window of the sensor-lag compensation slope")
+    room_estimate_c: float = _f(21.0, -10.0, 45.0, "room temperature the model assumes")
+    history_period_s: float = _f(1.0, 0.1, 60.0, "temperature history resolution")
 
 
 @dataclass
@@ -182,6 +191,13 @@ def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
     if isinstance(default, list):
+        if isinstance(default[0], bool):
+            if isinstance(value, bool):
+                value = [value] * len(default)
+            if (not isinstance(value, list) or len(value) != len(default)
+                    or not all(isinstance(v, bool) for v in value)):
+                raise ConfigError(f"{key}: expected true/false or a list of {len(default)}")
+            return list(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = [value] * len(default)
         if not isinstance(value, list) or len(value) != len(default):
