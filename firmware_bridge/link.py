@@ -145,6 +145,7 @@ class BoardLink:
         self._backoff = cfg.reconnect_min_s
         self._next_attempt = clock.now()
         self._last_rx = clock.now()
+        self._opened_at = clock.now()
         self._stale_reported = False
         self._last_uptime = -1
         self.events: deque[LinkEvent] = deque(maxlen=1000)
@@ -276,6 +277,7 @@ class BoardLink:
         self._queue.clear()
         self._inflight = None
         self._last_rx = now
+        self._opened_at = now
         self._stale_reported = False
         self.latest = None
         self.state = LinkState.HANDSHAKING
@@ -441,6 +443,13 @@ class BoardLink:
         self.counters.frames_tx += 1
 
     def _watch(self, now: float) -> None:
+        if self.state is LinkState.HANDSHAKING:
+            # HELLO may be acknowledged but its IDENTITY lost: never wait forever.
+            if now - self._opened_at > self.cfg.silence_reconnect_s:
+                self._emit("handshake_failed", f"no IDENTITY from {self.url!r} within "
+                                               f"{self.cfg.silence_reconnect_s} s")
+                self._drop_port("handshake timed out", report=False)
+            return
         if self.state is not LinkState.CONNECTED:
             return
         last = self.latest.time if self.latest is not None else self._last_rx

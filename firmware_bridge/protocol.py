@@ -106,6 +106,10 @@ class ProtocolError(ValueError):
     """A frame or payload that does not follow the protocol."""
 
 
+class PayloadLengthError(ProtocolError):
+    """A known message type with a payload of the wrong length (ACK status BAD_LENGTH)."""
+
+
 # --- messages -----------------------------------------------------------------------------
 
 
@@ -318,7 +322,7 @@ class Frame:
         except ValueError:
             raise ProtocolError(f"unknown message type 0x{self.type:02X}") from None
         if len(self.payload) != size:
-            raise ProtocolError(f"{MsgType(self.type).name} payload is {len(self.payload)} "
+            raise PayloadLengthError(f"{MsgType(self.type).name} payload is {len(self.payload)} "
                                 f"bytes, expected {size}")
         return fn(self.payload)
 

@@ -105,6 +105,7 @@ class BoardEmulator:
         now = self.clock.now()
         self.port.now = now
         self._handle_input(now)
+        self._check_deadman(now)
         while self._next_sample <= now:
             t = self._next_sample
             self._catch_up_plant(t)
@@ -233,9 +234,10 @@ class BoardEmulator:
             return p.AckStatus.UNKNOWN_TYPE, None
         try:
             msg = frame.decode()
-        except p.ProtocolError as exc:
-            bad_length = "payload is" in str(exc)
-            return (p.AckStatus.BAD_LENGTH if bad_length else p.AckStatus.BAD_VALUE), None
+        except p.PayloadLengthError:
+            return p.AckStatus.BAD_LENGTH, None
+        except p.ProtocolError:
+            return p.AckStatus.BAD_VALUE, None
         if isinstance(msg, p.Hello):
             ok = msg.major == self.protocol_version[0]
             return (p.AckStatus.OK if ok else p.AckStatus.INCOMPATIBLE_VERSION), self._identity()

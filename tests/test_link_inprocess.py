@@ -115,3 +115,21 @@ def test_set_outputs_refuses_out_of_range(harness: InProcessHarness) -> None:
     for bad in (-0.1, 1.01, float("nan")):
         with pytest.raises(ValueError):
             harness.link.set_outputs(bad, 0.0)
+
+
+def test_lost_identity_does_not_hang_the_handshake(cfg: Config) -> None:
+    h = InProcessHarness(cfg)
+    lost = {"n": 0}
+    real_write = h.table.board.port.inner.write
+
+    def drop_first_identity(data: bytes) -> None:
+        frames = p.FrameParser().feed(data)
+        if lost["n"] == 0 and frames and frames[0].type == p.MsgType.IDENTITY:
+            lost["n"] += 1
+            return
+        real_write(data)
+
+    h.table.board.port.inner.write = drop_first_identity
+    h.wait_connected(cfg.link.silence_reconnect_s + 5.0)
+    assert lost["n"] == 1
+    assert h.link.counters.reconnects >= 2
