@@ -137,6 +137,8 @@ class SafetyConfig:
     rise_while_off_window_s: float = _f(300.0, 10.0, 7200.0, "... over this window")
     stale_telemetry_s: float = _f(1.0, 0.1, 10.0, "trip: no valid report for this long")
     control_stall_s: float = _f(3.0, 0.1, 60.0, "trip: no control cycle for this long")
+    over_temperature_reset_margin_c: float = _f(
+        0.5, 0.0, 5.0, "over_temperature resets only with every sensor this far below it")
 
 
 @dataclass
