@@ -94,6 +94,11 @@ class Input(enum.IntFlag):
     CUTOUT_1_OPEN = 1 << 2
 
 
+# plain ints for the per-report hot path (IntFlag arithmetic is slow)
+_RELAY_BIT = int(Input.RELAY_CLOSED)
+_CUTOUT_BITS = (int(Input.CUTOUT_0_OPEN), int(Input.CUTOUT_1_OPEN))
+
+
 class ResetCause(enum.IntEnum):
     POWER_ON = 0
     WATCHDOG = 1
@@ -214,10 +219,10 @@ class Telemetry:
 
     @property
     def relay_closed(self) -> bool:
-        return bool(self.inputs & Input.RELAY_CLOSED)
+        return bool(self.inputs & _RELAY_BIT)
 
     def cutout_open(self, channel: int) -> bool:
-        return bool(self.inputs & (Input.CUTOUT_0_OPEN if channel == 0 else Input.CUTOUT_1_OPEN))
+        return bool(self.inputs & (_CUTOUT_BITS[channel]))
 
 
 @dataclass(frozen=True, slots=True)
