@@ -14,9 +14,11 @@ it after every clock step.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,16 +115,18 @@ class Controller:
     # --- commands (from the CLI, MQTT, the dashboard) --------------------------------------
 
     def set_setpoint(self, cushion: int, value: float, actor: str) -> float:
-        """Change a setpoint; refuses out-of-range values with the reason."""
-        c = self.cfg.control
-        _check_cushion(cushion)
-        _check_actor(actor)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise CommandError(f"setpoint must be a number, got {value!r}")
-        if not c.setpoint_min_c <= value <= c.setpoint_max_c:
-            raise CommandError(f"setpoint {value} °C is outside {c.setpoint_min_c}–"
-                               f"{c.setpoint_max_c} °C")
-        value = round(round(value / c.setpoint_step_c) * c.setpoint_step_c, 6)
+        """Change a setpoint; refuses (and logs) out-of-range values with the reason."""
+        with self._refusals_logged("setpoint", cushion, actor, value):
+            c = self.cfg.control
+            _check_cushion(cushion)
+            _check_actor(actor)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise CommandError(f"setpoint must be a number, got {value!r}")
+            if not c.setpoint_min_c <= value <= c.setpoint_max_c:
+                raise CommandError(f"setpoint {value} °C is outside {c.setpoint_min_c}–"
+                                   f"{c.setpoint_max_c} °C")
+        # half-up to the step (36.55 -> 36.6), robust to binary fractions
+        value = round(math.floor(value / c.setpoint_step_c + 0.5 + 1e-9) * c.setpoint_step_c, 6)
         with self.lock:
             old = self.cushions[cushion].setpoint_c
             self.cushions[cushion].setpoint_c = value
@@ -131,14 +135,29 @@ class Controller:
         return value
 
     def set_heat(self, cushion: int, on: bool, actor: str) -> None:
-        _check_cushion(cushion)
-        _check_actor(actor)
-        if not isinstance(on, bool):
-            raise CommandError(f"heat must be true or false, got {on!r}")
+        with self._refusals_logged("heat", cushion, actor, on):
+            _check_cushion(cushion)
+            _check_actor(actor)
+            if not isinstance(on, bool):
+                raise CommandError(f"heat must be true or false, got {on!r}")
         with self.lock:
             old = self.cushions[cushion].heat_on
             self.cushions[cushion].heat_on = on
             self._record("heat", cushion=cushion, actor=actor, detail={"from": old, "to": on})
+
+    @contextlib.contextmanager
+    def _refusals_logged(self, command: str, cushion: Any, actor: Any,
+                         value: Any) -> Iterator[None]:
+        """Every refused command is logged with who asked, what and why."""
+        try:
+            yield
+        except CommandError as exc:
+            self._record("command_refused",
+                         cushion=cushion if isinstance(cushion, int) and cushion in (0, 1)
+                         else None,
+                         actor=actor if isinstance(actor, str) and actor.strip() else None,
+                         reason=str(exc), detail={"command": command, "value": repr(value)})
+            raise
 
     def request_reset(self, actor: str, cushion: int | None = None,
                       done: Callable[[ResetResult], None] | None = None) -> None:

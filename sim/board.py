@@ -160,7 +160,8 @@ class BoardEmulator:
                 self._rail_run[ch] = 0
                 self._hot_run[ch] = self._hot_run[ch] + 1 if (a < hot or b < hot) else 0
             ch_raised = 0
-            if self._rail_run[ch] >= need:
+            if self._rail_run[ch] >= need and self.output[ch] > 0:
+                # a backstop for a host that kept driving a channel with a broken sensor
                 ch_raised |= sensor_bit
             if self._hot_run[ch] >= need:
                 ch_raised |= hot_bit

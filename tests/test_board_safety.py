@@ -90,9 +90,22 @@ def test_any_board_fault_opens_master_relay(connected: InProcessHarness) -> None
     h.table.inject("heater_stuck_on", cushion=0)
     h.run(1.0)
     assert h.table.plant.power_w[0] > 0
-    h.table.inject("sensor_short", cushion=1, sensor="primary")  # a fault on the other channel
+    h.link.set_outputs(0.0, 0.5)  # the host keeps driving channel 1 ...
+    h.table.inject("sensor_short", cushion=1, sensor="primary")  # ... with a broken sensor
     assert h.run(3.0, until=lambda: h.table.plant.power_w[0] == 0.0)
     assert h.table.board.faults & p.Fault.LIMIT_SENSOR_1
+
+
+def test_broken_sensor_on_idle_channel_does_not_stop_the_other(
+        connected: InProcessHarness) -> None:
+    """A host that already cut the channel has acted: the board does not escalate a broken
+    sensor alone into a relay-opening fault that would stop the healthy cushion too."""
+    h = connected
+    h.link.set_outputs(0.0, 1.0)
+    h.table.inject("sensor_open", cushion=0, sensor="primary")
+    h.run(5.0)
+    assert not h.table.board.faults & p.Fault.LIMIT_SENSOR_0
+    assert h.table.plant.power_w == [0.0, h.cfg.plant.heater_w]
 
 
 def test_board_reset_flags_and_turns_off(connected: InProcessHarness) -> None:
