@@ -182,9 +182,115 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_controller(cfg: config_mod.Config, url: str, clock: Any, log: Any) -> Any:
+    from controller.service import Controller
+
+    link = _make_link(cfg, url, clock)
+    return Controller(cfg, link, clock, log=log)
+
+
+def _open_log(cfg: config_mod.Config, data_dir: str | None) -> Any:
+    from controller.eventlog import open_default
+
+    directory = Path(data_dir).expanduser() if data_dir else cfg.data_dir
+    try:
+        return open_default(directory)
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"cannot open the event log in {directory}: {exc}") from None
+
+
+def _status_line(controller: Any) -> str:
+    snap = controller.snapshot()
+    if not snap["link"]["healthy"]:
+        return f"link {snap['link']['state']}: readings unavailable {snap['link']['error']}"
+    parts = []
+    for c in snap["cushions"]:
+        w = c["water_c"]["estimate"]
+        trips = ",".join(t["reason"] for t in c["trips"])
+        ready = c["ready_in_s"]
+        parts.append(
+            f"cushion {c['cushion']}: {w if w is None else f'{w:6.2f}'} °C "
+            f"-> {c['setpoint_c']:.1f} {'heat' if c['heat_on'] else 'off '} "
+            f"out {100 * (c['output'] or 0):5.1f} %"
+            + (f" ready in {ready / 60:.0f} min" if ready else "")
+            + (f" TRIPPED {trips}" if trips else ""))
+    return " | ".join(parts)
+
+
+def _run_controller(controller: Any, stop: threading.Event, interval_s: float,
+                    duration_s: float | None) -> None:
+    from controller.runner import ControllerRunner
+
+    runner = ControllerRunner(controller, on_watchdog=lambda why: print(f"[watchdog] {why}",
+                                                                        flush=True))
+    controller.listeners.append(
+        lambda e: e.get("type") == "event" and print(
+            f"[event] {e['kind']} cushion={e['cushion']} actor={e['actor']} "
+            f"reason={e['reason']} {e['detail']}", flush=True))
+    runner.start()
+    t_end = time.monotonic() + duration_s if duration_s else None
+    try:
+        while not stop.wait(interval_s):
+            print(_status_line(controller), flush=True)
+            if t_end and time.monotonic() >= t_end:
+                break
+    finally:
+        runner.stop()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    url = args.port or cfg.link.port
+    if not url:
+        raise UsageError("no board given: pass --port URL or set link.port in the configuration")
+    log = _open_log(cfg, args.data_dir)
+    clock = RealClock()
+    controller = _build_controller(cfg, url, clock, log)
+    _apply_start_commands(controller, args)
+    stop = _install_stop()
+    _run_controller(controller, stop, args.interval, args.duration)
+    print("stopped: heaters off, event log closed", flush=True)
+    return 0
+
+
+def _apply_start_commands(controller: Any, args: argparse.Namespace) -> None:
+    from controller.service import CommandError
+
+    try:
+        for i, sp in enumerate(args.setpoint or []):
+            controller.set_setpoint(i, sp, "cli")
+        if args.heat:
+            for i in range(2):
+                controller.set_heat(i, True, "cli")
+    except CommandError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from controller.eventlog import format_events, open_default, parse_since
+
+    cfg = _load_config(args)
+    directory = Path(args.data_dir).expanduser() if args.data_dir else cfg.data_dir
+    db = directory / "events.sqlite3"
+    if not db.exists():
+        raise UsageError(f"no event log at {db} (has `hydrotherm run` or `demo` run here?)")
+    try:
+        since = parse_since(args.since, time.time()) if args.since else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with open_default(directory) as log:
+        try:
+            events = log.events(since=since, kinds=args.kind or None, limit=args.limit)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    out = format_events(events, args.json)
+    if out:
+        print(out)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Until the controller exists: a simulated board on a pty, the link, live telemetry,
-    and a plainly labelled placeholder (full power below the setpoint, off above)."""
+    """A simulated board on a pty, the real controller over the real link, live status."""
     from sim.server import SimServer
 
     cfg = _load_config(args)
@@ -192,39 +298,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError("--speed must be positive")
     clock = ScaledClock(args.speed) if args.speed != 1 else RealClock()
     directory = Path(args.dir) if args.dir else None
+    log = _open_log(cfg, args.data_dir)
     stop = _install_stop()
     with SimServer(cfg, clock, directory, tables=1, seed=args.seed) as server:
         url = server.ports[0].path
         print(f"simulated board on {url} ({server.ports[0].slave_path}), speed x{args.speed}",
               flush=True)
-        link = _make_link(cfg, url, clock)
-        setpoints = cfg.control.setpoint_c
-        state = {"armed": False}
-
-        def placeholder_heat() -> None:
-            # NOT the controller (issue 3): heat at full power below the setpoint; any
-            # unhealthy link or board fault means 0 %.
-            if not link.healthy:
-                link.set_outputs(0.0, 0.0)
-                state["armed"] = False
-                return
-            r = link.latest
-            if r.faults and not state["armed"]:
-                link.clear_faults()
-            if not r.relay_closed and not r.faults and not state["armed"]:
-                link.set_relay(True)
-                state["armed"] = True
-            outs = []
-            for i, c in enumerate(r.cushions):
-                t = c.primary.celsius
-                outs.append(1.0 if t is not None and t < setpoints[i] - 0.3 else 0.0)
-            link.set_outputs(*outs)
-
-        try:
-            _monitor_loop(link, clock, stop, args.interval, args.duration, placeholder_heat)
-        finally:
-            link.close()
-    print("stopped: heaters off, simulator closed", flush=True)
+        controller = _build_controller(cfg, url, clock, log)
+        for i in range(2):
+            controller.set_heat(i, True, "demo")
+        _run_controller(controller, stop, args.interval, args.duration)
+    print("stopped: heaters off, event log closed, simulator closed", flush=True)
     return 0
 
 
@@ -284,11 +368,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("demo", help="simulated table + link + live telemetry (the main job)")
+    p = sub.add_parser("run", help="run the controller against a board")
+    p.add_argument("--port", help="pyserial URL of the board (default: link.port)")
+    p.add_argument("--data-dir", help="event log directory (default: data.dir)")
+    p.add_argument("--setpoint", type=float, nargs="+", metavar="C",
+                   help="setpoints at start, one per cushion")
+    p.add_argument("--heat", action="store_true", help="switch heat on for both cushions")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between status lines")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("events", help="read the event log")
+    p.add_argument("--since", help="90s, 15m, 2h, 3d, an ISO date/time or a unix time")
+    p.add_argument("--kind", action="append", help="only this kind (repeatable)")
+    p.add_argument("--limit", type=int, help="only the newest N")
+    p.add_argument("--json", action="store_true", help="JSON array instead of text")
+    p.add_argument("--data-dir", help="event log directory (default: data.dir)")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("demo", help="simulated table + controller (the main job)")
+    p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.add_argument("--speed", type=float, default=1.0, help="run N times faster than real time")
     p.add_argument("--dir", help="directory for the pty link")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between lines")
     p.add_argument("--duration", type=float, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_demo)
     return ap

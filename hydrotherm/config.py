@@ -116,6 +116,7 @@ class ControlConfig:
     integral_limit_w: float = _f(150.0, 0.0, 2000.0, "bound on the integral correction")
     slope_window_s: float = _f(60.0, 5.0, 600.0, "window of the sensor-lag compensation slope")
     room_estimate_c: float = _f(21.0, -10.0, 45.0, "room temperature the model assumes")
+    watchdog_s: float = _f(1.5, 0.1, 2.9, "host watchdog: cut heaters if the loop hangs this long")
     history_period_s: float = _f(1.0, 0.1, 60.0, "temperature history resolution")
 
 
@@ -233,6 +234,8 @@ def _cross_checks(cfg: Config) -> None:
         raise ConfigError("sensor.valid_min_c must be below sensor.valid_max_c")
     if cfg.link.refresh_s >= cfg.board.deadman_s:
         raise ConfigError("link.refresh_s must be shorter than board.deadman_s")
+    if cfg.control.watchdog_s >= cfg.board.deadman_s:
+        raise ConfigError("control.watchdog_s must be shorter than board.deadman_s")
     if cfg.link.silence_reconnect_s <= cfg.link.stale_s:
         raise ConfigError("link.silence_reconnect_s must be longer than link.stale_s")
     if cfg.link.reconnect_min_s > cfg.link.reconnect_max_s:
