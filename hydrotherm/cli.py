@@ -218,11 +218,13 @@ def _status_line(controller: Any) -> str:
 
 
 def _run_controller(controller: Any, stop: threading.Event, interval_s: float,
-                    duration_s: float | None) -> None:
+                    duration_s: float | None, poll_s: float = 0.005) -> None:
     from controller.runner import ControllerRunner
 
-    runner = ControllerRunner(controller, on_watchdog=lambda why: print(f"[watchdog] {why}",
-                                                                        flush=True))
+    def on_watchdog(why: str) -> None:
+        print(f"[watchdog] {why}", flush=True)
+
+    runner = ControllerRunner(controller, poll_s=poll_s, on_watchdog=on_watchdog)
     controller.listeners.append(
         lambda e: e.get("type") == "event" and print(
             f"[event] {e['kind']} cushion={e['cushion']} actor={e['actor']} "
@@ -297,6 +299,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
     clock = ScaledClock(args.speed) if args.speed != 1 else RealClock()
+    poll_s = 0.005
+    if args.speed > 1:
+        # Protocol timing is in simulated seconds: at N× a 0.1 s ACK timeout is 0.1/N s
+        # of wall time, shorter than a pty round trip.  Widen it (still below the refresh
+        # period, so the dead-man is never at risk) and poll faster.
+        from dataclasses import replace
+
+        ack = min(cfg.link.refresh_s / 2, max(cfg.link.ack_timeout_s, 0.003 * args.speed))
+        cfg = replace(cfg, link=replace(cfg.link, ack_timeout_s=ack))
+        poll_s = 0.001
     directory = Path(args.dir) if args.dir else None
     log = _open_log(cfg, args.data_dir)
     stop = _install_stop()
@@ -307,7 +319,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         controller = _build_controller(cfg, url, clock, log)
         for i in range(2):
             controller.set_heat(i, True, "demo")
-        _run_controller(controller, stop, args.interval, args.duration)
+        _run_controller(controller, stop, args.interval, args.duration, poll_s)
     print("stopped: heaters off, event log closed, simulator closed", flush=True)
     return 0
 
