@@ -96,8 +96,9 @@ class Controller:
     def start(self) -> None:
         self.running = True
         self.supervisor.arm()
-        self._record("controller_start", detail={"setpoints": [c.setpoint_c for c in self.cushions],
-                                                 "heat_on": [c.heat_on for c in self.cushions]})
+        self.record_event("controller_start",
+                          detail={"setpoints": [c.setpoint_c for c in self.cushions],
+                                  "heat_on": [c.heat_on for c in self.cushions]})
 
     def stop(self) -> None:
         """Heaters off, relay open, link closed, log closed: what Ctrl-C and SIGTERM do."""
@@ -108,7 +109,7 @@ class Controller:
                 self.link.poll()
             finally:
                 self.link.close()
-                self._record("controller_stop")
+                self.record_event("controller_stop")
                 if self.log is not None:
                     self.log.close()
 
@@ -130,7 +131,7 @@ class Controller:
         with self.lock:
             old = self.cushions[cushion].setpoint_c
             self.cushions[cushion].setpoint_c = value
-            self._record("setpoint", cushion=cushion, actor=actor,
+            self.record_event("setpoint", cushion=cushion, actor=actor,
                          detail={"from": old, "to": value})
         return value
 
@@ -143,7 +144,7 @@ class Controller:
         with self.lock:
             old = self.cushions[cushion].heat_on
             self.cushions[cushion].heat_on = on
-            self._record("heat", cushion=cushion, actor=actor, detail={"from": old, "to": on})
+            self.record_event("heat", cushion=cushion, actor=actor, detail={"from": old, "to": on})
 
     @contextlib.contextmanager
     def _refusals_logged(self, command: str, cushion: Any, actor: Any,
@@ -152,7 +153,7 @@ class Controller:
         try:
             yield
         except CommandError as exc:
-            self._record("command_refused",
+            self.record_event("command_refused",
                          cushion=cushion if isinstance(cushion, int) and cushion in (0, 1)
                          else None,
                          actor=actor if isinstance(actor, str) and actor.strip() else None,
@@ -309,7 +310,7 @@ class Controller:
 
     # --- events ----------------------------------------------------------------------------
 
-    def _record(self, kind: str, cushion: int | None = None, actor: str | None = None,
+    def record_event(self, kind: str, cushion: int | None = None, actor: str | None = None,
                 reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
         entry = {"kind": kind, "time": self.wall(), "cushion": cushion, "actor": actor,
                  "reason": reason, "detail": detail or {}}
@@ -329,7 +330,7 @@ class Controller:
         self.supervisor.link_event(ev)
         kind = _LINK_EVENT_KINDS.get(ev.kind)
         if kind is not None:
-            self._record(kind, reason=ev.kind, detail={"detail": ev.detail, **ev.data})
+            self.record_event(kind, reason=ev.kind, detail={"detail": ev.detail, **ev.data})
         if ev.kind in ("disconnected", "connected"):
             for law in self.laws:
                 law.reset_estimates()
@@ -341,7 +342,7 @@ class Controller:
             self.link.clear_faults(int(p.Fault.RESET))
 
     def _on_supervisor_event(self, ev: SupervisorEvent) -> None:
-        self._record(ev.kind, cushion=ev.cushion, actor=ev.actor, reason=ev.reason,
+        self.record_event(ev.kind, cushion=ev.cushion, actor=ev.actor, reason=ev.reason,
                      detail={"detail": ev.detail})
         if ev.kind == "trip":
             self._actuate_now()

@@ -143,6 +143,30 @@ class SafetyConfig:
 
 
 @dataclass
+class MqttConfig:
+    """MQTT: where to publish, who we are, and how commands are judged (docs/mqtt.md)."""
+
+    broker: str = _f("", doc="mqtt://[user:pass@]host[:port] or mqtts://...; empty: embedded")
+    embedded_host: str = _f("127.0.0.1", doc="address the embedded broker binds (loopback)")
+    embedded_port: int = _f(1883, 0, 65535, "port of the embedded broker (0: any free port)")
+    prefix: str = _f("hydrotherm", doc="first level of every topic")
+    table_id: str = _f("table0", doc="this table's id: second level of every topic")
+    protocol: str = _f("3.1.1", doc="MQTT protocol version: 3.1.1 or 5")
+    ca_file: str = _f("", doc="TLS: CA certificate file (mqtts://)")
+    cert_file: str = _f("", doc="TLS: client certificate file")
+    key_file: str = _f("", doc="TLS: client key file")
+    keepalive_s: int = _f(30, 5, 3600, "MQTT keep-alive")
+    reconnect_min_s: float = _f(1.0, 0.1, 60.0, "first reconnect back-off")
+    reconnect_max_s: float = _f(30.0, 1.0, 600.0, "longest reconnect back-off")
+    state_interval_s: float = _f(5.0, 0.5, 60.0, "publish the state at least this often")
+    min_interval_s: float = _f(0.5, 0.05, 10.0, "publish a changed state at most this often")
+    command_max_age_s: float = _f(30.0, 1.0, 3600.0, "refuse commands whose sent_at is older")
+    command_max_bytes: int = _f(1024, 64, 65536, "refuse larger command payloads")
+    discovery: bool = _f(True, doc="publish Home Assistant discovery")
+    discovery_prefix: str = _f("homeassistant", doc="Home Assistant discovery prefix")
+
+
+@dataclass
 class DataConfig:
     """Where the event log and history live."""
 
@@ -159,6 +183,7 @@ class Config:
     link: LinkConfig = field(default_factory=LinkConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
     @property
@@ -240,6 +265,13 @@ def _cross_checks(cfg: Config) -> None:
         raise ConfigError("link.silence_reconnect_s must be longer than link.stale_s")
     if cfg.link.reconnect_min_s > cfg.link.reconnect_max_s:
         raise ConfigError("link.reconnect_min_s must not exceed link.reconnect_max_s")
+    if cfg.mqtt.protocol not in ("3.1.1", "5"):
+        raise ConfigError(f"mqtt.protocol = {cfg.mqtt.protocol!r}: must be \"3.1.1\" or \"5\"")
+    for key in ("prefix", "table_id", "discovery_prefix"):
+        value = getattr(cfg.mqtt, key)
+        if not value or any(ch in value for ch in "/+#\0") or value != value.strip():
+            raise ConfigError(f"mqtt.{key} = {value!r}: must be a non-empty topic level "
+                              "without / + # or spaces at the ends")
     parts = cfg.board.firmware_version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
         raise ConfigError("board.firmware_version must look like 1.2.3 (each part 0..255)")

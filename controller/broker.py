@@ -1,0 +1,135 @@
+"""The embedded default MQTT broker (amqtt, pure Python) for a machine with nothing installed.
+
+It is what ``hydrotherm demo`` and a lone table use when no broker URL is configured. It
+binds 127.0.0.1 unless told otherwise (amqtt's own default is 0.0.0.0), allows anonymous
+clients (it is loopback-only by default) and keeps retained messages in memory. A clinic
+with many tables should use Mosquitto or a clustered broker instead (see docs/mqtt.md).
+
+amqtt needs its own running asyncio loop, so the broker lives in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not start (port in use, bad address)."""
+
+
+class EmbeddedBroker:
+    """amqtt in a background thread; ``start()`` returns once the port accepts clients."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
+        self.host = host
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"mqtt://{host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
+        if self.port == 0:
+            self.port = free_port(self.host)
+        self._check_port_free()
+        self._thread = threading.Thread(target=self._run, name="mqtt-broker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise BrokerError(f"embedded broker did not start on {self.host}:{self.port}")
+        if self._error is not None:
+            raise BrokerError(f"embedded broker failed on {self.host}:{self.port}: "
+                              f"{self._error}") from self._error
+        return self  # Broker.start() has awaited the listening socket
+
+    def _check_port_free(self) -> None:
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((self.host, self.port))
+            except OSError as exc:
+                raise BrokerError(f"cannot listen on {self.host}:{self.port}: {exc.strerror} "
+                                  "(another broker running? pass --broker-port or --broker)") \
+                    from None
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+
+        # amqtt logs every connection at INFO; keep a demo's terminal readable
+        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                        {"allow_anonymous": True}},
+        }
+
+        async def boot() -> None:
+            self._broker = Broker(config)
+            await self._broker.start()
+
+        try:
+            loop.run_until_complete(boot())
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(self._broker.shutdown())
+            loop.close()
+            self._stopped.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        loop = self._loop
+        if loop is None or self._thread is None:
+            return
+        if loop.is_running():
+            loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout_s)
+        self._loop = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host``."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
+    """Poll until something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise BrokerError(f"nothing listens on {host}:{port} after {timeout_s} s") \
+                    from None
+            time.sleep(0.05)

@@ -1,0 +1,402 @@
+"""The controller on MQTT: state out, validated commands in (topic tree: docs/mqtt.md).
+
+Control never depends on MQTT.  The bridge only reads ``Controller.snapshot()`` and calls
+the controller's command methods, which validate again; paho runs in its own network
+thread, publishing runs in a thread of its own, and every callback catches its own
+errors (an exception inside a paho callback would kill the network thread).  With the
+broker down the controller keeps controlling and logging; paho reconnects with back-off
+and ``on_connect`` republishes the whole retained state.
+
+Commands are refused, with the reason on the result topic and in the event log, when
+they are retained (a broker must never replay a setpoint after a restart; the retained
+copy is also cleared), oversized, not a JSON object, unknown, missing an actor, carry
+unknown fields, are older than ``command_max_age_s`` by their ``sent_at``, or hold an
+out-of-range value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hydrotherm.config import Config
+
+from .ha_discovery import discovery_messages
+from .mqtt_client import BrokerAddress, connect_kwargs, make_client
+from .mqtt_topics import COMMANDS, OFFLINE, ONLINE, UNAVAILABLE, Topics
+from .service import CommandError, Controller
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LEN = 64
+FIELDS = {"setpoint": {"cushion", "value"}, "heat": {"cushion", "on"}, "reset": {"cushion"}}
+COMMON = {"actor", "request_id", "sent_at"}
+
+
+class CommandRefused(ValueError):
+    """A command refused before it reached the controller."""
+
+
+class MqttBridge:
+    """Publishes one controller's state and takes its commands."""
+
+    def __init__(self, controller: Controller, cfg: Config, address: BrokerAddress,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.controller = controller
+        self.cfg = cfg.mqtt
+        self.control_cfg = cfg.control
+        self.address = address
+        self.wall = wall
+        self.topics = Topics(self.cfg.prefix, self.cfg.table_id)
+        self.client = make_client(self.cfg, address, f"hydrotherm-{self.cfg.table_id}")
+        self.client.will_set(self.topics.status, OFFLINE, qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self.counters = {"connects": 0, "disconnects": 0, "state_published": 0,
+                         "events_published": 0, "commands_ok": 0, "commands_refused": 0}
+        self.last_error = ""
+        self._lock = threading.Lock()
+        self._last_sig: Any = None
+        self._last_state_at = 0.0
+        self._values: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._force = threading.Event()
+        controller.listeners.append(self._on_controller_event)
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> MqttBridge:
+        self.client.connect_async(self.address.host, self.address.port,
+                                  keepalive=self.cfg.keepalive_s, **connect_kwargs(self.cfg))
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._publish_loop, name="mqtt-publish",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Say ``offline`` (retained) and disconnect: a stopped controller is offline."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout_s)
+        if self.connected.is_set():
+            try:
+                self._publish_all(self.controller.snapshot())
+                info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+                info.wait_for_publish(timeout_s)
+            except Exception as exc:  # noqa: BLE001 - stopping anyway
+                log.warning("could not publish offline: %s", exc)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self.connected.wait(timeout_s)
+
+    # --- paho callbacks (each catches its own errors) --------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        try:
+            if reason_code.is_failure:
+                self.last_error = f"broker refused the connection: {reason_code}"
+                log.warning(self.last_error)
+                return
+            self.counters["connects"] += 1
+            self.last_error = ""
+            t = self.topics
+            client.subscribe([(t.command_filter, 1), (t.value_set_filter, 1),
+                              (f"{self.cfg.discovery_prefix}/status", 1)])
+            client.publish(t.status, ONLINE, qos=1, retain=True)
+            with self._lock:
+                self._values.clear()  # republish every retained value
+                self._last_sig = None
+            self._publish_discovery()
+            self.connected.set()
+            self._force.set()
+        except Exception:  # noqa: BLE001
+            log.exception("on_connect failed")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        self.counters["disconnects"] += 1
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            if msg.topic == f"{self.cfg.discovery_prefix}/status":
+                if msg.payload == b"online":  # Home Assistant restarted: send discovery again
+                    self._publish_discovery()
+                return
+            self._handle_command(msg)
+        except Exception:  # noqa: BLE001
+            log.exception("command handling failed")
+
+    # --- commands --------------------------------------------------------------------------
+
+    def _handle_command(self, msg: mqtt.MQTTMessage) -> None:
+        t = self.topics
+        reply_to, correlation = _response_properties(msg)
+        request_id: Any = None
+        name = "?"
+        try:
+            if msg.topic.startswith(f"{t.base}/cmd/"):
+                name = msg.topic[len(f"{t.base}/cmd/"):]
+                self._refuse_transport(msg)
+                body = _parse_json(msg.payload)
+                request_id = body.get("request_id")
+                result = self._dispatch(name, body, request_id, reply_to, correlation)
+            elif msg.topic.startswith(f"{t.base}/cushion/") and msg.topic.endswith("/set"):
+                name = "ha"
+                self._refuse_transport(msg)
+                result = self._dispatch_plain(msg.topic, msg.payload.decode("utf-8", "replace"))
+            else:
+                return
+        except CommandRefused as exc:
+            self._refused(name, request_id, str(exc), reply_to, correlation)
+            return
+        except CommandError as exc:  # the controller refused (and logged) it
+            self.counters["commands_refused"] += 1
+            self._reply(name, request_id, False, {"error": str(exc)}, reply_to, correlation)
+            return
+        if result is not None:
+            self.counters["commands_ok"] += 1
+            self._reply(name, request_id, True, result, reply_to, correlation)
+
+    def _refuse_transport(self, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            # Clear the retained copy so no broker can replay it later.
+            self.client.publish(msg.topic, b"", qos=1, retain=True)
+            raise CommandRefused("retained command ignored: commands must not be retained")
+        if len(msg.payload) > self.cfg.command_max_bytes:
+            raise CommandRefused(f"payload of {len(msg.payload)} bytes is over the "
+                                 f"{self.cfg.command_max_bytes}-byte limit")
+
+    def _dispatch(self, name: str, body: dict[str, Any], request_id: Any,
+                  reply_to: str | None, correlation: bytes | None) -> dict[str, Any] | None:
+        if request_id is not None and (not isinstance(request_id, str)
+                                       or not 0 < len(request_id) <= MAX_ID_LEN):
+            raise CommandRefused(f"request_id must be a string of 1–{MAX_ID_LEN} characters")
+        if name not in COMMANDS:
+            raise CommandRefused(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
+        unknown = set(body) - FIELDS[name] - COMMON
+        if unknown:
+            raise CommandRefused(f"unknown field(s) {', '.join(sorted(unknown))} for {name}")
+        actor = body.get("actor")
+        if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_ID_LEN:
+            raise CommandRefused(f"actor (who asks) is required: a string of 1–{MAX_ID_LEN} "
+                                 "characters")
+        self._check_age(body.get("sent_at"))
+        actor = f"mqtt:{actor.strip()}"
+        c = self.controller
+        if name == "setpoint":
+            if "cushion" not in body or "value" not in body:
+                raise CommandRefused("setpoint needs cushion and value")
+            value = c.set_setpoint(body["cushion"], body["value"], actor)
+            return {"cushion": body["cushion"], "setpoint_c": value}
+        if name == "heat":
+            if "cushion" not in body or "on" not in body:
+                raise CommandRefused("heat needs cushion and on")
+            c.set_heat(body["cushion"], body["on"], actor)
+            return {"cushion": body["cushion"], "heat_on": body["on"]}
+        # reset: judged after the board has cleared its faults; reply then
+        cushion = body.get("cushion")
+
+        def done(res: Any) -> None:
+            payload = {"cushion": cushion, "cleared": [t.reason for t in res.cleared],
+                       "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
+            if res.ok:
+                self.counters["commands_ok"] += 1
+                self._reply("reset", request_id, True, payload, reply_to, correlation)
+            else:
+                self.counters["commands_refused"] += 1
+                payload["error"] = "; ".join(f"{t.reason}: {why}" for t, why in res.refused)
+                self._reply("reset", request_id, False, payload, reply_to, correlation)
+
+        c.request_reset(actor, cushion, done=done)
+        return None
+
+    def _dispatch_plain(self, topic: str, text: str) -> dict[str, Any]:
+        """Home Assistant's plain payloads: ``.../cushion/<i>/setpoint_c/set`` and
+        ``.../cushion/<i>/mode/set`` (heat|off).  Actor: home_assistant."""
+        parts = topic.split("/")
+        try:
+            cushion = int(parts[-3])
+        except ValueError:
+            raise CommandRefused(f"bad cushion in {topic!r}") from None
+        what = parts[-2]
+        actor = "mqtt:home_assistant"
+        if what == "setpoint_c":
+            try:
+                value = float(text)
+            except ValueError:
+                raise CommandRefused(f"setpoint {text!r} is not a number") from None
+            return {"cushion": cushion, "setpoint_c":
+                    self.controller.set_setpoint(cushion, value, actor)}
+        if what == "mode":
+            if text not in ("heat", "off"):
+                raise CommandRefused(f"mode {text!r}: must be heat or off")
+            self.controller.set_heat(cushion, text == "heat", actor)
+            return {"cushion": cushion, "heat_on": text == "heat"}
+        raise CommandRefused(f"{what!r} cannot be set")
+
+    def _check_age(self, sent_at: Any) -> None:
+        if sent_at is None:
+            return
+        if isinstance(sent_at, bool) or not isinstance(sent_at, int | float) \
+                or not math.isfinite(sent_at):
+            raise CommandRefused("sent_at must be a unix time in seconds")
+        age = self.wall() - sent_at
+        if age > self.cfg.command_max_age_s:
+            raise CommandRefused(f"stale command: sent {age:.0f} s ago, the limit is "
+                                 f"{self.cfg.command_max_age_s:.0f} s")
+        if age < -self.cfg.command_max_age_s:
+            raise CommandRefused(f"sent_at is {-age:.0f} s in the future: check the clocks")
+
+    def _refused(self, name: str, request_id: Any, reason: str, reply_to: str | None,
+                 correlation: bytes | None) -> None:
+        self.counters["commands_refused"] += 1
+        rid = request_id if isinstance(request_id, str) and len(request_id) <= MAX_ID_LEN \
+            else None
+        self.controller.record_event("command_refused", reason=reason,
+                                     detail={"command": name, "via": "mqtt",
+                                             "request_id": rid})
+        self._reply(name, rid, False, {"error": reason}, reply_to, correlation)
+
+    def _reply(self, name: str, request_id: Any, ok: bool, body: dict[str, Any],
+               reply_to: str | None, correlation: bytes | None) -> None:
+        payload = json.dumps({"request_id": request_id, "command": name, "ok": ok, **body})
+        props = None
+        if self.cfg.protocol == "5":
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = 300
+            if correlation is not None:
+                props.CorrelationData = correlation
+        self.client.publish(reply_to or self.topics.result, payload, qos=1, properties=props)
+
+    # --- publishing ------------------------------------------------------------------------
+
+    def _on_controller_event(self, ev: dict[str, Any]) -> None:
+        if ev.get("type") == "event":
+            body = {k: v for k, v in ev.items() if k != "type"}
+            body["table_id"] = self.cfg.table_id
+            self.client.publish(self.topics.events, json.dumps(body, default=str), qos=1)
+            self.counters["events_published"] += 1
+        self._force.set()
+
+    def _publish_loop(self) -> None:
+        while not self._stop.is_set():
+            self._force.wait(min(0.25, self.cfg.min_interval_s))
+            self._force.clear()
+            if not self.connected.is_set():
+                continue
+            try:
+                self.publish_state()
+            except Exception:  # noqa: BLE001
+                log.exception("publishing failed")
+
+    def publish_state(self, force: bool = False) -> bool:
+        """Publish the state if it changed (at most every min_interval_s) or is due."""
+        snap = self.controller.snapshot()
+        now = time.monotonic()
+        sig = _significant(snap)
+        with self._lock:
+            due = now - self._last_state_at >= self.cfg.state_interval_s
+            changed = sig != self._last_sig
+            if not (force or due or (changed and
+                                     now - self._last_state_at >= self.cfg.min_interval_s)):
+                return False
+            self._last_sig = sig
+            self._last_state_at = now
+        self._publish_all(snap)
+        return True
+
+    def _publish_all(self, snap: dict[str, Any]) -> None:
+        t = self.topics
+        snap = {**snap, "table_id": self.cfg.table_id}
+        self.client.publish(t.state, json.dumps(snap), qos=1, retain=True)
+        self.counters["state_published"] += 1
+        self._publish_value(t.readings, ONLINE if snap["link"]["healthy"] else OFFLINE)
+        for c in snap["cushions"]:
+            i = c["cushion"]
+            for name, value in _values(c).items():
+                self._publish_value(t.value(i, name), value)
+
+    def _publish_value(self, topic: str, value: str) -> None:
+        with self._lock:
+            if self._values.get(topic) == value:
+                return
+            self._values[topic] = value
+        self.client.publish(topic, value, qos=1, retain=True)
+
+    def _publish_discovery(self) -> None:
+        if not self.cfg.discovery:
+            return
+        ident = self.controller.link.identity
+        for topic, payload in discovery_messages(self.cfg, self.control_cfg,
+                                                 ident.firmware if ident else None):
+            self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
+
+
+def _values(c: dict[str, Any]) -> dict[str, str]:
+    """The single-value topics of one cushion, as strings."""
+    w = c["water_c"]["estimate"]
+    out = c["output"]
+    trips = [t["reason"] for t in c["trips"]]
+    ready = c["ready_in_s"]
+    heating = c["heat_on"] and out is not None and out > 0
+    return {
+        "water_c": f"{w:.2f}" if w is not None else UNAVAILABLE,
+        "setpoint_c": f"{c['setpoint_c']:.1f}",
+        "heat": "ON" if c["heat_on"] else "OFF",
+        "mode": "heat" if c["heat_on"] else "off",
+        "action": "off" if not c["heat_on"] else ("heating" if heating else "idle"),
+        "output_pct": f"{100 * out:.0f}" if out is not None else UNAVAILABLE,
+        "ready_in_min": f"{math.ceil(ready / 60)}" if ready is not None and c["heat_on"]
+        else "None",
+        "trip": ",".join(trips) if trips else "none",
+        "problem": "ON" if trips else "OFF",
+        "alarm": ",".join(a["name"] for a in c["alarms"]) or "none",
+    }
+
+
+def _significant(snap: dict[str, Any]) -> Any:
+    """What must change for an early state publication (not the noise in the last digit)."""
+    cushions = tuple(
+        (round(c["water_c"]["estimate"], 1) if c["water_c"]["estimate"] is not None else None,
+         c["setpoint_c"], c["heat_on"],
+         round(c["output"], 2) if c["output"] is not None else None,
+         tuple(t["reason"] for t in c["trips"]), tuple(a["name"] for a in c["alarms"]),
+         round(c["ready_in_s"] / 60) if c["ready_in_s"] is not None else None)
+        for c in snap["cushions"])
+    board = snap["board"]
+    return (snap["link"]["state"], snap["link"]["healthy"], cushions,
+            (board["relay_closed"], tuple(board["faults"] or ())) if board else None)
+
+
+def _parse_json(payload: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandRefused(f"malformed command: not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise CommandRefused("malformed command: the payload must be a JSON object")
+    return body
+
+
+def _response_properties(msg: mqtt.MQTTMessage) -> tuple[str | None, bytes | None]:
+    props = getattr(msg, "properties", None)
+    if props is None:
+        return None, None
+    return getattr(props, "ResponseTopic", None), getattr(props, "CorrelationData", None)
