@@ -240,8 +240,59 @@ def _run_controller(controller: Any, stop: threading.Event, interval_s: float,
         runner.stop()
 
 
+def _mqtt_config(cfg: config_mod.Config, args: argparse.Namespace) -> config_mod.Config:
+    """Apply --broker / --table-id / --broker-port over the configuration, checked."""
+    from dataclasses import asdict
+
+    over = {}
+    if getattr(args, "broker", None):
+        over["broker"] = args.broker
+    if getattr(args, "table_id", None):
+        over["table_id"] = args.table_id
+    if getattr(args, "broker_port", None) is not None:
+        over["embedded_port"] = args.broker_port
+    if not over:
+        return cfg
+    data = {k: v for k, v in asdict(cfg).items()}
+    data["mqtt"] = {**data["mqtt"], **over}
+    try:
+        return config_mod.from_mapping(data)
+    except config_mod.ConfigError as exc:
+        raise UsageError(f"configuration refused: {exc}") from None
+
+
+def _start_mqtt(cfg: config_mod.Config, controller: Any) -> tuple[Any, Any]:
+    """The MQTT bridge, on the configured broker or on an embedded one (started here)."""
+    from controller.broker import BrokerError, EmbeddedBroker
+    from controller.mqtt_bridge import MqttBridge
+    from controller.mqtt_client import BrokerUrlError, parse_broker_url
+
+    embedded = None
+    url = cfg.mqtt.broker
+    if not url:
+        try:
+            embedded = EmbeddedBroker(cfg.mqtt.embedded_host, cfg.mqtt.embedded_port).start()
+        except BrokerError as exc:
+            raise UsageError(str(exc)) from None
+        url = embedded.url
+        print(f"embedded MQTT broker on {url}", flush=True)
+    try:
+        address = parse_broker_url(url)
+    except BrokerUrlError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        bridge = MqttBridge(controller, cfg, address).start()
+    except (OSError, ValueError) as exc:
+        if embedded:
+            embedded.stop()
+        raise UsageError(f"MQTT: {exc}") from None
+    print(f"publishing as {cfg.mqtt.prefix}/{cfg.mqtt.table_id} on {address.display()}",
+          flush=True)
+    return bridge, embedded
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = _load_config(args)
+    cfg = _mqtt_config(_load_config(args), args)
     url = args.port or cfg.link.port
     if not url:
         raise UsageError("no board given: pass --port URL or set link.port in the configuration")
@@ -249,8 +300,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     clock = RealClock()
     controller = _build_controller(cfg, url, clock, log)
     _apply_start_commands(controller, args)
+    bridge = embedded = None
+    if not args.no_mqtt:
+        bridge, embedded = _start_mqtt(cfg, controller)
     stop = _install_stop()
-    _run_controller(controller, stop, args.interval, args.duration)
+    try:
+        _run_controller(controller, stop, args.interval, args.duration)
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        if embedded is not None:
+            embedded.stop()
     print("stopped: heaters off, event log closed", flush=True)
     return 0
 
@@ -295,7 +355,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """A simulated board on a pty, the real controller over the real link, live status."""
     from sim.server import SimServer
 
-    cfg = _load_config(args)
+    cfg = _mqtt_config(_load_config(args), args)
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
     clock = ScaledClock(args.speed) if args.speed != 1 else RealClock()
@@ -319,8 +379,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         controller = _build_controller(cfg, url, clock, log)
         for i in range(2):
             controller.set_heat(i, True, "demo")
-        _run_controller(controller, stop, args.interval, args.duration, poll_s)
-    print("stopped: heaters off, event log closed, simulator closed", flush=True)
+        bridge, embedded = _start_mqtt(cfg, controller)
+        try:
+            _run_controller(controller, stop, args.interval, args.duration, poll_s)
+        finally:
+            bridge.stop()
+            if embedded is not None:
+                embedded.stop()
+    print("stopped: heaters off, event log closed, broker and simulator stopped", flush=True)
     return 0
 
 
@@ -380,12 +446,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_monitor)
 
+    def mqtt_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--broker", help="mqtt://[user:pass@]host[:port] or mqtts://...; "
+                                        "default: mqtt.broker, else an embedded broker "
+                                        "(credentials may come from "
+                                        "$HYDROTHERM_MQTT_USERNAME/_PASSWORD)")
+        q.add_argument("--broker-port", type=int, help="port of the embedded broker")
+        q.add_argument("--table-id", help="this table's id in the topic tree")
+
     p = sub.add_parser("run", help="run the controller against a board")
     p.add_argument("--port", help="pyserial URL of the board (default: link.port)")
     p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.add_argument("--setpoint", type=float, nargs="+", metavar="C",
                    help="setpoints at start, one per cushion")
     p.add_argument("--heat", action="store_true", help="switch heat on for both cushions")
+    mqtt_args(p)
+    p.add_argument("--no-mqtt", action="store_true", help="control only, publish nothing")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_run)
@@ -399,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("demo", help="simulated table + controller (the main job)")
+    mqtt_args(p)
     p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.add_argument("--speed", type=float, default=1.0, help="run N times faster than real time")
     p.add_argument("--dir", help="directory for the pty link")

@@ -102,7 +102,8 @@ def test_monitor_shows_live_telemetry_from_sim(tmp_path: Path) -> None:
 
 def test_demo_heats_at_speed_and_stops_cleanly(tmp_path: Path) -> None:
     res = run("demo", "--speed", "60", "--duration", "6", "--interval", "1",
-              "--data-dir", str(tmp_path / "data"), "--dir", str(tmp_path / "sim"), timeout=60)
+              "--data-dir", str(tmp_path / "data"), "--dir", str(tmp_path / "sim"),
+              "--broker-port", "0", timeout=60)
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("cushion 0:")]
     assert any("out 100.0 %" in ln for ln in lines), res.stdout

@@ -51,7 +51,7 @@ def test_run_heats_then_sigterm_leaves_heaters_off(sim_proc: Path, tmp_path: Pat
     data = tmp_path / "data"
     proc = subprocess.Popen([EXE, "run", "--port", str(sim_proc / "table0"), "--heat",
                              "--setpoint", "38", "38", "--data-dir", str(data),
-                             "--interval", "0.5"],
+                             "--broker-port", "0", "--interval", "0.5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: sim_status(sim_proc)["output"][0] > 0, 10.0), "never heated"
@@ -76,7 +76,7 @@ def test_run_heats_then_sigterm_leaves_heaters_off(sim_proc: Path, tmp_path: Pat
 
 def test_run_refuses_bad_setpoint_at_start(sim_proc: Path, tmp_path: Path) -> None:
     res = run("run", "--port", str(sim_proc / "table0"), "--setpoint", "41", "37",
-              "--data-dir", str(tmp_path / "d"), "--duration", "1")
+              "--data-dir", str(tmp_path / "d"), "--duration", "1", "--no-mqtt")
     assert res.returncode == 2 and "outside" in res.stderr
 
 

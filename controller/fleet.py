@@ -1,0 +1,199 @@
+"""A consumer of every table on a broker: the latest state of each, and commands to them.
+
+The dashboard is built on this.  It subscribes to the retained ``status``, ``readings``
+and ``state`` topics of every table under a prefix (so it knows the whole clinic the
+moment it connects), follows ``events`` and ``result``, and sends commands with a
+request id, returning the controller's reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from hydrotherm.config import MqttConfig
+
+from .mqtt_client import BrokerAddress, connect_kwargs, make_client
+from .mqtt_topics import OFFLINE, ONLINE, Topics, fleet_filters, split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableView:
+    """What a consumer knows of one table."""
+
+    table_id: str
+    status: str = "unknown"  # online | offline | unknown (never heard)
+    readings: str = "unknown"
+    state: dict[str, Any] | None = None
+    state_received_at: float | None = None
+    state_updates: int = 0
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
+
+    @property
+    def online(self) -> bool:
+        return self.status == ONLINE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table_id": self.table_id, "status": self.status, "readings": self.readings,
+                "state": self.state, "state_received_at": self.state_received_at,
+                "state_updates": self.state_updates}
+
+
+class FleetClient:
+    """Keeps every table's latest state; thread-safe; listeners hear every change."""
+
+    def __init__(self, cfg: MqttConfig, address: BrokerAddress,
+                 client_id: str | None = None) -> None:
+        self.cfg = cfg
+        self.address = address
+        self.prefix = cfg.prefix
+        client_id = client_id or f"hydrotherm-view-{uuid.uuid4().hex[:8]}"
+        self.client = make_client(cfg, address, client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.tables: dict[str, TableView] = {}
+        self.connected = threading.Event()
+        self.last_error = ""
+        self._lock = threading.RLock()
+        self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self.listeners: list[Callable[[str, str, Any], None]] = []
+        self.messages = 0
+
+    def start(self) -> FleetClient:
+        self.client.connect_async(self.address.host, self.address.port,
+                                  keepalive=self.cfg.keepalive_s, **connect_kwargs(self.cfg))
+        self.client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self.connected.wait(timeout_s)
+
+    @property
+    def broker_connected(self) -> bool:
+        return self.connected.is_set()
+
+    def table(self, table_id: str) -> TableView | None:
+        with self._lock:
+            return self.tables.get(table_id)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {tid: tv.as_dict() for tid, tv in sorted(self.tables.items())}
+
+    # --- commands --------------------------------------------------------------------------
+
+    def command(self, table_id: str, name: str, body: dict[str, Any],
+                timeout_s: float = 5.0) -> dict[str, Any]:
+        """Send a command and wait for the controller's reply.  A missing reply gives
+        ``{"ok": False, "error": "no reply ..."}``; nothing here raises for the broker."""
+        request_id = uuid.uuid4().hex[:16]
+        payload = {**body, "request_id": request_id, "sent_at": time.time()}
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+        with self._lock:
+            self._waiting[request_id] = (done, box)
+        try:
+            if not self.connected.is_set():
+                return {"ok": False, "request_id": request_id,
+                        "error": "broker unreachable: command not sent"}
+            topic = Topics(self.prefix, table_id).command(name)
+            info = self.client.publish(topic, json.dumps(payload), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return {"ok": False, "request_id": request_id,
+                        "error": f"broker refused the publish ({mqtt.error_string(info.rc)})"}
+            if not done.wait(timeout_s):
+                view = self.table(table_id)
+                why = "the table is offline" if view is None or not view.online \
+                    else "the controller did not answer"
+                return {"ok": False, "request_id": request_id,
+                        "error": f"no reply within {timeout_s:.0f} s: {why}"}
+            return box[0]
+        finally:
+            with self._lock:
+                self._waiting.pop(request_id, None)
+
+    # --- paho callbacks --------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        try:
+            if reason_code.is_failure:
+                self.last_error = f"broker refused the connection: {reason_code}"
+                return
+            self.last_error = ""
+            client.subscribe([(f, 1) for f in fleet_filters(self.prefix)])
+            self.connected.set()
+            self._notify("", "broker", ONLINE)
+        except Exception:  # noqa: BLE001
+            log.exception("on_connect failed")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        self._notify("", "broker", OFFLINE)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle(msg)
+        except Exception:  # noqa: BLE001
+            log.exception("bad message on %s", msg.topic)
+
+    def _handle(self, msg: mqtt.MQTTMessage) -> None:
+        parts = split(self.prefix, msg.topic)
+        if parts is None:
+            return
+        table_id, leaf = parts
+        self.messages += 1
+        text = msg.payload.decode("utf-8", "replace")
+        with self._lock:
+            view = self.tables.get(table_id)
+            if view is None:
+                if not msg.payload:
+                    return
+                view = self.tables[table_id] = TableView(table_id)
+            if leaf == "status":
+                view.status = text or "unknown"
+                value: Any = view.status
+            elif leaf == "readings":
+                view.readings = text or "unknown"
+                value = view.readings
+            elif leaf == "state":
+                value = json.loads(text) if text else None
+                view.state = value
+                view.state_received_at = time.time()
+                view.state_updates += 1
+            elif leaf == "events":
+                value = json.loads(text)
+                view.events.append(value)
+            elif leaf == "result":
+                value = json.loads(text)
+                waiting = self._waiting.get(value.get("request_id") or "")
+                if waiting is not None:
+                    waiting[1].append(value)
+                    waiting[0].set()
+            else:
+                return
+        self._notify(table_id, leaf, value)
+
+    def _notify(self, table_id: str, leaf: str, value: Any) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(table_id, leaf, value)
+            except Exception:  # noqa: BLE001 - a listener must not break the client
+                log.exception("fleet listener failed")
