@@ -32,13 +32,17 @@ from hydrotherm.config import Config
 
 from .ha_discovery import discovery_messages
 from .mqtt_client import BrokerAddress, connect_kwargs, make_client
-from .mqtt_topics import COMMANDS, OFFLINE, ONLINE, UNAVAILABLE, Topics
+from .mqtt_topics import COMMANDS, OFFLINE, ONLINE, QUERIES, UNAVAILABLE, Topics
 from .service import CommandError, Controller
 
 log = logging.getLogger(__name__)
 
 MAX_ID_LEN = 64
-FIELDS = {"setpoint": {"cushion", "value"}, "heat": {"cushion", "on"}, "reset": {"cushion"}}
+FIELDS = {"setpoint": {"cushion", "value"}, "heat": {"cushion", "on"}, "reset": {"cushion"},
+          "history": {"cushion", "since", "until", "max_points"},
+          "events": {"since", "until", "limit", "kinds"}}
+MAX_POINTS = 2000
+MAX_EVENTS = 1000
 COMMON = {"actor", "request_id", "sent_at"}
 
 
@@ -188,11 +192,15 @@ class MqttBridge:
         if request_id is not None and (not isinstance(request_id, str)
                                        or not 0 < len(request_id) <= MAX_ID_LEN):
             raise CommandRefused(f"request_id must be a string of 1–{MAX_ID_LEN} characters")
-        if name not in COMMANDS:
-            raise CommandRefused(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
+        if name not in COMMANDS and name not in QUERIES:
+            raise CommandRefused(f"unknown command {name!r} "
+                                 f"(known: {', '.join(COMMANDS + QUERIES)})")
         unknown = set(body) - FIELDS[name] - COMMON
         if unknown:
             raise CommandRefused(f"unknown field(s) {', '.join(sorted(unknown))} for {name}")
+        if name in QUERIES:
+            self._check_age(body.get("sent_at"))
+            return self._query(name, body)
         actor = body.get("actor")
         if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_ID_LEN:
             raise CommandRefused(f"actor (who asks) is required: a string of 1–{MAX_ID_LEN} "
@@ -226,6 +234,40 @@ class MqttBridge:
 
         c.request_reset(actor, cushion, done=done)
         return None
+
+    def _query(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Read-only answers from the event log (the dashboard's longer chart ranges and
+        its event page); no actor needed, nothing changes."""
+        log_ = self.controller.log
+        if log_ is None:
+            raise CommandRefused("this controller keeps no event log")
+        now = self.wall()
+        since = _number(body.get("since", now - 3600), "since")
+        until = body.get("until")
+        until = None if until is None else _number(until, "until")
+        if name == "history":
+            cushion = body.get("cushion")
+            if isinstance(cushion, bool) or cushion not in (0, 1):
+                raise CommandRefused("history needs cushion 0 or 1")
+            points = body.get("max_points", 720)
+            if isinstance(points, bool) or not isinstance(points, int) \
+                    or not 2 <= points <= MAX_POINTS:
+                raise CommandRefused(f"max_points must be a whole number 2–{MAX_POINTS}")
+            samples = log_.history(cushion, since, until)
+            step = max(1, math.ceil(len(samples) / points))
+            rows = [[round(s.time, 1), s.water_c, s.setpoint_c, s.output]
+                    for s in samples[::step]]
+            return {"cushion": cushion, "since": since, "until": until, "step": step,
+                    "columns": ["time", "water_c", "setpoint_c", "output"], "samples": rows}
+        limit = body.get("limit", 200)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_EVENTS:
+            raise CommandRefused(f"limit must be a whole number 1–{MAX_EVENTS}")
+        kinds = body.get("kinds")
+        try:
+            events = log_.events(since=since, until=until, kinds=kinds, limit=limit)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        return {"events": [e.as_dict() for e in events]}
 
     def _dispatch_plain(self, topic: str, text: str) -> dict[str, Any]:
         """Home Assistant's plain payloads: ``.../cushion/<i>/setpoint_c/set`` and
@@ -383,6 +425,12 @@ def _significant(snap: dict[str, Any]) -> Any:
     board = snap["board"]
     return (snap["link"]["state"], snap["link"]["healthy"], cushions,
             (board["relay_closed"], tuple(board["faults"] or ())) if board else None)
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CommandRefused(f"{key} must be a unix time in seconds")
+    return float(value)
 
 
 def _parse_json(payload: bytes) -> dict[str, Any]:

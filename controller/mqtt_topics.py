@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 COMMANDS = ("setpoint", "heat", "reset")
+#: read-only requests answered on the result topic from the controller's event log
+QUERIES = ("history", "events")
 #: per-cushion single-value topics (retained), for consumers that want one number each
 VALUES = ("water_c", "setpoint_c", "heat", "mode", "action", "output_pct", "ready_in_min",
           "trip", "problem", "alarm")
