@@ -167,6 +167,18 @@ class MqttConfig:
 
 
 @dataclass
+class DashboardConfig:
+    """The therapist's web page (served by waitress)."""
+
+    host: str = _f("127.0.0.1", doc="address to listen on (loopback unless you open it)")
+    port: int = _f(8080, 0, 65535, "port to listen on")
+    threads: int = _f(64, 4, 1024, "server threads: each live browser holds one")
+    users_file: str = _f("", doc="login file (hashed passwords); empty: <data dir>/users.toml")
+    session_hours: float = _f(12.0, 0.1, 720.0, "a login lasts this long")
+    command_timeout_s: float = _f(5.0, 0.5, 60.0, "wait this long for a controller reply")
+
+
+@dataclass
 class DataConfig:
     """Where the event log and history live."""
 
@@ -184,6 +196,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
     @property
