@@ -633,7 +633,7 @@ def _centred_slopes(v: list[float], dt: float, half: int) -> list[float]:
             out.append(0.0)
             continue
         sk = (lo + hi - 1) * m / 2.0
-        skk = sum_sq(hi - 1) - sum_sq(lo - 1)
+        skk = _sum_sq(hi - 1) - _sum_sq(lo - 1)
         sv = pv[hi] - pv[lo]
         skv = pkv[hi] - pkv[lo]
         den = m * skk - sk * sk
@@ -641,7 +641,7 @@ def _centred_slopes(v: list[float], dt: float, half: int) -> list[float]:
     return out
 
 
-def sum_sq(k: int) -> float:
+def _sum_sq(k: int) -> float:
     """0² + 1² + ... + k² (0 for k < 0)."""
     return k * (k + 1) * (2 * k + 1) / 6.0 if k > 0 else 0.0
 

@@ -351,6 +351,70 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_autotune(args: argparse.Namespace) -> int:
+    """Identify the plant (simulated with --sim, else the board at --port) and write the
+    model parameters and gains into the configuration file."""
+    from controller.autotune import (
+        AutotuneError,
+        Autotuner,
+        apply_result,
+        autotune_in_process,
+        format_report,
+        write_config,
+    )
+
+    cfg = _load_config(args)
+    target = args.write or args.config
+    if not target and not args.dry_run:
+        raise UsageError("say where to write the result: --write FILE (or --config FILE), "
+                         "or --dry-run to only report")
+    last = {"t": 0.0, "line": ""}
+
+    def show(line: str) -> None:
+        now = time.monotonic()
+        if line != last["line"] and now - last["t"] >= args.interval:
+            print(line, flush=True)
+            last.update(t=now, line=line)
+
+    try:
+        if args.sim:
+            result = autotune_in_process(cfg, seed=args.seed, progress=show)
+        else:
+            url = args.port or cfg.link.port
+            if not url:
+                raise UsageError("no board given: pass --port URL, or --sim")
+            log = _open_log(cfg, args.data_dir)
+            clock = RealClock()
+            controller = _build_controller(cfg, url, clock, log)
+            tuner = Autotuner(controller)
+            stop = _install_stop()
+            try:
+                while not tuner.done:
+                    if stop.is_set():
+                        tuner.abort("interrupted by the user")
+                    tuner.step()
+                    show(tuner.progress)
+                    clock.sleep(0.005)
+                tuner.step()  # push the 0 % and the open relay
+            finally:
+                controller.stop()
+            if tuner.error:
+                raise AutotuneError(tuner.error)
+            result = tuner.result
+    except AutotuneError as exc:
+        raise UsageError(f"autotune aborted: {exc}") from None
+    print(format_report(result), flush=True)
+    if args.dry_run:
+        return 0 if result.ok else 1
+    try:
+        tuned = apply_result(cfg, result)
+    except (AutotuneError, config_mod.ConfigError) as exc:
+        raise UsageError(f"not written: {exc}") from None
+    backup = write_config(Path(target), tuned)
+    print(f"written to {target}" + (f" (previous file kept as {backup})" if backup else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """A simulated board on a pty, the real controller over the real link, live status."""
     from sim.server import SimServer
@@ -473,6 +537,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON array instead of text")
     p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("autotune", help="identify the plant and write the model and gains")
+    p.add_argument("--sim", action="store_true", help="on a simulated table, in-process")
+    p.add_argument("--port", help="pyserial URL of the real board (default: link.port)")
+    p.add_argument("--write", help="configuration file to update (default: --config)")
+    p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    p.add_argument("--seed", type=int, default=0, help="noise seed for --sim")
+    p.add_argument("--data-dir", help="event log directory (default: data.dir)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
+    p.set_defaults(func=cmd_autotune)
 
     p = sub.add_parser("demo", help="simulated table + controller (the main job)")
     mqtt_args(p)

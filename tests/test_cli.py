@@ -109,3 +109,18 @@ def test_demo_heats_at_speed_and_stops_cleanly(tmp_path: Path) -> None:
     assert any("out 100.0 %" in ln for ln in lines), res.stdout
     assert "heaters off" in res.stdout
     assert not (tmp_path / "sim" / "table0").exists()
+
+
+def test_autotune_sim_writes_a_config_that_loads(tmp_path: Path) -> None:
+    out = tmp_path / "tuned.toml"
+    res = run("autotune", "--sim", "--write", str(out), "--interval", "30", timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "loss to room" in res.stdout and f"written to {out}" in res.stdout
+    tuned = config_mod.load(out)
+    assert abs(tuned.plant.water_kg - 25.0) < 1.25
+    assert run("--config", str(out), "config", "show").returncode == 0
+
+
+def test_autotune_needs_a_target() -> None:
+    res = run("autotune", "--sim")
+    assert res.returncode == 2 and "--write" in res.stderr

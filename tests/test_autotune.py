@@ -1,0 +1,374 @@
+"""``controller.autotune``: the identification experiment on the simulated table, its
+safety (only through the supervisor's gate, aborts leave the heaters off), and the tuned
+configuration (written, reloaded, and still controlling without overshoot)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmarks.peers import closed_loop, ours
+from controller.autotune import (
+    AutotuneError,
+    Autotuner,
+    AutotuneResult,
+    apply_result,
+    autotune_in_process,
+    format_report,
+    write_config,
+)
+from controller.service import Controller
+from hydrotherm import config as config_mod
+from hydrotherm.config import Config
+from sim.harness import InProcessHarness
+from sim.plant import physical_minimum_warmup_s
+
+STEP = 0.2  # harness step: one telemetry period (as tests/test_controller.py)
+C_WATER = 4186.0
+REF = Config()
+
+
+def plant(cfg: Config = REF, **kw: object) -> Config:
+    return replace(cfg, plant=replace(cfg.plant, **kw))
+
+
+#: the modified table of the issue: less water, worse cover, a weaker heater whose
+#: rating the configuration knows (the heater power is assumed, never identified)
+MOD_TRUTH = plant(water_kg=18.0, loss_to_room_w_per_k=5.0, heater_w=250.0)
+MOD_BELIEVED = plant(heater_w=250.0)
+
+
+class Rig:
+    """Harness + controller (never started: the tuner drives) + tuner, stepped together."""
+
+    def __init__(self, cfg: Config, sim_cfg: Config | None = None, seed: int = 5,
+                 **tuner_kw: object) -> None:
+        self.h = InProcessHarness(sim_cfg or cfg, seed=seed, step_s=STEP)
+        self.c = Controller(cfg, self.h.link, self.h.clock)
+        self.t = Autotuner(self.c, **tuner_kw)  # type: ignore[arg-type]
+
+    @property
+    def plant(self):
+        return self.h.table.plant
+
+    @property
+    def now(self) -> float:
+        return self.h.clock.now()
+
+    def run(self, seconds: float, until: Callable[[], bool] | None = None,
+            each: Callable[[], None] | None = None) -> bool:
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            self.h.step()
+            self.t.step()
+            if each is not None:
+                each()
+            if until is not None and until():
+                return True
+        return False
+
+    def run_to_end(self, limit_s: float = 6000.0, each: Callable[[], None] | None = None) -> None:
+        assert self.run(limit_s, until=lambda: self.t.done, each=each), self.t.progress
+
+    def heaters_off(self) -> bool:
+        r = self.h.link.latest
+        return (self.h.link.outputs == (0.0, 0.0) and self.plant.power_w == [0.0, 0.0]
+                and r is not None and all(c.applied == 0.0 for c in r.cushions))
+
+
+@pytest.fixture(scope="module")
+def ref_run() -> tuple[AutotuneResult, list[str]]:
+    lines: list[str] = []
+    res = autotune_in_process(REF, seed=11, progress=lines.append, step_s=STEP)
+    return res, lines
+
+
+@pytest.fixture(scope="module")
+def mod_result() -> AutotuneResult:
+    return autotune_in_process(MOD_BELIEVED, seed=12, sim_cfg=MOD_TRUTH, step_s=STEP)
+
+
+def _assert_identifies(res: AutotuneResult, water_kg: float, ua: float, tau_p: float,
+                       cushions: tuple[int, ...] = (0, 1)) -> None:
+    assert [f.cushion for f in res.fits] == list(cushions)
+    for f in res.fits:
+        cw = f.water_capacity_j_per_k.value
+        assert cw == pytest.approx(water_kg * C_WATER, rel=0.05), f
+        assert f.loss_to_room_w_per_k.value == pytest.approx(ua, rel=0.20), f
+        assert f.plate_time_constant_s.value == pytest.approx(tau_p, rel=0.25), f
+        assert f.r2 > 0.999 and f.residual_rms_c < 0.02, f
+        for est in (f.water_capacity_j_per_k, f.loss_to_room_w_per_k, f.plate_time_constant_s):
+            assert 0.0 < est.sigma < 0.1 * est.value, f
+    assert res.ok, res.problems
+    assert res.proposed["plant.water_kg"] == pytest.approx(water_kg, rel=0.05)
+    assert res.proposed["plant.loss_to_room_w_per_k"] == pytest.approx(ua, rel=0.20)
+
+
+# --- identification ----------------------------------------------------------------------
+
+
+def test_identifies_the_reference_plant(ref_run: tuple[AutotuneResult, list[str]]) -> None:
+    res, _ = ref_run
+    _assert_identifies(res, 25.0, 3.5, 2000.0 / 30.0)
+    assert res.duration_s <= 1.5 * 3600.0
+    # kp = C_w / 130 s: the default 800 W/K is that rule on the reference plant
+    assert res.proposed["control.kp_w_per_k"] == pytest.approx(25.0 * C_WATER / 130.0, rel=0.05)
+    assert res.closed_loop_tau_s == pytest.approx(130.0)
+
+
+def test_tracks_a_modified_plant(mod_result: AutotuneResult) -> None:
+    _assert_identifies(mod_result, 18.0, 5.0, 2000.0 / 30.0)
+    assert mod_result.heater_w == 250.0
+    assert mod_result.previous["plant.water_kg"] == 25.0
+    assert mod_result.proposed["control.kp_w_per_k"] == pytest.approx(18.0 * C_WATER / 130.0,
+                                                                      rel=0.05)
+
+
+def test_heater_power_is_assumed_and_scales_the_identified_plant() -> None:
+    """The configuration says 300 W, the table has 250 W: power and capacities cannot be
+    told apart from temperatures, so everything comes out 300/250 too big — and the law
+    tuned on it, which only uses ratios to the heater power, still works."""
+    res = autotune_in_process(REF, seed=13, sim_cfg=MOD_TRUTH, step_s=STEP)
+    scale = 300.0 / 250.0
+    for f in res.fits:
+        assert f.water_kg.value == pytest.approx(18.0 * scale, rel=0.05)
+        assert f.loss_to_room_w_per_k.value == pytest.approx(5.0 * scale, rel=0.20)
+        assert f.plate_time_constant_s.value == pytest.approx(2000.0 / 30.0, rel=0.25)
+    assert "heater 300 W" in format_report(res)
+    _assert_warms_up_cleanly(MOD_TRUTH, apply_result(REF, res))
+
+
+def test_drives_only_through_the_gate_and_one_cushion_with_coupling() -> None:
+    """Cushion 0 alone: cushion 1 never gets power and stays cold; the known coupling to
+    it is part of the model, so cushion 0 is identified as well as with both heated."""
+    rig = Rig(REF, seed=21, cushions=(0,))
+    sup = rig.c.supervisor
+    link = rig.h.link
+    gate, set_outputs = sup.gate, link.set_outputs
+    gated: list[tuple[float, float]] = []
+    bypass: list[tuple[float, float]] = []
+
+    def spy_gate(outputs):  # type: ignore[no-untyped-def]
+        g = gate(outputs)
+        gated.append(g)
+        return g
+
+    def spy_set(a: float, b: float) -> None:
+        if (a, b) != (0.0, 0.0) and (not gated or (a, b) != gated[-1]):
+            bypass.append((a, b))
+        set_outputs(a, b)
+
+    sup.gate = spy_gate  # type: ignore[method-assign]
+    link.set_outputs = spy_set  # type: ignore[method-assign]
+    power1: list[float] = []
+    rig.run_to_end(each=lambda: power1.append(rig.plant.power_w[1]))
+    assert rig.t.error is None, rig.t.error
+    assert not bypass
+    assert any(g[0] == 1.0 for g in gated)
+    assert max(power1) == 0.0
+    res = rig.t.result
+    assert res is not None
+    _assert_identifies(res, 25.0, 3.5, 2000.0 / 30.0, cushions=(0,))
+    rig.run(3.0)
+    assert rig.heaters_off() and not link.latest.relay_closed
+    assert rig.t.progress.startswith("autotune done 100 %")
+
+
+def test_warm_start_never_heats_past_the_ceiling() -> None:
+    """From 34 °C the 40 min step would end above 40 °C: the heater stops early so the
+    water settles below setpoint_max − 1 °C, no sensor reaches the 39.5 °C abort limit,
+    and the plant is still identified."""
+    cfg = plant(initial_water_c=[34.0, 30.0])
+    rig = Rig(cfg, seed=22)
+    hottest = [0.0]
+    powered_hot: list[float] = []
+
+    def watch() -> None:
+        r = rig.h.link.latest
+        if r is not None:
+            for c in r.cushions:
+                for s in (c.primary, c.redundant):
+                    if s.celsius is not None:
+                        hottest[0] = max(hottest[0], s.celsius)
+        for i in range(2):
+            if rig.plant.power_w[i] > 0 and rig.plant.water_c[i] >= 39.0:
+                powered_hot.append(rig.plant.water_c[i])
+
+    rig.run_to_end(each=watch)
+    assert rig.t.error is None, rig.t.error
+    assert not powered_hot
+    assert 38.0 < hottest[0] < 39.5
+    assert max(rig.plant.water_c) < 39.2
+    res = rig.t.result
+    assert res is not None
+    f0 = res.fit(0)
+    assert f0.heated_s < 2400.0 - 60.0  # stopped early
+    assert f0.water_capacity_j_per_k.value == pytest.approx(25.0 * C_WATER, rel=0.05)
+    assert f0.loss_to_room_w_per_k.value == pytest.approx(3.5, rel=0.20)
+
+
+# --- refusing and aborting ---------------------------------------------------------------
+
+
+def test_refuses_a_cushion_too_warm_to_heat() -> None:
+    rig = Rig(plant(initial_water_c=[37.0, 30.0]), seed=23)
+    rig.run_to_end(limit_s=60.0)
+    assert rig.t.phase == "aborted" and rig.t.result is None
+    assert "cushion 0" in rig.t.error and "too warm" in rig.t.error
+    assert rig.plant.energy().heater_in == 0.0
+    with pytest.raises(AutotuneError, match="too warm"):
+        autotune_in_process(plant(initial_water_c=[37.0, 30.0]), seed=23, step_s=STEP)
+
+
+def test_refuses_a_latched_trip_before_the_start() -> None:
+    rig = Rig(REF, seed=24)
+    rig.h.table.inject("sensor_open", cushion=1, sensor="redundant")
+    rig.run_to_end(limit_s=60.0)
+    assert rig.t.phase == "aborted"
+    assert "sensor_open" in rig.t.error
+    assert rig.plant.energy().heater_in == 0.0
+
+
+def _run_into_heat(rig: Rig, seconds: float) -> None:
+    assert rig.run(1000.0, until=lambda: rig.t.phase == "heat"), rig.t.progress
+    rig.run(seconds)
+    assert rig.t.phase == "heat" and rig.plant.power_w == [300.0, 300.0]
+
+
+def test_aborts_on_a_sensor_fault_mid_run_with_the_heaters_off() -> None:
+    rig = Rig(REF, seed=25)
+    _run_into_heat(rig, 600.0)
+    t_fault = rig.now
+    rig.h.table.inject("sensor_open", cushion=0, sensor="primary")
+    rig.run_to_end(limit_s=10.0)
+    assert rig.now - t_fault < 1.0
+    assert rig.t.phase == "aborted" and rig.t.result is None
+    err = rig.t.error
+    assert "safety trip" in err and "sensor_open" in err and "cushion 0" in err
+    assert "ABORTED" in rig.t.progress
+    off: list[bool] = []
+    rig.run(5.0, each=lambda: off.append(rig.h.link.outputs == (0.0, 0.0)))
+    assert all(off)
+    assert rig.heaters_off()
+    assert not rig.h.link.latest.relay_closed
+
+
+def test_aborts_on_link_loss() -> None:
+    rig = Rig(REF, seed=26)
+    _run_into_heat(rig, 120.0)
+    rig.h.table.unplug()
+    rig.run_to_end(limit_s=10.0)
+    assert rig.t.phase == "aborted"
+    assert "link lost" in rig.t.error or "stale_telemetry" in rig.t.error
+    rig.run(5.0)  # the board's dead-man (3 s) has cut what the host could not reach
+    assert rig.plant.power_w == [0.0, 0.0]
+    rig.h.table.replug()
+    rig.run(5.0)
+    assert rig.heaters_off()
+
+
+def test_abort_by_the_user() -> None:
+    rig = Rig(REF, seed=27)
+    _run_into_heat(rig, 60.0)
+    rig.t.abort("interrupted (Ctrl-C)")
+    rig.run(3.0)
+    assert rig.t.done and rig.t.error == "interrupted (Ctrl-C)"
+    assert rig.heaters_off()
+
+
+def test_refuses_a_running_controller() -> None:
+    h = InProcessHarness(REF, seed=28, step_s=STEP)
+    c = Controller(REF, h.link, h.clock)
+    c.start()
+    with pytest.raises(AutotuneError, match="running"):
+        Autotuner(c)
+    with pytest.raises(ValueError):
+        Autotuner(Controller(REF, h.link, h.clock), cushions=(2,))
+
+
+# --- progress, report, configuration -----------------------------------------------------
+
+
+def test_progress_names_phase_percent_and_elapsed(
+        ref_run: tuple[AutotuneResult, list[str]]) -> None:
+    _, lines = ref_run
+    phases = [line.split()[1] for line in lines]
+    for ph in ("connect", "prepare", "hold", "heat", "cool", "fit", "done"):
+        assert ph in phases
+    order = [ph for i, ph in enumerate(phases) if i == 0 or phases[i - 1] != ph]
+    assert order == ["connect", "prepare", "hold", "heat", "cool", "fit", "done"]
+    percents = [int(line.split()[2]) for line in lines]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert all(" % (" in line and "elapsed" in line for line in lines)
+    assert any("left" in line and "cushion 0" in line for line in lines if " heat " in line)
+
+
+def test_report_says_what_was_found_and_assumed(
+        ref_run: tuple[AutotuneResult, list[str]]) -> None:
+    res, _ = ref_run
+    text = format_report(res)
+    f0 = res.fit(0)
+    assert f"{f0.water_kg.value:.2f} ±" in text
+    assert "R² " in text and "residual rms" in text
+    assert "Assumed (not identified): heater 300 W" in text and "room 21 °C" in text
+    assert "plant.water_kg" in text and "control.kp_w_per_k" in text
+    assert "NOT USABLE" not in text
+
+
+def test_apply_refuses_an_unusable_result(ref_run: tuple[AutotuneResult, list[str]]) -> None:
+    res, _ = ref_run
+    bad = dataclasses.replace(res, problems=("cushion 0: the fit is unusable (R² 0.5)",))
+    with pytest.raises(AutotuneError, match="not usable"):
+        apply_result(REF, bad)
+    assert "NOT USABLE" in format_report(bad)
+    out_of_range = dataclasses.replace(res, proposed={**res.proposed, "plant.water_kg": -1.0})
+    with pytest.raises(config_mod.ConfigError, match="plant.water_kg"):
+        apply_result(REF, out_of_range)
+
+
+def test_written_config_reloads_with_a_backup(tmp_path: Path,
+                                              ref_run: tuple[AutotuneResult, list[str]]) -> None:
+    res, _ = ref_run
+    base = config_mod.from_mapping({"link": {"port": "/dev/ttyUSB7"},
+                                    "control": {"setpoint_c": 36.5}})
+    path = tmp_path / "hydrotherm.toml"
+    assert write_config(path, base) is None  # nothing to back up yet
+    old = path.read_text()
+    tuned = apply_result(base, res)
+    backup = write_config(path, tuned)
+    assert backup == tmp_path / "hydrotherm.toml.bak" and backup.read_text() == old
+    loaded = config_mod.load(path)
+    for key, value in res.proposed.items():
+        sec, name = key.split(".")
+        assert getattr(getattr(loaded, sec), name) == value
+    assert loaded.link.port == "/dev/ttyUSB7" and loaded.control.setpoint_c == [36.5, 36.5]
+    assert loaded.plant.heater_w == base.plant.heater_w
+    assert not (tmp_path / "hydrotherm.toml.tmp").exists()
+
+
+def _assert_warms_up_cleanly(truth: Config, tuned: Config) -> None:
+    """20 → 37 °C in a 21 °C room on the true plant, the law configured by the tune."""
+    phys = physical_minimum_warmup_s(truth.plant, 20.0, 37.0, 21.0)
+    trace = closed_loop(truth, ours(tuned, 37.0), 1.1 * phys + 1800.0, 37.0, 21.0, 20.0,
+                        seed=3)
+    assert trace.overshoot_c() <= 0.2
+    assert trace.settle_s(min_hold_s=1200.0) <= 1.10 * phys
+    assert trace.steady_error_c(window_s=1200.0) <= 0.1
+
+
+@pytest.mark.parametrize("which", ["reference", "modified"])
+def test_tuned_config_still_warms_up_without_overshoot(
+        tmp_path: Path, which: str, ref_run: tuple[AutotuneResult, list[str]],
+        mod_result: AutotuneResult) -> None:
+    base, truth, res = ((REF, REF, ref_run[0]) if which == "reference"
+                        else (MOD_BELIEVED, MOD_TRUTH, mod_result))
+    path = tmp_path / "tuned.toml"
+    write_config(path, apply_result(base, res))
+    tuned = config_mod.load(path)
+    assert math.isclose(tuned.plant.water_kg, res.proposed["plant.water_kg"])
+    _assert_warms_up_cleanly(truth, tuned)
