@@ -415,6 +415,15 @@ def cmd_autotune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario_run(args: argparse.Namespace) -> int:
+    from sim.scenario import main_scenario
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return main_scenario(args.file, args.json, args.plot, None if args.quiet else progress)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """A simulated board on a pty, the real controller over the real link, live status."""
     from sim.server import SimServer
@@ -537,6 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON array instead of text")
     p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("scenario", help="scripted sessions with faults, for testers")
+    ssub = p.add_subparsers(dest="scenario_command", required=True)
+    q = ssub.add_parser("run", help="run a scenario file faster than real time; exit 1 if an "
+                                    "expectation fails, 2 if the file is malformed")
+    q.add_argument("file", help="scenario TOML file (see docs/scenarios.md)")
+    q.add_argument("--json", help="write the result as JSON to this file (- for stdout)")
+    q.add_argument("--plot", help="write a PNG plot (needs matplotlib)")
+    q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.set_defaults(func=cmd_scenario_run)
 
     p = sub.add_parser("autotune", help="identify the plant and write the model and gains")
     p.add_argument("--sim", action="store_true", help="on a simulated table, in-process")

@@ -124,3 +124,15 @@ def test_autotune_sim_writes_a_config_that_loads(tmp_path: Path) -> None:
 def test_autotune_needs_a_target() -> None:
     res = run("autotune", "--sim")
     assert res.returncode == 2 and "--write" in res.stderr
+
+
+def test_scenario_run_cli_exit_codes(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    ok = run("scenario", "run", str(root / "sim" / "scenarios" / "sensor_open.toml"),
+             "--json", str(tmp_path / "r.json"), "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert '"passed": true' in (tmp_path / "r.json").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nduration_s = 60\nbogus = 1\n')
+    res = run("scenario", "run", str(bad))
+    assert res.returncode == 2 and "line 3" in res.stderr and "bogus" in res.stderr
