@@ -71,6 +71,20 @@ DEMO_BUTTONS = (
     ("Disconnect a sensor (lower)", "sensor_open", {"cushion": 1, "sensor": "primary"}),
     ("Reconnect the sensor (lower)", "sensor_open",
      {"cushion": 1, "sensor": "primary", "clear": True}),
+    ("Sensor drifts +2 °C (upper)", "sensor_drift",
+     {"cushion": 0, "sensor": "redundant", "offset_c": 2.0}),
+    ("Sensor drift repaired (upper)", "sensor_drift",
+     {"cushion": 0, "sensor": "redundant", "clear": True}),
+    ("Weld the heater relay (upper)", "heater_stuck_on", {"cushion": 0}),
+    ("Repair the heater relay (upper)", "heater_stuck_on", {"cushion": 0, "clear": True}),
+    ("Heater element fails (lower)", "heater_dead", {"cushion": 1}),
+    ("Heater element repaired (lower)", "heater_dead", {"cushion": 1, "clear": True}),
+    ("Cushion leaks (lower)", "cushion_leak", {"cushion": 1, "kg_per_min": 2.0}),
+    ("Leak stopped (lower)", "cushion_leak", {"cushion": 1, "clear": True}),
+    ("Board resets", "board_reset", {}),
+    ("Serial line silent 5 s", "serial_silence", {"duration_s": 5.0}),
+    ("Client lies down", "client_on", {}),
+    ("Client gets up", "client_off", {}),
 )
 
 

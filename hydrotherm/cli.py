@@ -424,43 +424,135 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
     return main_scenario(args.file, args.json, args.plot, None if args.quiet else progress)
 
 
+def _demo_actions(server: Any, table_ids: list[str]) -> Any:
+    """The dashboard's tester panel: fault injection into the simulated boards."""
+
+    def act(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        table_id = params.pop("table_id", table_ids[0])
+        if table_id not in table_ids:
+            return {"ok": False, "error": f"no simulated table {table_id!r}"}
+        idx = table_ids.index(table_id)
+        if name in ("client_on", "client_off"):
+            results = [server.handle({"cmd": "client", "table": idx, "cushion": c,
+                                      "on": name == "client_on"}) for c in (0, 1)]
+            bad = [r for r in results if not r.get("ok")]
+            return bad[0] if bad else {"ok": True}
+        clear = bool(params.pop("clear", False))
+        return server.handle({"cmd": "fault", "fault": name, "table": idx, "clear": clear,
+                              **params})
+
+    return act
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """A simulated board on a pty, the real controller over the real link, live status."""
+    """The whole system on one machine: embedded broker, simulated boards on ptys, one
+    controller per table over the real link, and the dashboard."""
+    from dataclasses import replace
+
+    from controller.eventlog import open_default
+    from controller.runner import ControllerRunner
+    from dashboard.app import create_app
+    from dashboard.auth import FIRST_USER, UserStore, load_secret_key
+    from dashboard.server import DashboardServer
     from sim.server import SimServer
 
     cfg = _mqtt_config(_load_config(args), args)
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
+    if not 1 <= args.tables <= 50:
+        raise UsageError("--tables must be 1–50")
     clock = ScaledClock(args.speed) if args.speed != 1 else RealClock()
     poll_s = 0.005
     if args.speed > 1:
         # Protocol timing is in simulated seconds: at N× a 0.1 s ACK timeout is 0.1/N s
         # of wall time, shorter than a pty round trip.  Widen it (still below the refresh
         # period, so the dead-man is never at risk) and poll faster.
-        from dataclasses import replace
-
         ack = min(cfg.link.refresh_s / 2, max(cfg.link.ack_timeout_s, 0.003 * args.speed))
         cfg = replace(cfg, link=replace(cfg.link, ack_timeout_s=ack))
         poll_s = 0.001
+    root = (Path(args.data_dir).expanduser() if args.data_dir else cfg.data_dir) / "demo"
     directory = Path(args.dir) if args.dir else None
-    log = _open_log(cfg, args.data_dir)
     stop = _install_stop()
-    with SimServer(cfg, clock, directory, tables=1, seed=args.seed) as server:
-        url = server.ports[0].path
-        print(f"simulated board on {url} ({server.ports[0].slave_path}), speed x{args.speed}",
-              flush=True)
-        controller = _build_controller(cfg, url, clock, log)
-        for i in range(2):
-            controller.set_heat(i, True, "demo")
-        bridge, embedded = _start_mqtt(cfg, controller)
+    started: list[Any] = []  # stopped in reverse order, whatever happens
+    try:
+        server = SimServer(cfg, clock, directory, tables=args.tables, seed=args.seed).start()
+        started.append(server)
+        first_id = cfg.mqtt.table_id
+        table_ids = [first_id] + [f"{first_id}-{i}" for i in range(1, args.tables)]
+        bridges: list[Any] = []
+        runners: list[Any] = []
+        embedded = None
+        for i, table_id in enumerate(table_ids):
+            tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
+            log = open_default(root / table_id)
+            controller = _build_controller(tcfg, server.ports[i].path, clock, log)
+            for c in range(2):
+                controller.set_heat(c, True, "demo")
+            runner = ControllerRunner(controller, poll_s=poll_s)
+            runner.start()
+            started.append(runner)
+            runners.append(runner)
+            if i == 0:
+                bridge, embedded = _start_mqtt(tcfg, controller)
+                if embedded is not None:
+                    started.insert(1, embedded)  # stopped after every client
+                    cfg = replace(cfg, mqtt=replace(cfg.mqtt, broker=embedded.url))
+            else:
+                from controller.mqtt_bridge import MqttBridge
+                from controller.mqtt_client import parse_broker_url
+
+                bridge = MqttBridge(controller, replace(tcfg, mqtt=replace(
+                    tcfg.mqtt, broker=cfg.mqtt.broker)), parse_broker_url(cfg.mqtt.broker))
+                bridge.start()
+            started.append(bridge)
+            bridges.append(bridge)
+        # the dashboard, on the same broker, with a fresh demo login each run
+        from controller.fleet import FleetClient
+        from controller.mqtt_client import parse_broker_url
+
+        fleet = FleetClient(cfg.mqtt, parse_broker_url(cfg.mqtt.broker)).start()
+        started.append(fleet)
+        users = UserStore(root / "users.toml")
+        password = _demo_password()
+        users.set_password(FIRST_USER, password)
+        app = create_app(cfg, fleet, users, secret_key=load_secret_key(root), demo=True,
+                         demo_actions=_demo_actions(server, table_ids))
+        host = args.host or cfg.dashboard.host
+        port = cfg.dashboard.port if args.dashboard_port is None else args.dashboard_port
         try:
-            _run_controller(controller, stop, args.interval, args.duration, poll_s)
-        finally:
-            bridge.stop()
-            if embedded is not None:
-                embedded.stop()
-    print("stopped: heaters off, event log closed, broker and simulator stopped", flush=True)
+            dash = DashboardServer(app, host, port, cfg.dashboard.threads).start()
+        except OSError as exc:
+            raise UsageError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror}"
+                             " (pass --dashboard-port)") from None
+        started.append(dash)
+        print(f"dashboard: {dash.url}/  login: {FIRST_USER} / {password}", flush=True)
+        print(f"{args.tables} simulated table(s) at x{args.speed} speed; Ctrl-C stops "
+              "everything (heaters off first)", flush=True)
+        t_end = time.monotonic() + args.duration if args.duration else None
+        while not stop.wait(args.interval):
+            for table_id, runner in zip(table_ids, runners, strict=True):
+                print(f"[{table_id}] " + _status_line(runner.controller), flush=True)
+            if t_end and time.monotonic() >= t_end:
+                break
+    finally:
+        # heaters off first (each runner stops its controller), then the rest in reverse
+        ordered = [p for p in started if p in runners] + \
+            [p for p in reversed(started) if p not in runners]
+        for part in ordered:
+            try:
+                part.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"while stopping {type(part).__name__}: {exc}", file=sys.stderr)
+    print("stopped: heaters off, event logs closed, dashboard, broker and simulator stopped",
+          flush=True)
     return 0
+
+
+def _demo_password() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(9)
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -567,8 +659,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
     p.set_defaults(func=cmd_autotune)
 
-    p = sub.add_parser("demo", help="simulated table + controller (the main job)")
+    p = sub.add_parser("demo", help="the whole system: broker, simulated tables, "
+                                    "controllers and the dashboard (the main job)")
     mqtt_args(p)
+    p.add_argument("--tables", type=int, default=1, help="simulated tables (a clinic)")
+    p.add_argument("--host", help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--dashboard-port", type=int, help="dashboard port (default 8080)")
     p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.add_argument("--speed", type=float, default=1.0, help="run N times faster than real time")
     p.add_argument("--dir", help="directory for the pty link")

@@ -100,17 +100,6 @@ def test_monitor_shows_live_telemetry_from_sim(tmp_path: Path) -> None:
         sim.wait(timeout=10)
 
 
-def test_demo_heats_at_speed_and_stops_cleanly(tmp_path: Path) -> None:
-    res = run("demo", "--speed", "60", "--duration", "6", "--interval", "1",
-              "--data-dir", str(tmp_path / "data"), "--dir", str(tmp_path / "sim"),
-              "--broker-port", "0", timeout=60)
-    assert res.returncode == 0, res.stderr
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("cushion 0:")]
-    assert any("out 100.0 %" in ln for ln in lines), res.stdout
-    assert "heaters off" in res.stdout
-    assert not (tmp_path / "sim" / "table0").exists()
-
-
 def test_autotune_sim_writes_a_config_that_loads(tmp_path: Path) -> None:
     out = tmp_path / "tuned.toml"
     res = run("autotune", "--sim", "--write", str(out), "--interval", "30", timeout=300)

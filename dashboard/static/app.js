@@ -364,7 +364,8 @@
     document.querySelectorAll(".tester [data-fault]").forEach((btn) => {
       btn.addEventListener("click", async () => {
         const reply = document.getElementById("tester-reply");
-        const r = await api("POST", "/api/demo/fault", { name: btn.dataset.fault, params: JSON.parse(btn.dataset.params) });
+        const params = Object.assign(JSON.parse(btn.dataset.params), { table_id: tid });
+        const r = await api("POST", "/api/demo/fault", { name: btn.dataset.fault, params: params });
         reply.className = "reply " + (r.status === 200 ? "ok" : "refused");
         reply.textContent = r.status === 200 ? btn.textContent + ": done" : (r.data.error || "Error " + r.status);
       });
