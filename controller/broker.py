@@ -64,7 +64,7 @@ class EmbeddedBroker:
                     from None
 
     def _run(self) -> None:
-        from amqtt.broker import Broker
+        broker_cls = _broker_class()
 
         # amqtt logs every connection at INFO; keep a demo's terminal readable
         logging.getLogger("amqtt").setLevel(logging.WARNING)
@@ -78,7 +78,7 @@ class EmbeddedBroker:
         }
 
         async def boot() -> None:
-            self._broker = Broker(config)
+            self._broker = broker_cls(config)
             await self._broker.start()
 
         try:
@@ -111,6 +111,26 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _broker_class() -> type:
+    """amqtt's Broker with one bug worked around (amqtt 0.12.1, pinned in pyproject).
+
+    On every CONNECT amqtt re-sends retained messages "to a pre-existing session's
+    subscriptions", but it loops over the topic filters of *every* client (including ones
+    that have disconnected), so a new client gets retained messages it never subscribed
+    to: ``mosquitto_sub -t .../readings -C 1`` would print ``.../status``.  Here a
+    session only gets the retained messages of its own subscriptions."""
+    from amqtt.broker import Broker
+
+    class _Broker(Broker):
+        async def _publish_retained_messages_for_subscription(self, subscription, session):
+            subs = self._subscriptions.get(subscription[0], ())
+            if not any(s.client_id == session.client_id for s, _qos in subs):
+                return
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return _Broker
 
 
 def free_port(host: str = "127.0.0.1") -> int:

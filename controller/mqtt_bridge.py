@@ -28,7 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hydrotherm.config import Config
+from hydrotherm.config import CUSHIONS, Config
 
 from .ha_discovery import discovery_messages
 from .mqtt_client import BrokerAddress, connect_kwargs, make_client
@@ -155,6 +155,10 @@ class MqttBridge:
         request_id: Any = None
         name = "?"
         try:
+            if not msg.payload:
+                # An empty payload is how a retained message is deleted (ours, after
+                # refusing a retained command, comes back here): not a command.
+                return
             if msg.topic.startswith(f"{t.base}/cmd/"):
                 name = msg.topic[len(f"{t.base}/cmd/"):]
                 self._refuse_transport(msg)
@@ -211,15 +215,19 @@ class MqttBridge:
         if name == "setpoint":
             if "cushion" not in body or "value" not in body:
                 raise CommandRefused("setpoint needs cushion and value")
+            _check_cushion(body["cushion"])
             value = c.set_setpoint(body["cushion"], body["value"], actor)
             return {"cushion": body["cushion"], "setpoint_c": value}
         if name == "heat":
             if "cushion" not in body or "on" not in body:
                 raise CommandRefused("heat needs cushion and on")
+            _check_cushion(body["cushion"])
             c.set_heat(body["cushion"], body["on"], actor)
             return {"cushion": body["cushion"], "heat_on": body["on"]}
         # reset: judged after the board has cleared its faults; reply then
         cushion = body.get("cushion")
+        if cushion is not None:
+            _check_cushion(cushion)
 
         def done(res: Any) -> None:
             payload = {"cushion": cushion, "cleared": [t.reason for t in res.cleared],
@@ -263,6 +271,9 @@ class MqttBridge:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_EVENTS:
             raise CommandRefused(f"limit must be a whole number 1–{MAX_EVENTS}")
         kinds = body.get("kinds")
+        if kinds is not None and (not isinstance(kinds, list)
+                                  or not all(isinstance(k, str) for k in kinds)):
+            raise CommandRefused("kinds must be a list of event kinds")
         try:
             events = log_.events(since=since, until=until, kinds=kinds, limit=limit)
         except ValueError as exc:
@@ -349,15 +360,19 @@ class MqttBridge:
                 log.exception("publishing failed")
 
     def publish_state(self, force: bool = False) -> bool:
-        """Publish the state if it changed (at most every min_interval_s) or is due."""
+        """Publish the state if it changed (at most every min_interval_s) or is due.
+
+        A change in trips, alarms or link health is published at once, not at the next
+        rate-limited slot: a therapist (and Home Assistant) must see a trip immediately."""
         snap = self.controller.snapshot()
         now = time.monotonic()
         sig = _significant(snap)
         with self._lock:
             due = now - self._last_state_at >= self.cfg.state_interval_s
             changed = sig != self._last_sig
-            if not (force or due or (changed and
-                                     now - self._last_state_at >= self.cfg.min_interval_s)):
+            urgent = self._last_sig is None or _safety_part(sig) != _safety_part(self._last_sig)
+            if not (force or due or urgent or (
+                    changed and now - self._last_state_at >= self.cfg.min_interval_s)):
                 return False
             self._last_sig = sig
             self._last_state_at = now
@@ -431,6 +446,20 @@ def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise CommandRefused(f"{key} must be a unix time in seconds")
     return float(value)
+
+
+def _check_cushion(cushion: Any) -> None:
+    """A cushion number must be a JSON integer: 0.0 or true would pass ``in range()``
+    and then fail deep inside the controller."""
+    if isinstance(cushion, bool) or not isinstance(cushion, int) or cushion not in \
+            range(CUSHIONS):
+        raise CommandRefused(f"cushion must be an integer 0–{CUSHIONS - 1}, got {cushion!r}")
+
+
+def _safety_part(sig: Any) -> Any:
+    """From ``_significant``: link state and health, and each cushion's trips and alarms."""
+    link_state, healthy, cushions, _board = sig
+    return link_state, healthy, tuple((c[4], c[5]) for c in cushions)
 
 
 def _parse_json(payload: bytes) -> dict[str, Any]:
