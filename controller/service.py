@@ -74,7 +74,8 @@ class Controller:
         self.log = log
         t0_clock, t0_wall = clock.now(), time.time()
         self.wall = wall or (lambda: t0_wall + (clock.now() - t0_clock))
-        self.supervisor = Supervisor(cfg.safety, clock, on_event=self._on_supervisor_event)
+        self.supervisor = Supervisor(cfg.safety, clock, on_event=self._on_supervisor_event,
+                                     plant=cfg.plant, room_estimate_c=cfg.control.room_estimate_c)
         self.laws = [CushionController(cfg.control, cfg.plant, cfg.sensor) for _ in range(CUSHIONS)]
         self.cushions = [CushionState(cfg.control.setpoint_c[i], cfg.control.heat_on[i])
                          for i in range(CUSHIONS)]
@@ -376,7 +377,7 @@ def _ready(last: ControlOutput | None) -> float | None:
 
 
 def _check_cushion(cushion: Any) -> None:
-    if isinstance(cushion, bool) or cushion not in range(CUSHIONS):
+    if type(cushion) is not int or not 0 <= cushion < CUSHIONS:  # not bool, not 0.0
         raise CommandError(f"cushion must be 0 or 1, got {cushion!r}")
 
 

@@ -40,6 +40,62 @@ How the water is judged
   0.02 °C/min against a 1.0 °C/min limit and a 0.17 °C/min full-power warm-up; a sudden
   change of rate shows after about half the window plus the sensor lag (10 s): detection
   of ``rise_too_fast`` comes some 20-35 s after the water's rate crosses the limit.
+
+The plate model (``rise_too_fast`` for a leak; ``rise_while_off`` after one)
+-------------------------------------------------------------------------------
+A cushion that loses water heats faster for the same heat: at full power the water of a
+full cushion rises ~0.15 °C/min, and the absolute 1.0 °C/min is reached only with ~4 kg
+left.  By then the plate holds ~20 kJ above the water (2 kJ/K, ~10 K), which lifts what is
+left, and the bag once it has drained, above 41 °C.  So the supervisor also judges the rate
+against the heat that goes in, from the configuration's physics (``PlantConfig``: water,
+specific heat, heater, plate capacity ``C_p``, plate-to-water conductance ``h``, loss
+``UA``; the room estimate ``control.room_estimate_c``).  Nothing of the control law is used.
+
+* **Plate**: per cushion, the plate's excess over the water, ``D``, is integrated from the
+  output the board *reports it applied* (each report's value held until the next), once a
+  second, exactly for the mean power ``P`` of that second: ``D`` relaxes towards ``P / h``
+  with the time constant ``C_p / h`` (67 s), the update ``controller/control.py`` makes
+  for ``T_p - T_w``.  At the first report it starts settled at the reported output.
+* **Explained rate**: ``(h·D - UA·(T_w - T_room)) / C_w``, with ``C_w`` the heat capacity
+  of the configured (full) cushion and ``T_w`` the sensors' 1 Hz mean.  The rate the rule
+  grants is the highest of these over ``rise_too_fast_model_lookback_s`` (60 s): the
+  measured rate (a 30 s slope behind a 10 s lag) shows what the water did 10-40 s ago, so
+  a falling power must not lower the limit before the measurement can follow.
+* **Limit**: ``rise_too_fast_model_ratio`` (1.5) × the explained rate (at least 0) +
+  ``rise_too_fast_model_margin_c_per_min`` (0.1 °C/min), and never below
+  ``rise_too_fast_model_floor`` (1.25) × the full heater's rate into a full cushion
+  (``heater_w / C_w`` = 0.172 °C/min, so 0.215 °C/min).  At full power that is
+  ~0.32 °C/min, 2.2 × the water's normal rate: the cushion holds less than ~45 % of its
+  water.  Every sensor whose rate is known must be above the limit without a break for
+  ``rise_too_fast_model_confirm_s`` (5 s); then ``rise_too_fast`` trips (that cushion
+  off), its detail saying "faster than the model allows: leaking or empty cushion?".
+* **What it must not take for a leak** (numbers at the defaults): a client (3-10 W/K
+  towards 35.5 °C: at most ~0.03 °C/min on water above 30 °C, 0.12 °C/min on 15 °C
+  water); a room 6 K off its estimate (UA × 6 K: 0.01-0.02 °C/min); the other cushion
+  (~1 W/K: at most ~0.015 °C/min); a heater 20 % above its rating or a cushion filled 30 %
+  short (proportional: the ratio, 1.5, and the margin); sensor noise (0.03 °C rms per
+  report; the slope's is ~0.02 °C/min, a fifth of the margin); power steps either way
+  (the model follows the power with the plate's own time constant, and the lookback
+  covers the measurement's delay); setpoint changes and heat on/off (power steps to the
+  model).  The floor is for the two things that heat the water while the board reports
+  0 %: a welded relay (at most the full heater, ~0.15 °C/min on a full cushion, which
+  ``rise_while_off`` must catch and answer by opening the master relay) and a plate that
+  was hot before the supervisor started (a host restart: at most the same, decaying).
+* **What it cannot do**: detection comes ~30 s after the water's rate crosses the limit,
+  and a leak that drains the cushion within a few minutes while the plate is hot outruns
+  it: an empty bag settles near the plate's temperature, and that heat is in the plate
+  before the leak begins.  On the simulated plant, warming to 40 °C with the control law
+  (96 states each: water 30-39.5 °C, leak after 1-25 min, rooms of 15, 21 and 28 °C):
+  at 5 kg/min (a full cushion gone in 5 min) the water never passed 40.4 °C; at 7 kg/min
+  it passed 41 °C in 6 states (up to 41.8 °C); at 10 kg/min whenever the leak began with
+  the water above ~36.5 °C at full power, at 20 kg/min above ~33.5 °C (the plate then
+  above ~43 °C).
+* **After a ``rise_too_fast`` trip** the cushion holds an unknown amount of water, and
+  the plate's leftover heat can lift it by up to ``D`` (the water cannot get hotter than
+  the plate): while that trip is latched, ``rise_while_off`` subtracts the ``D`` of the
+  moment its off-period minimum was read, so the leftover heat is not taken for a welded
+  relay.  On a cushion without that trip nothing is subtracted (the plate's heat moves a
+  full cushion by at most ~0.2 °C): welded-relay detection is exactly as before.
 """
 
 from __future__ import annotations
@@ -55,7 +111,7 @@ from firmware_bridge import protocol as p
 from firmware_bridge.link import BoardReading, CushionReading, LinkEvent
 from firmware_bridge.thermistor import SensorStatus
 from hydrotherm.clock import Clock
-from hydrotherm.config import CUSHIONS, SafetyConfig
+from hydrotherm.config import CUSHIONS, PlantConfig, SafetyConfig
 
 #: Decimation period of the windowed histories (one mean per sensor per second).
 DECIMATION_S = 1.0
@@ -165,7 +221,8 @@ class _Track:
             maxlen=int(RATE_WINDOW_S / DECIMATION_S) + 5)
         self.s_t = self.s_v = self.s_tt = self.s_tv = 0.0
         self.hist: deque[tuple[float, float]] = deque(maxlen=hist_len)
-        self.offmin: deque[tuple[float, float]] = deque(maxlen=off_len)
+        #: (time, 1 Hz mean, the plate model's excess then)
+        self.offmin: deque[tuple[float, float, float]] = deque(maxlen=off_len)
         self.last_t = math.nan
         self.last_v = math.nan
 
@@ -228,15 +285,25 @@ class _Track:
 
 class _Cushion:
     __slots__ = ("bucket_off", "off_empty", "run_start", "disagree_since", "alarm",
-                 "commanded")
+                 "commanded", "plate_k", "rep_t", "rep_applied", "heat_s", "span_s",
+                 "model", "fast_since")
 
-    def __init__(self) -> None:
+    def __init__(self, lookback_len: int) -> None:
         self.bucket_off = True  # every report of this second had the heater at 0 %
         self.off_empty = True  # the heater-off histories are empty
         self.run_start: float | None = None  # start of a no_rise run
         self.disagree_since: float | None = None
         self.alarm: Alarm | None = None
         self.commanded = 0.0
+        # the plate model (see "The plate model" in the module docstring)
+        self.plate_k = 0.0  # estimated plate temperature minus water, K
+        self.rep_t: float | None = None  # time of the previous report
+        self.rep_applied = 0.0  # the output it reported, held until the next one
+        self.heat_s = 0.0  # integral of the applied fraction since the plate update, s
+        self.span_s = 0.0  # ... over this long
+        #: descending maxima of the model's water rate (time, °C/s) over the lookback
+        self.model: deque[tuple[float, float]] = deque(maxlen=lookback_len)
+        self.fast_since: float | None = None  # start of a run above the model's limit
 
 
 def _fmt_rates(rates: list[tuple[int, float]]) -> str:
@@ -253,7 +320,11 @@ class Supervisor:
     """
 
     def __init__(self, cfg: SafetyConfig, clock: Clock,
-                 on_event: Callable[[SupervisorEvent], None] | None = None) -> None:
+                 on_event: Callable[[SupervisorEvent], None] | None = None, *,
+                 plant: PlantConfig, room_estimate_c: float) -> None:
+        """``plant`` and ``room_estimate_c`` (the configuration's ``plant`` section and
+        ``control.room_estimate_c``) are the physics of the plate model; nothing of the
+        control law is used."""
         self.cfg = cfg
         self.clock = clock
         self._on_event = on_event
@@ -273,7 +344,18 @@ class Supervisor:
         hist_len = int(math.ceil(cfg.no_rise_window_s / DECIMATION_S)) + 5
         off_len = int(math.ceil(cfg.rise_while_off_window_s / DECIMATION_S)) + 5
         self._tracks = [[_Track(hist_len, off_len) for _ in range(2)] for _ in range(CUSHIONS)]
-        self._cushions = [_Cushion() for _ in range(CUSHIONS)]
+        # the plate model: per cushion, C_w dT/dt = h (T_p - T_w) - UA (T_w - T_room)
+        self._cw = plant.water_kg * plant.water_specific_heat_j_per_kg_k
+        self._h = plant.plate_to_water_w_per_k
+        self._ua = plant.loss_to_room_w_per_k
+        self._room_c = room_estimate_c
+        self._tau_p = plant.plate_heat_capacity_j_per_k / self._h
+        self._plate_full_k = plant.heater_w / self._h  # plate excess at full power, settled
+        #: the model rule's lowest limit: a multiple of the full heater's rate into a full
+        #: cushion, °C/min
+        self._model_floor = cfg.rise_too_fast_model_floor * plant.heater_w / self._cw * 60.0
+        lookback_len = int(math.ceil(cfg.rise_too_fast_model_lookback_s / DECIMATION_S)) + 5
+        self._cushions = [_Cushion(lookback_len) for _ in range(CUSHIONS)]
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -417,7 +499,8 @@ class Supervisor:
           least one intact sensor (broken ones are their own trips);
         * ``sensor_open`` / ``sensor_short``: every sensor that trip involved reads OK;
         * ``sensor_disagree``: both sensors read OK and within ``sensor_disagree_c``;
-        * ``rise_too_fast``: every known sensor rate at most ``rise_too_fast_c_per_min``;
+        * ``rise_too_fast``: every known sensor rate at most ``rise_too_fast_c_per_min`` and
+          at most the plate model's limit (``_model_limit``);
           ``rise_while_off``: at most ``rise_while_off_c`` per ``rise_while_off_window_s``
           (0.1 °C/min).  No known rate (under 20 s of intact readings): refused, saying so;
           when in doubt the heaters stay off, and the person can ask again shortly;
@@ -493,6 +576,15 @@ class Supervisor:
             water = vr
         applied = cr.applied
         cu.commanded = commanded
+        # the plate model's heat input: each reported output held until the next report
+        t0 = cu.rep_t
+        if t0 is None:
+            cu.plate_k = applied * self._plate_full_k  # first sight: as if settled there
+        elif now > t0:
+            cu.heat_s += cu.rep_applied * (now - t0)
+            cu.span_s += now - t0
+        cu.rep_t = now
+        cu.rep_applied = applied
         # rise_while_off: any heating ends the heater-off period
         if applied > 0.0:
             cu.bucket_off = False
@@ -586,15 +678,22 @@ class Supervisor:
     def _finalize(self, now: float) -> None:
         """Close the second: push each sensor's mean into its histories, then judge the
         windowed rules."""
+        cfg = self.cfg
         for c in range(CUSHIONS):
             cu = self._cushions[c]
             off = cu.bucket_off
+            plate_k = self._update_plate(cu)
+            v_sum = t_sum = 0.0
+            v_n = 0
             for tr in self._tracks[c]:
                 n = tr.acc_n
                 if not n:
                     continue
                 v = tr.acc_v / n
                 t = tr.acc_t / n
+                v_sum += v
+                t_sum += t
+                v_n += 1
                 tr.acc_v = tr.acc_t = 0.0
                 tr.acc_n = 0
                 tr.last_t = t
@@ -609,15 +708,38 @@ class Supervisor:
                     om = tr.offmin
                     while om and om[-1][1] >= v:
                         om.pop()
-                    om.append((t, v))
+                    om.append((t, v, plate_k))
                     start = t - self.cfg.rise_while_off_window_s
                     while om[0][0] < start:
                         om.popleft()
                     cu.off_empty = False
             cu.bucket_off = True
-            self._rise_too_fast(c, now)
+            if v_n:
+                # the water's rate the plate model allows now, and its maximum over the
+                # lookback (a descending deque: O(1) amortised)
+                t = t_sum / v_n
+                rate = (self._h * plate_k - self._ua * (v_sum / v_n - self._room_c)) / self._cw
+                model = cu.model
+                while model and model[-1][1] <= rate:
+                    model.pop()
+                model.append((t, rate))
+                start = t - cfg.rise_too_fast_model_lookback_s
+                while model[0][0] < start:
+                    model.popleft()
+            self._rise_too_fast(c, cu, now)
             self._rise_while_off(c, cu, now)
             self._no_rise(c, cu, now)
+
+    def _update_plate(self, cu: _Cushion) -> float:
+        """Advance the plate model over the reports of the second just closed: the plate's
+        excess over the water relaxes exactly (first order, ``C_p / h``) towards
+        ``P / h`` for the mean applied power ``P``; returns the excess, K."""
+        span = cu.span_s
+        if span > 0.0:
+            target = cu.heat_s / span * self._plate_full_k
+            cu.plate_k = target + (cu.plate_k - target) * math.exp(-span / self._tau_p)
+            cu.heat_s = cu.span_s = 0.0
+        return cu.plate_k
 
     def _rates(self, c: int) -> list[tuple[int, float]]:
         """(sensor, °C/min) of the sensors whose rate is known."""
@@ -628,16 +750,58 @@ class Supervisor:
                 out.append((s, r * 60.0))
         return out
 
-    def _rise_too_fast(self, c: int, now: float) -> None:
-        """``rise_too_fast`` (reference: "more than 1.0 °C/min", that cushion off): every
-        sensor whose rate is known (30 s least-squares slope of its 1 Hz means) shows the
-        water rising faster than ``rise_too_fast_c_per_min``."""
+    def _model_limit(self, cu: _Cushion) -> tuple[float, float] | None:
+        """(the rate the plate model explains, the model rule's limit), °C/min, or None
+        before the model has seen a reading.  The explained rate is the highest the model
+        gave over ``rise_too_fast_model_lookback_s``; the limit is
+        ``rise_too_fast_model_ratio`` times it (at least 0) plus
+        ``rise_too_fast_model_margin_c_per_min``, and at least ``rise_too_fast_model_floor``
+        times the full heater's rate into a full cushion."""
+        if not cu.model:
+            return None
+        cfg = self.cfg
+        explained = cu.model[0][1] * 60.0
+        lim = (cfg.rise_too_fast_model_ratio * max(explained, 0.0)
+               + cfg.rise_too_fast_model_margin_c_per_min)
+        return explained, max(lim, self._model_floor)
+
+    def _rise_too_fast(self, c: int, cu: _Cushion, now: float) -> None:
+        """``rise_too_fast`` (reference: "more than 1.0 °C/min (an empty or leaking
+        cushion, a dry plate)", that cushion off), two ways, judged on every sensor whose
+        rate is known (30 s least-squares slope of its 1 Hz means):
+
+        * every such rate above ``rise_too_fast_c_per_min`` (the table's absolute limit);
+        * every such rate above what the plate model allows (``_model_limit``), without a
+          break for ``rise_too_fast_model_confirm_s``: the water heats faster than the heat
+          going into it can explain for the water the cushion should hold, so it holds
+          less (see "The plate model" in the module docstring)."""
+        if ("rise_too_fast", c) in self._latched:
+            return
         rates = self._rates(c)
-        lim = self.cfg.rise_too_fast_c_per_min
-        if rates and min(r for _, r in rates) > lim:
+        if not rates:
+            cu.fast_since = None
+            return
+        cfg = self.cfg
+        slowest = min(r for _, r in rates)
+        lim = cfg.rise_too_fast_c_per_min
+        if slowest > lim:
             self._trip("rise_too_fast", c,
                        f"cushion {c} water rising faster than {lim:g} °C/min "
                        f"({_fmt_rates(rates)} °C/min over {RATE_WINDOW_S:g} s)", now)
+            return
+        model = self._model_limit(cu) if slowest > self._model_floor else None
+        if model is None or slowest <= model[1]:
+            cu.fast_since = None
+            return
+        if cu.fast_since is None:
+            cu.fast_since = now
+        if now - cu.fast_since >= cfg.rise_too_fast_model_confirm_s:
+            explained, mlim = model
+            self._trip("rise_too_fast", c,
+                       f"cushion {c} water rising faster than the model allows: leaking or "
+                       f"empty cushion? ({_fmt_rates(rates)} °C/min over {RATE_WINDOW_S:g} s "
+                       f"for {now - cu.fast_since:.0f} s; the heat going in explains "
+                       f"{explained:+.2f} °C/min, the limit is {mlim:.2f} °C/min)", now)
 
     def _rise_while_off(self, c: int, cu: _Cushion, now: float) -> None:
         """``rise_while_off`` (reference: "more than 0.5 °C in 5 min at 0 %", master relay
@@ -645,22 +809,33 @@ class Supervisor:
         latest 1 Hz mean minus its lowest over the last ``rise_while_off_window_s`` of that
         off period; every sensor with such history must exceed ``rise_while_off_c``.
         The heater plate's stored heat (at most ~20 kJ into ~105 kJ/K of water, about
-        0.2 °C) stays well below the limit.  (Known limit: a client lying on a cold,
-        unheated cushion warms it too; at 15 °C water and 10 W/K that approaches 0.5 °C.)"""
+        0.2 °C) stays well below the limit in a full cushion.  While a ``rise_too_fast``
+        trip of the cushion is latched, it may hold far less water, so each sensor's rise
+        is judged beyond the plate model's excess ``D`` at the moment of its minimum (the
+        water cannot get hotter than the plate was): the leftover heat of a leak trip is not
+        a welded relay.  (Known limits: a client lying on a cold, unheated cushion warms it
+        too; at 15 °C water and 10 W/K that approaches 0.5 °C.  A relay welding on a
+        cushion already tripped for a leak is seen only beyond that allowance, up to ~10 °C
+        after full power; ``over_temperature`` then opens the relay.)"""
         if cu.off_empty:
             return
+        lost_water = ("rise_too_fast", c) in self._latched
         rises = []
-        span = 0.0
+        span = allow = 0.0
         for s, tr in enumerate(self._tracks[c]):
             if tr.offmin:
-                t0, v0 = tr.offmin[0]
-                rises.append((s, tr.last_v - v0))
+                t0, v0, plate_k = tr.offmin[0]
+                a = plate_k if lost_water and plate_k > 0.0 else 0.0
+                rises.append((s, tr.last_v - v0 - a))
                 span = max(span, tr.last_t - t0)
+                allow = max(allow, a)
         lim = self.cfg.rise_while_off_c
         if rises and min(r for _, r in rises) > lim:
+            why = (f", beyond the {allow:.2f} °C the plate's stored heat can explain"
+                   if allow else "")
             self._trip("rise_while_off", c,
                        f"cushion {c} water rose more than {lim:g} °C within {span:.0f} s "
-                       f"with the heater at 0 % ({_fmt_rates(rises)} °C; host commands "
+                       f"with the heater at 0 % ({_fmt_rates(rises)} °C{why}; host commands "
                        f"{cu.commanded * 100:.0f} %): welded relay?", now)
 
     def _no_rise(self, c: int, cu: _Cushion, now: float) -> None:
@@ -783,6 +958,9 @@ class Supervisor:
         if reason in ("rise_too_fast", "rise_while_off"):
             if reason == "rise_too_fast":
                 lim = cfg.rise_too_fast_c_per_min
+                model = self._model_limit(self._cushions[c])
+                if model is not None:
+                    lim = min(lim, model[1])
             else:
                 lim = cfg.rise_while_off_c * 60.0 / cfg.rise_while_off_window_s
             rates = self._rates(c)
@@ -808,5 +986,7 @@ class Supervisor:
             cu.off_empty = True
         elif trip.reason == "no_rise":
             cu.run_start = None
+        elif trip.reason == "rise_too_fast":
+            cu.fast_since = None
         elif trip.reason == "sensor_disagree":
             cu.disagree_since = None

@@ -134,6 +134,16 @@ class SafetyConfig:
     no_rise_window_s: float = _f(600.0, 10.0, 7200.0, "... over this window")
     no_rise_min_output: float = _f(0.8, 0.0, 1.0, "... at or above this output")
     rise_too_fast_c_per_min: float = _f(1.0, 0.05, 20.0, "trip: water rising faster than this")
+    rise_too_fast_model_ratio: float = _f(
+        1.5, 1.0, 100.0, "trip (leak): rising faster than this x the rate the plate model explains")
+    rise_too_fast_model_margin_c_per_min: float = _f(
+        0.1, 0.0, 20.0, "... plus this (heat the model ignores: client, room, other cushion)")
+    rise_too_fast_model_floor: float = _f(
+        1.25, 1.0, 100.0, "... and faster than this x the full heater's rate in a full cushion")
+    rise_too_fast_model_lookback_s: float = _f(
+        60.0, 10.0, 600.0, "... the rate explained is the model's highest over this long")
+    rise_too_fast_model_confirm_s: float = _f(
+        5.0, 0.0, 120.0, "... and the rise stays that fast for this long")
     rise_while_off_c: float = _f(0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than")
     rise_while_off_window_s: float = _f(300.0, 10.0, 7200.0, "... over this window")
     stale_telemetry_s: float = _f(1.0, 0.1, 10.0, "trip: no valid report for this long")

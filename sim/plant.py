@@ -64,6 +64,9 @@ _DT_QUANTUM_S = 1e-9
 #: Cached coefficient sets before the cache is emptied (a leak makes every step new).
 _CACHE_LIMIT = 256
 _SECONDS_PER_MINUTE = 60.0
+#: A leaking cushion with less water than this is empty: the subtraction's rounding residue
+#: (~1e-15 kg) would otherwise get the other cushion's temperature in one coupling step.
+_EMPTY_BELOW_KG = 1e-6
 
 
 class SensorFault(enum.Enum):
@@ -282,7 +285,7 @@ class Plant:
             leak = f.leak_kg_per_min
             if leak > 0.0 and m_a > 0.0:
                 m_b = m_a - leak / _SECONDS_PER_MINUTE * dt
-                if m_b < 0.0:
+                if m_b < _EMPTY_BELOW_KG:  # rounding residue is an empty cushion
                     m_b = 0.0
                 water_kg[i] = m_b
                 cw = c * 0.5 * (m_a + m_b)

@@ -30,12 +30,17 @@ from firmware_bridge import protocol as p
 from firmware_bridge.link import BoardReading, CushionReading, LinkEvent
 from firmware_bridge.thermistor import SensorReading, SensorStatus, Thermistor
 from hydrotherm.clock import SimClock
-from hydrotherm.config import PlantConfig, SafetyConfig, SensorConfig
+from hydrotherm.config import ControlConfig, PlantConfig, SafetyConfig, SensorConfig
 from sim.plant import Plant
 
 THERM = Thermistor(SensorConfig())
 DT = 0.2  # telemetry period
 SAFE = SafetyConfig()
+PLANT = PlantConfig()
+ROOM_ESTIMATE_C = ControlConfig().room_estimate_c
+#: the model rule of ``rise_too_fast`` out of the way (its limit never below 100 x the full
+#: heater's rate), for tests of other rules whose synthetic steps no heater could make
+ABSOLUTE_ONLY = SafetyConfig(rise_too_fast_model_floor=100.0)
 
 Temp = float | str | SensorReading
 Temps = Sequence[Sequence[Temp]]  # per cushion (primary, redundant)
@@ -84,7 +89,8 @@ class Rig:
         self.cfg = cfg or SafetyConfig()
         self.clock = SimClock(start)
         self.events: list[SupervisorEvent] = []
-        self.sup = Supervisor(self.cfg, self.clock, self.events.append)
+        self.sup = Supervisor(self.cfg, self.clock, self.events.append, plant=PLANT,
+                              room_estimate_c=ROOM_ESTIMATE_C)
         self.rng = random.Random(seed)
         self.uptime_ms = 5000
         if arm:
@@ -163,7 +169,7 @@ def test_reactions_and_table_wide_reasons_follow_the_reference_table() -> None:
 
 
 def test_over_temperature_trips_on_the_first_report_above_the_limit() -> None:
-    rig = Rig()
+    rig = Rig(ABSOLUTE_ONLY)  # the steps below are faster than any heater could make them
     rig.run(10, ((40.9, 40.9), (40.0, 40.0)))
     rig.feed(((exact(41.0), exact(40.95)), (40.0, 40.0)))  # at the limit is not above it
     assert rig.sup.trips == []
@@ -380,7 +386,8 @@ def test_no_rise_after_the_window_at_high_output_below_setpoint() -> None:
     assert "heating again" in rig.kinds("trip_reset")[0].detail
     # judged afresh: another full window before it trips again
     t1 = t + 10.0
-    again = ramp(lambda t: 30.5, lambda t: 30.0 + 0.17 * (t1 + t) / 60)
+    held = 30.0 + 0.4 * t / w  # where the weak heater got to: it stays there
+    again = ramp(lambda t: held, lambda t: 30.0 + 0.17 * (t1 + t) / 60)
     assert rig.run(w - 5, again, applied=(1.0, 1.0), until="no_rise") is None
     t1 += w - 5
     assert rig.run(20, again, applied=(1.0, 1.0), until="no_rise") is not None
@@ -447,7 +454,9 @@ def test_rise_too_fast_reset_refused_while_the_rate_is_unknown() -> None:
 @settings(max_examples=20, deadline=None)
 @given(rate=st.floats(-1.0, 0.8), sigma=st.floats(0.0, 0.03), seed=st.integers(0, 2**30))
 def test_a_rise_slower_than_the_limit_never_trips(rate: float, sigma: float, seed: int) -> None:
-    rig = Rig(seed=seed)
+    """The absolute limit alone: up to 0.8 °C/min at 50 % is more than the plate model
+    allows a full cushion (``test_model_*`` below), so the model rule is out of the way."""
+    rig = Rig(ABSOLUTE_ONLY, seed=seed)
     rig.run(240, ramp(lambda t: 32.0 + rate * t / 60, lambda t: 32.0 + rate * t / 60),
             applied=(0.5, 0.5), noise=sigma)
     assert rig.sup.trips == []
@@ -463,6 +472,97 @@ def test_a_rise_faster_than_the_limit_trips_within_a_minute(rate: float, sigma: 
                 until="rise_too_fast", noise=sigma)
     assert t is not None and t <= 45.0
     assert rig.reasons() == [("rise_too_fast", 0)]
+
+
+# --- rise_too_fast: the plate model (a leak) ------------------------------------------------
+
+#: the full heater's rate into a full cushion (°C/min) and the water's normal rate at full
+#: power at 37 °C in the estimated room (the plate settled at full power)
+FULL_RATE = PLANT.heater_w / (PLANT.water_kg * PLANT.water_specific_heat_j_per_kg_k) * 60
+NORMAL = (PLANT.heater_w - PLANT.loss_to_room_w_per_k * (37.0 - ROOM_ESTIMATE_C)) / (
+    PLANT.water_kg * PLANT.water_specific_heat_j_per_kg_k) * 60
+
+
+def _warm(rig: Rig, seconds: float, w0: float, applied: float = 1.0) -> float:
+    """Both cushions rising at the normal full-power rate (the plate settled): the water
+    at the end."""
+    rig.run(seconds, ramp(lambda t: w0 + NORMAL * t / 60, lambda t: w0 + NORMAL * t / 60),
+            applied=(applied, applied), noise=0.03)
+    return w0 + NORMAL * seconds / 60
+
+
+def test_model_limit_numbers() -> None:
+    """At full power: 1.5 x the explained rate + 0.1 °C/min; at rest: the floor, 1.25 x
+    the full heater's rate into a full cushion."""
+    rig = Rig(seed=21)
+    _warm(rig, 400, 36.0)
+    explained, lim = rig.sup._model_limit(rig.sup._cushions[0])  # type: ignore[misc]
+    assert explained == pytest.approx(NORMAL, abs=0.01)
+    assert lim == pytest.approx(SAFE.rise_too_fast_model_ratio * explained
+                                + SAFE.rise_too_fast_model_margin_c_per_min)
+    assert 0.30 < lim < 0.34  # 2.2 x the normal rate: less than ~45 % of the water left
+    rig.run(600, both(37.0), applied=(0.0, 0.0), noise=0.03)  # the plate's heat is gone
+    explained, lim = rig.sup._model_limit(rig.sup._cushions[0])  # type: ignore[misc]
+    assert explained < 0.0
+    assert lim == pytest.approx(SAFE.rise_too_fast_model_floor * FULL_RATE)
+    assert rig.sup.trips == []
+
+
+def test_model_trips_a_rise_the_heat_going_in_cannot_explain() -> None:
+    """At full power the water rises at 0.45 °C/min: three times what the heater gives a
+    full cushion, half the absolute limit.  The model rule trips that cushion within
+    ~45 s (30 s rate window, 5 s confirmation), saying why."""
+    rig = Rig(seed=22)
+    w = _warm(rig, 300, 35.0)
+    t = rig.run(120, ramp(lambda t: w + 0.45 * t / 60, lambda t: w + NORMAL * t / 60),
+                applied=(1.0, 1.0), until="rise_too_fast", noise=0.03)
+    assert t is not None and t <= 45.0
+    [trip] = rig.sup.trips
+    assert (trip.reason, trip.cushion) == ("rise_too_fast", 0)
+    assert "faster than the model allows: leaking or empty cushion?" in trip.detail
+    assert rig.sup.permitted(1) and not rig.sup.permitted(0) and rig.sup.relay_allowed
+
+
+def test_model_never_trips_what_the_heat_going_in_explains() -> None:
+    """A rate just under the limit at full power (what ~half the water gets from the full
+    heater), held for minutes, trips nothing."""
+    rig = Rig(seed=23)
+    w = _warm(rig, 300, 35.0)
+    lim = SAFE.rise_too_fast_model_ratio * NORMAL + SAFE.rise_too_fast_model_margin_c_per_min
+    rig.run(300, ramp(lambda t: w + (lim - 0.05) * t / 60, lambda t: w + NORMAL * t / 60),
+            applied=(1.0, 1.0), noise=0.03)
+    assert rig.sup.trips == []
+
+
+def test_model_needs_every_intact_sensor() -> None:
+    """One sensor rising fast while its partner rises normally is not the water."""
+    rig = Rig(seed=24)
+    w = _warm(rig, 300, 35.0)
+    rig.run(90, lambda t: ((w + 0.6 * t / 60, w + NORMAL * t / 60),
+                           (w + NORMAL * t / 60, w + NORMAL * t / 60)),
+            applied=(1.0, 1.0), noise=0.03)
+    assert not rig.has("rise_too_fast")
+
+
+def test_model_trip_resets_once_the_rate_is_within_the_model() -> None:
+    rig = Rig(seed=25)
+    w = _warm(rig, 300, 35.0)
+    t = rig.run(120, ramp(lambda t: w + 0.5 * t / 60, lambda t: w + NORMAL * t / 60),
+                applied=(1.0, 1.0), until="rise_too_fast", noise=0.03)
+    assert t is not None
+    w1 = w + 0.5 * t / 60
+    w2 = w + NORMAL * t / 60
+    # cushion 0 off; its water still rises at 0.4 °C/min (the plate's heat, little water):
+    # above the model's limit at rest, though below the absolute 1.0 °C/min
+    rig.run(60, ramp(lambda t: w1 + 0.4 * t / 60, lambda t: w2 + NORMAL * t / 60),
+            applied=(0.0, 1.0), noise=0.03)
+    res = rig.sup.reset("nurse", 0)
+    assert not res.ok and "rising faster than" in res.refused[0][1]
+    w1 += 0.4
+    rig.run(60, ramp(lambda t: w1, lambda t: w2 + NORMAL * (60 + t) / 60),
+            applied=(0.0, 1.0), noise=0.03)
+    res = rig.sup.reset("nurse", 0)
+    assert res.ok and [x.reason for x in res.cleared] == ["rise_too_fast"]
 
 
 # --- rise_while_off -------------------------------------------------------------------------
@@ -494,15 +594,16 @@ def test_rise_while_off_opens_the_relay() -> None:
 
 def test_rise_while_off_boundary_and_not_while_heating() -> None:
     def rise(by: float) -> Callable[[float], Temps]:
-        return ramp(lambda t: 36.0 + by * min(t, 60) / 60, 36.0)
+        # over 4 min: about what a welded 300 W heater does to a full cushion
+        return ramp(lambda t: 36.0 + by * min(t, 240) / 240, 36.0)
 
     rig = Rig()
     rig.run(30, both(36.0), applied=(0.0, 0.0))
-    rig.run(120, rise(0.45), applied=(0.0, 0.0))
+    rig.run(260, rise(0.45), applied=(0.0, 0.0))
     assert rig.sup.trips == []
     rig = Rig()
     rig.run(30, both(36.0), applied=(0.0, 0.0))
-    assert rig.run(120, rise(0.55), applied=(0.0, 0.0), until="rise_while_off") is not None
+    assert rig.run(260, rise(0.55), applied=(0.0, 0.0), until="rise_while_off") is not None
     assert rig.reasons() == [("rise_while_off", 0)]
     rig = Rig()  # the heater at 1 %: not "off"
     rig.run(400, ramp(lambda t: 36.0 + 0.2 * t / 60, 36.0), applied=(0.01, 0.01))
@@ -713,7 +814,8 @@ def test_trips_are_latched_before_a_failing_listener_hears_of_them() -> None:
         heard.append(ev.reason)
         raise RuntimeError("listener bug")
 
-    sup = Supervisor(SafetyConfig(), clock, listener)
+    sup = Supervisor(SafetyConfig(), clock, listener, plant=PLANT,
+                     room_estimate_c=ROOM_ESTIMATE_C)
     sup.arm()
     clock.advance(DT)
     with pytest.raises(RuntimeError):
@@ -793,8 +895,8 @@ class PlantRig(Rig):
     outputs pass through ``gate`` and the relay follows ``relay_allowed``."""
 
     def __init__(self, initial: tuple[float, float] = (30.0, 30.0), seed: int = 3,
-                 **plant: Any) -> None:
-        super().__init__(seed=seed)
+                 cfg: SafetyConfig | None = None, **plant: Any) -> None:
+        super().__init__(cfg, seed=seed)
         cfg = PlantConfig(initial_water_c=list(initial), **plant)
         self.plant = Plant(cfg, SensorConfig(), random.Random(seed))
         self.relay = True
@@ -879,19 +981,136 @@ def test_plant_dead_heater_trips_no_rise_on_its_cushion_only() -> None:
     assert rig.reasons() == [("no_rise", 0)]
 
 
-def test_plant_leaking_cushion_trips_rise_too_fast_within_a_minute() -> None:
-    rig = PlantRig((30.0, 30.0))
-    rig.plant.faults[0].leak_kg_per_min = 2.0
-    prev = rig.plant.water_c[0]
-    crossed = None
-    for i in range(round(900 / DT)):
-        rig.step((1.0, 1.0))
-        w = rig.plant.water_c[0]
-        if crossed is None and (w - prev) / DT * 60 > SAFE.rise_too_fast_c_per_min:
-            crossed = i * DT
-        prev = w
-        if rig.has("rise_too_fast"):
+def leak_session(kg_per_min: float, initial: float, *, leak_at: float = 60.0, sp: float = 40.0,
+                 after: float = 900.0, cfg: SafetyConfig | None = None,
+                 **plant: Any) -> tuple[PlantRig, float | None, float]:
+    """Both cushions heated by the peer thermostat at ``sp`` (full power up to sp - 0.3:
+    the hardest heating there is, the plate ~10 K above the water), cushion 0 leaking
+    ``kg_per_min`` from ``leak_at`` until empty and ``after`` seconds more.  Returns the
+    rig, when ``rise_too_fast`` tripped cushion 0 (from the leak's start; None: never) and
+    the highest true water of cushion 0 (the bag's temperature once it is empty)."""
+    rig = PlantRig((initial, initial), cfg=cfg, **plant)
+    on = [True, True]
+    rig.thermostat(leak_at, on, sp)
+    rig.plant.faults[0].leak_kg_per_min = kg_per_min
+    peak = rig.plant.water_c[0]
+    tripped = None
+    for i in range(round((PLANT.water_kg / kg_per_min * 60 + after) / DT)):
+        rig.thermostat(DT, on, sp)
+        peak = max(peak, rig.plant.water_c[0])
+        if tripped is None and rig.has("rise_too_fast", 0):
+            tripped = (i + 1) * DT
+    assert rig.plant.water_kg[0] == 0.0
+    return rig, tripped, peak
+
+
+@pytest.mark.parametrize("kg_per_min,initial,room", [
+    (1.0, 36.0, 21.0),  # the reproducer's warm-up (36 -> 40 °C), as in the scenario tests
+    (2.0, 36.0, 21.0),
+    (5.0, 36.0, 21.0),
+    (5.0, 38.5, 28.0),  # late in the warm-up, the plate at its hottest, a warm room
+    (20.0, 30.0, 21.0),  # a burst: safe only while the plate is below ~43 °C (see below)
+])
+def test_plant_leak_while_heating_hard_trips_before_the_water_reaches_41(
+        kg_per_min: float, initial: float, room: float) -> None:
+    """The plate model catches the leak while enough water is left to take the plate's
+    stored heat (1-5 kg/min: 7-10 kg left): the water, and the bag once drained, stay
+    below 41 °C.  The trip is the only one: the plate's leftover heat afterwards is not
+    a welded relay.  A 20 kg/min burst drains the cushion before any rate shows; it is
+    safe only because the plate is still cool (~40 °C) when it begins (see the xfail
+    below for the same burst from 36 °C water)."""
+    rig, tripped, peak = leak_session(kg_per_min, initial, room_c=room)
+    assert tripped is not None
+    assert peak < SAFE.over_temperature_c
+    [trip] = rig.sup.trips
+    assert (trip.reason, trip.cushion) == ("rise_too_fast", 0)
+    assert "faster than the model allows" in trip.detail
+    assert rig.sup.relay_allowed and rig.sup.permitted(1)
+    assert rig.plant.water_c[1] > initial + 1.0  # the other cushion kept heating
+
+
+def test_plant_leak_with_the_absolute_limit_alone_overheats() -> None:
+    """What the model rule fixes: with only the 1.0 °C/min limit the same 5 kg/min leak
+    trips late, and the plate's heat lifts the little water left above 41 °C."""
+    _, tripped, peak = leak_session(5.0, 36.0, cfg=ABSOLUTE_ONLY, after=300.0)
+    assert tripped is not None and tripped > 250.0
+    assert peak > SAFE.over_temperature_c
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "physics limit, not a supervisor bug: a 20 kg/min burst drains the cushion in 75 s, "
+    "less than the rate window, the sensor lag and the rise the leak needs to show; the "
+    "empty bag settles near the plate, ~10 K above the water at full power"))
+def test_plant_burst_from_warm_water_at_full_power() -> None:
+    _, _, peak = leak_session(20.0, 36.0, after=300.0)
+    assert peak < SAFE.over_temperature_c
+
+
+def _steps(rig: PlantRig, pattern: Sequence[tuple[float, float]]) -> None:
+    for seconds, out in pattern:
+        for _ in range(round(seconds / DT)):
+            rig.step((out, out))
+
+
+@pytest.mark.parametrize("case", ["room15", "room28", "strong_heater_short_water"])
+def test_plant_model_no_false_trip_on_warm_ups_steps_and_clients(case: str) -> None:
+    """The supervisor's model is the configuration's (300 W, 25 kg, room estimate 21 °C);
+    the plant differs: a 15 °C room (cushions starting at 15 °C, a 10 W/K client on the
+    cold water while it heats), a 28 °C room, or a heater 20 % above its rating with a
+    cushion filled 20 % short.  Power steps 0 -> 100 % and 100 -> 0 % at several
+    temperatures, a warm-up to 37 °C and holding with the thermostat, a client lying down
+    and getting up: nothing trips."""
+    plant: dict[str, Any] = {
+        "room15": {"room_c": 15.0, "client_w_per_k": 10.0},
+        "room28": {"room_c": 28.0},
+        "strong_heater_short_water": {"heater_w": 360.0, "water_kg": 20.0},
+    }[case]
+    start = {"room15": 15.0, "room28": 28.0, "strong_heater_short_water": 30.0}[case]
+    rig = PlantRig((start, start), seed=31, **plant)
+    _steps(rig, [(300, 0.0), (600, 1.0)])
+    rig.plant.set_client(0, True)  # on cold water, with the heater full on
+    _steps(rig, [(600, 1.0)])
+    rig.plant.set_client(0, False)
+    _steps(rig, [(300, 0.0), (120, 1.0), (120, 0.0), (60, 1.0), (600, 0.0), (900, 1.0),
+                 (60, 0.0)])
+    on = [True, True]
+    rig.thermostat(4 * 3600, on)  # up to 37 °C and holding
+    rig.plant.set_client(1, True)
+    rig.thermostat(1200, on)
+    rig.plant.set_client(1, False)
+    rig.thermostat(600, on)
+    assert 36.5 < rig.plant.water_c[0] < 37.6
+    assert rig.sup.trips == [], rig.sup.trips
+
+
+def test_plant_cold_cushion_client_and_no_heat_is_no_leak() -> None:
+    """15 °C water in a 15 °C room, heat off, a 10 W/K client for half an hour: the water
+    warms at ~0.1 °C/min with the board at 0 %, below the model rule's floor.  (It does
+    trip ``rise_while_off``: that rule's known limit, stated in its docstring.)"""
+    rig = PlantRig((15.0, 15.0), seed=32, room_c=15.0, client_w_per_k=10.0)
+    _steps(rig, [(120, 0.0)])
+    rig.plant.set_client(0, True)
+    rig.plant.set_client(1, True)
+    _steps(rig, [(1800, 0.0)])
+    rig.plant.set_client(0, False)
+    rig.plant.set_client(1, False)
+    _steps(rig, [(600, 0.0)])
+    assert rig.plant.water_c[0] > 16.5
+    assert not rig.has("rise_too_fast")
+
+
+def test_plant_welded_relay_after_full_power_is_not_taken_for_a_leak() -> None:
+    """The relay welds as the output drops from full power to 0 %: the water keeps rising
+    at the heater's rate, below the model's floor, so the welded relay is what trips
+    (master relay open), as before the model rule."""
+    rig = PlantRig((33.0, 33.0), seed=33)
+    _steps(rig, [(900, 1.0)])
+    rig.plant.faults[1].heater_stuck_on = True
+    t = None
+    for i in range(round(600 / DT)):
+        rig.step((0.0, 0.0))
+        if rig.sup.trips:
+            t = i * DT
             break
-    assert crossed is not None
-    assert rig.reasons() == [("rise_too_fast", 0)]
-    assert rig.kinds("trip")[0].time - 1000.0 - crossed < 60.0
+    assert t is not None and t < 360
+    assert rig.reasons() == [("rise_while_off", 1)]
