@@ -427,8 +427,11 @@ class Supervisor:
         """Judge time itself (call often, every poll).
 
         ``stale_telemetry`` (reference: "no valid report for 1.0 s", all heaters off):
-        more than ``stale_telemetry_s`` since the last report arrived (``reading.time``);
-        before any report, since construction or ``arm()``.
+        more than ``stale_telemetry_s`` since the last report arrived (``reading.time``).
+        Only a link that has delivered a report can go stale: before the first report
+        nothing can heat (the controller zeroes every output while the link is unhealthy
+        and the relay has never been closed), and a latched trip would only make a person
+        reset a table whose board was plugged in a second after the controller started.
         ``control_stall`` (reference: "no control cycle for 3 s", all heaters off): once
         armed, more than ``control_stall_s`` since the last heartbeat (or ``arm()``).
         """
@@ -436,7 +439,7 @@ class Supervisor:
             now = self.clock.now()
             cfg = self.cfg
             age = now - self._last_report_at
-            if age > cfg.stale_telemetry_s:
+            if self._last_reading is not None and age > cfg.stale_telemetry_s:
                 self._trip("stale_telemetry", None,
                            f"no telemetry report for {age:.2f} s "
                            f"(limit {cfg.stale_telemetry_s:g} s)", now)

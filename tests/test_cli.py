@@ -125,3 +125,15 @@ def test_scenario_run_cli_exit_codes(tmp_path: Path) -> None:
     bad.write_text('name = "x"\nduration_s = 60\nbogus = 1\n')
     res = run("scenario", "run", str(bad))
     assert res.returncode == 2 and "line 3" in res.stderr and "bogus" in res.stderr
+
+
+def test_demo_timing_widens_wall_clock_limits_only() -> None:
+    from hydrotherm.cli import demo_timing
+
+    cfg = config_mod.Config()
+    assert demo_timing(cfg, 1.0) is cfg
+    fast = demo_timing(cfg, 60.0)
+    assert fast.board.deadman_s == 30.0 and fast.safety.stale_telemetry_s == 10.0
+    assert fast.link.refresh_s < fast.board.deadman_s
+    assert fast.safety.over_temperature_c == cfg.safety.over_temperature_c
+    assert fast.plant == cfg.plant and fast.safety.no_rise_window_s == cfg.safety.no_rise_window_s
