@@ -221,3 +221,70 @@ class PtyPort:
             self.dropped_bytes += len(data) - n
         except (BlockingIOError, OSError):
             self.dropped_bytes += len(data)
+
+
+class TcpPort:
+    """The board behind a TCP socket, as a serial-to-Ethernet adapter would present it:
+    the host opens ``socket://host:port`` with pyserial.  One client at a time; bytes
+    written with nobody connected are dropped, like a UART with nobody listening."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((host, port))
+        self._listener.listen(1)
+        self._listener.setblocking(False)
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._conn: object | None = None
+        self.dropped_bytes = 0
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except (BlockingIOError, OSError):
+            return
+        conn.setblocking(False)
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()  # type: ignore[attr-defined]
+        self._conn = conn
+
+    def read_available(self) -> bytes:
+        self._accept()
+        conn = self._conn
+        if conn is None:
+            return b""
+        try:
+            data = conn.recv(4096)  # type: ignore[attr-defined]
+        except BlockingIOError:
+            return b""
+        except OSError:
+            data = b""
+        if not data:  # the host closed the connection
+            with contextlib.suppress(OSError):
+                conn.close()  # type: ignore[attr-defined]
+            self._conn = None
+        return data
+
+    def write(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            self.dropped_bytes += len(data)
+            return
+        try:
+            conn.sendall(data)  # type: ignore[attr-defined]
+        except (BlockingIOError, OSError):
+            self.dropped_bytes += len(data)
+
+    def close(self) -> None:
+        for s in (self._conn, self._listener):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()  # type: ignore[attr-defined]
+        self._conn = None

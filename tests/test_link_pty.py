@@ -90,3 +90,37 @@ def test_reconnect_after_pty_closed_and_reopened(server: SimServer, link: BoardL
     assert poll_until(link, lambda: link.healthy, 8.0)
     kinds = [e.kind for e in events]
     assert "disconnected" in kinds and "connected" in kinds
+
+
+def test_link_over_socket_url(cfg: Config) -> None:
+    """The same link over pyserial's ``socket://`` (a serial-to-Ethernet adapter)."""
+    import threading
+
+    from sim.table import SimulatedTable
+    from sim.transport import TcpPort
+
+    port = TcpPort()
+    table = SimulatedTable(cfg, RealClock(), port, seed=5)
+    stop = threading.Event()
+
+    def board_loop() -> None:
+        while not stop.is_set():
+            table.poll()
+            stop.wait(0.002)
+
+    thread = threading.Thread(target=board_loop, daemon=True)
+    thread.start()
+    link = BoardLink(cfg.link, Thermistor(cfg.sensor), RealClock(), url=port.url)
+    try:
+        link.wait_connected(5.0)
+        link.clear_faults()
+        link.set_relay(True)
+        link.set_outputs(0.3, 0.0)
+        assert poll_until(link, lambda: link.latest is not None
+                          and link.latest.cushions[0].applied == 0.3, 3.0)
+        assert link.identity.serial == cfg.board.serial_number
+    finally:
+        link.close()
+        stop.set()
+        thread.join(2)
+        port.close()
