@@ -104,6 +104,8 @@ def run_all(quick: bool = False) -> dict[str, Any]:
 def _f(v: Any, fmt: str = ".2f", unit: str = "") -> str:
     if v is None:
         return "-"
+    if v == "inf" or (isinstance(v, float) and v == float("inf")):
+        return "never"
     if isinstance(v, str):
         return v
     return format(v, fmt) + unit
@@ -172,8 +174,9 @@ def table(res: dict[str, Any]) -> list[tuple[str, str]]:
             ("dashboard process with the clients: CPU / RSS",
              f"{_f(db.get('load_cpu_pct'), '.1f', ' %')} / {_f(db.get('load_rss_mb'), '.0f')} MiB"),
             ("dashboard table page weight (gzip)",
-             f"{db['page']['bytes'] / 1024:.1f} KiB ({db['page'].get('gzip_bytes', 0) / 1024:.1f}"
-             " KiB)" if "page" in db else "-"),
+             f"{db['page_weight']['bytes'] / 1024:.1f} KiB "
+             f"({db['page_weight'].get('gzip_bytes', 0) / 1024:.1f} KiB)"
+             if "page_weight" in db else "-"),
         ]
     return rows
 
@@ -183,8 +186,14 @@ def main() -> None:
     ap.add_argument("--json", help="write every figure to this file")
     ap.add_argument("--plot", help="PNG of the warm-up curves (needs matplotlib)")
     ap.add_argument("--quick", action="store_true", help="shorter load phases")
+    ap.add_argument("--from-json", help="only print the table of an earlier --json file")
     args = ap.parse_args()
-    res = run_all(quick=args.quick)
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())
+        args.plot = None
+        args.json = None
+    else:
+        res = run_all(quick=args.quick)
     m = res["machine"]
     print(f"Hydrotherm benchmark report, {res['started']}, Python {m['python']} on "
           f"{m['cpu'] or m['platform']} ({m['cores']} cores)")
