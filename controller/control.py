@@ -145,7 +145,10 @@ class CushionController:
             self.reset_estimates()
             return ControlOutput(0.0, None, None, None, self.integral_w, None)
         self.slope.add(now, measured_c)
-        water = measured_c + self.lag_s * self.slope.slope
+        # Until the window is half full, a slope from a few noisy points times the 10 s lag
+        # would add more noise than the lag it corrects: use the raw mean meanwhile.
+        slope = self.slope.slope if self.slope.span_s >= self.slope.window_s / 2 else 0.0
+        water = measured_c + self.lag_s * slope
         # plate model, anchored to the water estimate
         if self.plate_c is None:
             self.plate_c = water + applied * self.p_max / self.h
