@@ -48,6 +48,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stats import percentile
 from controller.broker import free_port
 from dashboard.auth import UserStore
 from dashboard.stack import LocalStack
@@ -168,14 +169,6 @@ class StreamClient(threading.Thread):
             conn.close()
         except Exception as exc:  # noqa: BLE001 - reported in the figures
             self.error = f"{type(exc).__name__}: {exc}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def latencies(samples: list[tuple[float, float | None, int]]) -> list[float]:

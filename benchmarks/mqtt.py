@@ -62,6 +62,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.stats import percentile
 from controller.broker import free_port, wait_for_port
 from controller.fleet import FleetClient
 from controller.mqtt_bridge import MqttBridge
@@ -119,17 +120,9 @@ def proc_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    k = min(len(v) - 1, max(0, round(q / 100 * (len(v) - 1))))
-    return v[k]
-
-
 def summary_ms(values: list[float]) -> dict[str, float]:
     ms = [1000 * x for x in values]
-    return {"n": len(ms), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99),
+    return {"n": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
             "max_ms": max(ms) if ms else float("nan"),
             "mean_ms": statistics.fmean(ms) if ms else float("nan")}
 

@@ -345,14 +345,8 @@ class Controller:
     def _on_supervisor_event(self, ev: SupervisorEvent) -> None:
         self.record_event(ev.kind, cushion=ev.cushion, actor=ev.actor, reason=ev.reason,
                      detail={"detail": ev.detail})
-        if ev.kind == "trip":
-            self._actuate_now()
-
-    def _actuate_now(self) -> None:
-        try:
-            self._actuate()
-        except Exception:  # noqa: BLE001 - next poll retries
-            pass
+        # No actuation here: every trip is raised inside ``poll`` (observe, check, or a
+        # link event during ``link.poll``), whose ``_actuate`` follows in the same pass.
 
     def _sample_history(self) -> None:
         reading = self.link.latest if self.link.healthy else None

@@ -40,18 +40,6 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 # --- sim -----------------------------------------------------------------------------------
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop.wait(0.2):
-        pass
-
-
 def cmd_sim(args: argparse.Namespace) -> int:
     from sim.server import SimServer
 
@@ -65,7 +53,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print(f"control socket: {server.control_path}", flush=True)
         print("open a table with: hydrotherm monitor --port " + server.ports[0].path, flush=True)
         print("inject a fault with: hydrotherm fault sensor_open --cushion 0", flush=True)
-        _wait_for_signal()
+        stop = _install_stop()
+        while not stop.wait(0.2):  # wake regularly so signals are handled promptly
+            pass
     finally:
         server.stop()
     return 0
@@ -130,7 +120,7 @@ def _format_reading(link: Any) -> str:
             f" | faults {faults} | crc {link.counters.crc_errors}")
 
 
-def _monitor_loop(link: Any, clock: Any, stop: threading.Event, interval_s: float,
+def _monitor_loop(link: Any, stop: threading.Event, interval_s: float,
                   duration_s: float | None, on_tick: Any = None) -> None:
     next_print = 0.0
     t_end = time.monotonic() + duration_s if duration_s else None
@@ -176,7 +166,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     link = _make_link(cfg, url, clock)
     stop = _install_stop()
     try:
-        _monitor_loop(link, clock, stop, args.interval, args.duration)
+        _monitor_loop(link, stop, args.interval, args.duration)
     finally:
         link.close()
     return 0
@@ -261,10 +251,10 @@ def _mqtt_config(cfg: config_mod.Config, args: argparse.Namespace) -> config_mod
         raise UsageError(f"configuration refused: {exc}") from None
 
 
-def _start_mqtt(cfg: config_mod.Config, controller: Any) -> tuple[Any, Any]:
-    """The MQTT bridge, on the configured broker or on an embedded one (started here)."""
+def _start_broker(cfg: config_mod.Config) -> tuple[Any, Any]:
+    """The configured broker's address, or an embedded broker started here (and returned,
+    for the caller to stop) when none is configured."""
     from controller.broker import BrokerError, EmbeddedBroker
-    from controller.mqtt_bridge import MqttBridge
     from controller.mqtt_client import BrokerUrlError, parse_broker_url
 
     embedded = None
@@ -277,18 +267,24 @@ def _start_mqtt(cfg: config_mod.Config, controller: Any) -> tuple[Any, Any]:
         url = embedded.url
         print(f"embedded MQTT broker on {url}", flush=True)
     try:
-        address = parse_broker_url(url)
+        return parse_broker_url(url), embedded
     except BrokerUrlError as exc:
+        if embedded:
+            embedded.stop()
         raise UsageError(str(exc)) from None
+
+
+def _start_bridge(cfg: config_mod.Config, controller: Any, address: Any) -> Any:
+    """One controller's MQTT bridge on ``address``."""
+    from controller.mqtt_bridge import MqttBridge
+
     try:
         bridge = MqttBridge(controller, cfg, address).start()
     except (OSError, ValueError) as exc:
-        if embedded:
-            embedded.stop()
         raise UsageError(f"MQTT: {exc}") from None
     print(f"publishing as {cfg.mqtt.prefix}/{cfg.mqtt.table_id} on {address.display()}",
           flush=True)
-    return bridge, embedded
+    return bridge
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -302,7 +298,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     _apply_start_commands(controller, args)
     bridge = embedded = None
     if not args.no_mqtt:
-        bridge, embedded = _start_mqtt(cfg, controller)
+        address, embedded = _start_broker(cfg)
+        try:
+            bridge = _start_bridge(cfg, controller, address)
+        except UsageError:
+            if embedded is not None:
+                embedded.stop()
+            raise
     stop = _install_stop()
     try:
         _run_controller(controller, stop, args.interval, args.duration)
@@ -500,11 +502,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         server = SimServer(cfg, clock, directory, tables=args.tables, seed=args.seed).start()
         started.append(server)
+        address, embedded = _start_broker(cfg)
+        if embedded is not None:
+            started.append(embedded)  # stopped after every client of it (reverse order)
         first_id = cfg.mqtt.table_id
         table_ids = [first_id] + [f"{first_id}-{i}" for i in range(1, args.tables)]
-        bridges: list[Any] = []
         runners: list[Any] = []
-        embedded = None
         for i, table_id in enumerate(table_ids):
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
             log = open_default(root / table_id)
@@ -515,25 +518,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             runner.start()
             started.append(runner)
             runners.append(runner)
-            if i == 0:
-                bridge, embedded = _start_mqtt(tcfg, controller)
-                if embedded is not None:
-                    started.insert(1, embedded)  # stopped after every client
-                    cfg = replace(cfg, mqtt=replace(cfg.mqtt, broker=embedded.url))
-            else:
-                from controller.mqtt_bridge import MqttBridge
-                from controller.mqtt_client import parse_broker_url
-
-                bridge = MqttBridge(controller, replace(tcfg, mqtt=replace(
-                    tcfg.mqtt, broker=cfg.mqtt.broker)), parse_broker_url(cfg.mqtt.broker))
-                bridge.start()
-            started.append(bridge)
-            bridges.append(bridge)
+            started.append(_start_bridge(tcfg, controller, address))
         # the dashboard, on the same broker, with a fresh demo login each run
         from controller.fleet import FleetClient
-        from controller.mqtt_client import parse_broker_url
 
-        fleet = FleetClient(cfg.mqtt, parse_broker_url(cfg.mqtt.broker)).start()
+        fleet = FleetClient(cfg.mqtt, address).start()
         started.append(fleet)
         users = UserStore(root / "users.toml")
         password = _demo_password()

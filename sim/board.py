@@ -27,6 +27,9 @@ CHANNELS = 2
 _CHANNEL_BITS = tuple(
     (int(p.Fault.for_channel("LIMIT_SENSOR", ch)), int(p.Fault.for_channel("LIMIT_HOT", ch)),
      int(p.Fault.for_channel("CUTOUT", ch))) for ch in range(CHANNELS))
+_DEADMAN_BITS = tuple(int(p.Fault.for_channel("DEADMAN", ch)) for ch in range(CHANNELS))
+#: per channel: either board-limit flag (while latched, the channel stays at 0)
+_LIMIT_BITS = tuple(sensor | hot for sensor, hot, _cut in _CHANNEL_BITS)
 _RELAY, _CUT0, _CUT1 = (int(p.Input.RELAY_CLOSED), int(p.Input.CUTOUT_0_OPEN),
                         int(p.Input.CUTOUT_1_OPEN))
 _TELEMETRY = p.Telemetry.FMT
@@ -135,7 +138,7 @@ class BoardEmulator:
         for ch in range(CHANNELS):
             if self.output[ch] and t - self.output_set_at[ch] > limit:
                 self.output[ch] = 0
-                self._raise(int(p.Fault.for_channel("DEADMAN", ch)))
+                self._raise(_DEADMAN_BITS[ch])
 
     def _sample(self, t: float) -> None:
         """One ADC sample of all four sensors: board-side limit, cut-outs, telemetry.
@@ -247,8 +250,7 @@ class BoardEmulator:
         if isinstance(msg, p.SetOutputs):
             self._catch_up_plant(now)
             for ch, value in enumerate((msg.ch0, msg.ch1)):
-                blocked = self.faults & (p.Fault.for_channel("LIMIT_HOT", ch)
-                                         | p.Fault.for_channel("LIMIT_SENSOR", ch))
+                blocked = self.faults & _LIMIT_BITS[ch]
                 self.output[ch] = 0 if blocked else value
             self._touch_outputs(now)
             return p.AckStatus.OK, None
@@ -267,10 +269,11 @@ class BoardEmulator:
         """Clear the asked-for flags whose cause has gone; the rest stay latched."""
         persisting = 0
         for ch in range(CHANNELS):
+            sensor_bit, hot_bit, cutout_bit = _CHANNEL_BITS[ch]
             if self._hot_run[ch]:
-                persisting |= int(p.Fault.for_channel("LIMIT_HOT", ch))
+                persisting |= hot_bit
             if self._rail_run[ch]:
-                persisting |= int(p.Fault.for_channel("LIMIT_SENSOR", ch))
+                persisting |= sensor_bit
             if self.plant.cutout_open[ch]:
-                persisting |= int(p.Fault.for_channel("CUTOUT", ch))
+                persisting |= cutout_bit
         self.faults &= ~(mask & ~persisting) & 0xFFFF
