@@ -180,7 +180,7 @@ def test_equivalent_fault_spellings() -> None:
 
 def test_no_run_for_a_malformed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.scenario as mod
+    import sim.scenario.report as mod
 
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("ran")

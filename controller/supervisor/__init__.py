@@ -1,0 +1,87 @@
+"""The safety supervisor: independent of the control law, it can only take power away.
+
+It watches what the board reports (both sensors of each cushion with their status, the
+outputs the board actually applies, the relay, the board's fault flags), what the host
+commanded, the setpoints, link events and the control loop's heartbeats.  Every rule
+below is a row of the "Safety limits" table of ``shared/reference.md``; every limit comes
+from ``SafetyConfig``.  A trip **latches**: it stays until ``reset()`` clears it, and
+``reset()`` clears a trip only when its cause has gone, judged on the latest data.
+
+Outputs reach the link only through ``gate()``, which zeroes every cushion a latched trip
+affects (and everything until ``arm()``); ``relay_allowed`` is False while a trip whose
+reaction is "master relay open" is latched.
+
+How the water is judged
+-----------------------
+* **One reading is enough for level rules** (``over_temperature``, ``sensor_open``,
+  ``sensor_short``): the frames are CRC-checked, so the counts are what the ADC measured,
+  and the sensor noise (0.03 °C rms) is some thirty times smaller than any margin here.  A
+  sensor that reads above 41 °C for one report, or an intermittent connector that reads a
+  rail once, is a reason to stop heating, not a glitch to filter: detection is immediate
+  (one report, 0.2 s).  The board's own 4-sample filter is a separate, later layer.
+* **"The water"** of a cushion (for the ``high_temperature`` alarm and for "below the
+  setpoint" in ``no_rise``) is the mean of its sensors that read OK.
+* **Rise and rate rules are judged per sensor, and a cushion trips only when every intact
+  sensor with enough history agrees** (``rise_too_fast``, ``rise_while_off``,
+  ``no_rise``).  Both sensors sit in the same water behind the same lag, so real heating
+  shows on both; a step in *one* sensor (a drifting sensor, a sensor dropping out of the
+  mean) is not the water rising and must not open the master relay of the whole table.
+  A sensor that departs from its partner is ``sensor_disagree``'s business; a sensor that
+  breaks is ``sensor_open``/``sensor_short``'s.  (A stuck sensor could hide a welded relay
+  from ``rise_while_off``; the other sensor then trips ``sensor_disagree`` and, at 41 °C,
+  ``over_temperature`` opens the relay.)
+* **Histories are decimated to 1 Hz** (the mean of the ~5 reports in each second, per
+  sensor: 0.013 °C rms) and bounded by time and ``maxlen``.  The per-report work is a few
+  comparisons; the windowed work happens once a second and is O(1) amortised (running
+  sums for the slope, a monotonic deque for the minimum, a time-pruned deque for the
+  10-minute rise).  A sensor that stops reading OK loses its histories.
+* **Rate** = least-squares slope of a sensor's 1 Hz means over the last ``RATE_WINDOW_S``
+  (30 s), valid once they span ``RATE_MIN_SPAN_S`` (20 s).  Its noise is about
+  0.02 °C/min against a 1.0 °C/min limit and a 0.17 °C/min full-power warm-up; a sudden
+  change of rate shows after about half the window plus the sensor lag (10 s): detection
+  of ``rise_too_fast`` comes some 20-35 s after the water's rate crosses the limit.
+
+The plate model (``rise_too_fast`` for a leak; ``rise_while_off`` after one)
+-------------------------------------------------------------------------------
+
+Where things are
+----------------
+* ``rules/``: one module per safety rule, each behind ``rules.base.Rule`` (detection hooks
+  and the reset criterion ``cause()``), like Klipper's ``verify_heater``; the plate model
+  those about a leak use is ``plate.py``; the ``high_temperature`` alarm is ``alarm.py``;
+* ``core.py``: ``Supervisor``, the data path that feeds the rules (one pass per report,
+  one per second), the gate and the reset;
+* ``history.py``: the 1 Hz per-sensor histories; ``state.py``: what the rules read;
+* ``latch.py``: latching and the event queue; ``events.py``: reasons, reactions, trips,
+  alarms, events (the interface other packages quote).
+
+To add a rule, see ``rules/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from .core import Supervisor
+from .events import (
+    NO_CUSHION,
+    REACTIONS,
+    TABLE_WIDE,
+    Alarm,
+    Reaction,
+    ResetResult,
+    SupervisorEvent,
+    Trip,
+)
+from .history import (
+    DECIMATION_S,
+    RATE_MIN_POINTS,
+    RATE_MIN_SPAN_S,
+    RATE_WINDOW_S,
+    SENSOR_NAMES,
+)
+from .latch import EVENT_LOG_LEN
+
+__all__ = [
+    "DECIMATION_S", "EVENT_LOG_LEN", "NO_CUSHION", "RATE_MIN_POINTS", "RATE_MIN_SPAN_S",
+    "RATE_WINDOW_S", "REACTIONS", "SENSOR_NAMES", "TABLE_WIDE", "Alarm", "Reaction",
+    "ResetResult", "Supervisor", "SupervisorEvent", "Trip",
+]

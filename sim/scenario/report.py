@@ -1,0 +1,88 @@
+"""The plot and the ``hydrotherm scenario run`` entry point (summary, JSON, exit code).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .parse import load_scenario
+from .result import Result
+from .run import run_scenario
+from .schema import ScenarioError
+
+# --- plot and CLI -----------------------------------------------------------------------
+
+
+def plot_result(res: Result, out_path: str) -> bool:
+    """Write a PNG of the trace (water, measured, setpoints, trips; heater power).
+    Returns False, after saying why on stderr, when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot skipped: it needs matplotlib, which is not installed "
+              "(pip install matplotlib); the run itself is unaffected", file=sys.stderr)
+        return False
+    tr = res.trace
+    fig, (ax, axp) = plt.subplots(2, 1, sharex=True, figsize=(10, 6),
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    t_min = [t / 60.0 for t in tr.t_s]
+    for i, colour in ((0, "tab:blue"), (1, "tab:orange")):
+        ax.plot(t_min, tr.water_c[i], color=colour, label=f"cushion {i} water (true)")
+        ax.plot(t_min, [math.nan if v is None else v for v in tr.measured_c[i]], color=colour,
+                linestyle=":", label=f"cushion {i} measured")
+        ax.plot(t_min, tr.setpoint_c[i], color=colour, linestyle="--", linewidth=0.8)
+        axp.plot(t_min, tr.power_w[i], color=colour, label=f"cushion {i}")
+    for t in res.trips:
+        ax.axvline(t.at_s / 60.0, color="red", linewidth=0.8)
+        ax.annotate(t.reason, (t.at_s / 60.0, ax.get_ylim()[1]), rotation=90, fontsize=7,
+                    va="top", color="red")
+    for ev in res.events:
+        axp.axvline(ev["at_s"] / 60.0, color="grey", linewidth=0.5)
+    ax.set_ylabel("°C")
+    ax.set_title(f"{res.name} ({'passed' if res.passed else 'FAILED'})")
+    ax.legend(fontsize=7, loc="lower right")
+    axp.set_ylabel("heater W")
+    axp.set_xlabel("minutes")
+    axp.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def main_scenario(argv_path: str, json_out: str | None, plot_out: str | None,
+                  progress: Callable[[str], None] | None) -> int:
+    """``hydrotherm scenario run FILE.toml [--json OUT] [--plot OUT.png]``.
+
+    Exit code 0: every expectation held; 1: one failed; 2: the file is malformed (the
+    error, naming the line and key, goes to stderr, and nothing runs).  ``json_out`` of
+    ``-`` writes the JSON to stdout (the summary then goes to stderr)."""
+    try:
+        sc = load_scenario(argv_path)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    res = run_scenario(sc, progress)
+    summary_to = sys.stderr if json_out == "-" else sys.stdout
+    for line in res.summary():
+        print(line, file=summary_to)
+    if json_out is not None:
+        text = json.dumps(res.to_json(), indent=2, ensure_ascii=False)
+        if json_out == "-":
+            print(text)
+        else:
+            try:
+                Path(json_out).write_text(text + "\n", encoding="utf-8")
+            except OSError as exc:
+                print(f"error: cannot write {json_out}: {exc}", file=sys.stderr)
+                return 2
+    if plot_out is not None:
+        plot_result(res, plot_out)
+    return 0 if res.passed else 1
