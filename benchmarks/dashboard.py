@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.stats import percentile
-from controller.broker import free_port
+from controller.mqtt.broker import free_port
 from dashboard.auth import UserStore
-from dashboard.stack import LocalStack
+from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
 
 PASSWORD = "benchmark password"

@@ -63,10 +63,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.stats import percentile
-from controller.broker import free_port, wait_for_port
-from controller.fleet import FleetClient
-from controller.mqtt_bridge import MqttBridge
-from controller.mqtt_client import parse_broker_url
+from controller.mqtt.bridge import MqttBridge
+from controller.mqtt.broker import free_port, wait_for_port
+from controller.mqtt.client import parse_broker_url
+from controller.mqtt.fleet import FleetClient
 from controller.runner import ControllerRunner
 from controller.service import Controller
 from firmware_bridge.link import BoardLink

@@ -13,17 +13,15 @@ from __future__ import annotations
 import math
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request
 from flask_login import current_user, login_required
 
+from .context import Dashboard
 from .live import sse_stream
 from .openapi import openapi_document
 from .present import cushion_name, present_event
-
-if TYPE_CHECKING:
-    from .app import Dashboard
 
 #: chart ranges offered by the page (seconds of history)
 HISTORY_RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600}

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,26 +40,21 @@ from flask_login import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from controller.fleet import FleetClient
+from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config
 
 from .api import EVENT_RANGES, query_events, register_api
 from .auth import LoginLimiter, UserStore
+from .context import HEARTBEAT_S, Dashboard, DemoActions
 from .live import Broadcaster
 from .metrics import Metrics
-from .present import CUSHION_NAMES, present_table
-
-#: A live stream writes a comment line this often when nothing else happens; well below
-#: waitress's channel timeout and common proxy idle timeouts.
-HEARTBEAT_S = 15.0
+from .present import CUSHION_NAMES
 
 
 def reserved_threads(threads: int) -> int:
     """Server threads kept free for ordinary requests whatever the number of live streams."""
     return max(2, threads // 8)
 
-
-DemoActions = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 #: The tester panel's buttons (demo mode only): label, fault name, parameters.
 DEMO_BUTTONS = (
@@ -92,37 +85,6 @@ class User(UserMixin):
     def __init__(self, name: str, stamp: str) -> None:
         self.name = name
         self.id = f"{name}:{stamp}"
-
-
-@dataclass
-class Dashboard:
-    """Everything the views share (``app.extensions["hydrotherm"]``)."""
-
-    cfg: Config
-    fleet: FleetClient
-    users: UserStore
-    broadcaster: Broadcaster
-    metrics: Metrics
-    limiter: LoginLimiter
-    demo: bool = False
-    demo_actions: DemoActions | None = None
-    heartbeat_s: float = HEARTBEAT_S
-    started: float = field(default_factory=time.time)
-
-    def default_table(self) -> str:
-        known = self.fleet.snapshot()
-        want = self.cfg.mqtt.table_id
-        if want in known or not known:
-            return want
-        return next(iter(known))
-
-    def presented(self, table_id: str) -> dict[str, Any]:
-        view = self.fleet.table(table_id)
-        return present_table(self.cfg, view.as_dict() if view else None,
-                             self.fleet.broker_connected, self.fleet.last_error, table_id)
-
-    def close(self) -> None:
-        self.broadcaster.close()
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -44,7 +44,7 @@ def _guarded(fn: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from controller.mqtt_client import BrokerUrlError, parse_broker_url
+    from controller.mqtt.client import BrokerUrlError, parse_broker_url
 
     from .auth import UserStoreError
     from .server import default_broker_url, serve

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from controller.fleet import FleetClient
+from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config
 
 from .present import present_event, present_table

@@ -11,7 +11,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from controller.fleet import FleetClient
+from controller.mqtt.fleet import FleetClient
 
 PREFIX = "hydrotherm_dashboard"
 

@@ -18,12 +18,13 @@ from flask import Flask
 from waitress import create_server, wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-from controller.fleet import FleetClient
-from controller.mqtt_client import parse_broker_url
+from controller.mqtt.client import parse_broker_url
+from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config
 
-from .app import HEARTBEAT_S, DemoActions, create_app
+from .app import create_app
 from .auth import UserStore, ensure_first_user, load_secret_key
+from .context import HEARTBEAT_S, DemoActions
 
 #: waitress closes a connection idle (between requests) this long; streams are not idle
 CHANNEL_TIMEOUT_S = int(max(120, 8 * HEARTBEAT_S))

@@ -1,5 +1,10 @@
 """The ``hydrotherm`` command: one entry point with subcommands.
 
+This module only parses arguments and calls the composition root (``hydrotherm.app``),
+which builds and wires the simulator, link, controller, MQTT and dashboard.  Each
+command imports its part of ``hydrotherm.app`` when it runs, so ``hydrotherm config show``
+does not load the dashboard.
+
 Errors a user can cause (bad configuration, unknown fault, no simulator running) end
 with a one-line message on stderr and exit status 2; nothing prints a traceback for them.
 """
@@ -7,20 +12,13 @@ with a one-line message on stderr and exit status 2; nothing prints a traceback 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
-import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from hydrotherm import config as config_mod
-from hydrotherm.clock import RealClock, ScaledClock
-
-
-class UsageError(Exception):
-    """A problem the user can fix; printed without a traceback."""
+from hydrotherm.app.errors import UsageError
 
 
 def _load_config(args: argparse.Namespace) -> config_mod.Config:
@@ -30,210 +28,8 @@ def _load_config(args: argparse.Namespace) -> config_mod.Config:
         raise UsageError(f"configuration refused: {exc}") from None
 
 
-# --- config --------------------------------------------------------------------------------
-
-def cmd_config_show(args: argparse.Namespace) -> int:
-    cfg = _load_config(args)
-    sys.stdout.write(config_mod.to_toml(cfg, with_docs=not args.bare))
-    return 0
-
-
-# --- sim -----------------------------------------------------------------------------------
-
-def cmd_sim(args: argparse.Namespace) -> int:
-    from sim.server import SimServer
-
-    cfg = _load_config(args)
-    directory = Path(args.dir) if args.dir else None
-    server = SimServer(cfg, RealClock(), directory, tables=args.tables, seed=args.seed)
-    server.start()
-    try:
-        for i, port in enumerate(server.ports):
-            print(f"table {i}: {port.path} -> {port.slave_path}", flush=True)
-        print(f"control socket: {server.control_path}", flush=True)
-        print("open a table with: hydrotherm monitor --port " + server.ports[0].path, flush=True)
-        print("inject a fault with: hydrotherm fault sensor_open --cushion 0", flush=True)
-        stop = _install_stop()
-        while not stop.wait(0.2):  # wake regularly so signals are handled promptly
-            pass
-    finally:
-        server.stop()
-    return 0
-
-
-def _control_path(args: argparse.Namespace) -> Path:
-    from sim.server import default_dir
-
-    path = Path(args.control) if args.control else default_dir() / "control.sock"
-    if not path.exists():
-        raise UsageError(f"no simulator is listening at {path}: start `hydrotherm sim` first "
-                         "(or pass --control PATH)")
-    return path
-
-
-def _send(args: argparse.Namespace, req: dict[str, Any]) -> int:
-    from sim.server import send_control
-
-    try:
-        resp = send_control(_control_path(args), req)
-    except OSError as exc:
-        raise UsageError(f"simulator control socket: {exc}") from None
-    if not resp.get("ok"):
-        raise UsageError(resp.get("error", "refused"))
-    print(json.dumps(resp) if len(resp) > 1 else "ok")
-    return 0
-
-
-def cmd_fault(args: argparse.Namespace) -> int:
-    req: dict[str, Any] = {"cmd": "fault", "fault": args.name, "table": args.table,
-                           "clear": args.clear}
-    for key in ("cushion", "sensor", "offset_c", "kg_per_min", "error_rate", "duration_s"):
-        value = getattr(args, key)
-        if value is not None:
-            req[key] = value
-    return _send(args, req)
-
-
-def cmd_client(args: argparse.Namespace) -> int:
-    return _send(args, {"cmd": "client", "table": args.table, "cushion": args.cushion,
-                        "on": args.state == "on"})
-
-
-def cmd_sim_status(args: argparse.Namespace) -> int:
-    return _send(args, {"cmd": "status"})
-
-
-# --- monitor / demo ------------------------------------------------------------------------
-
-def _format_reading(link: Any) -> str:
-    r = link.latest
-    if r is None or not link.healthy:
-        return f"link {link.state.value}: readings unavailable {link.error}".rstrip()
-    parts = []
-    for i, c in enumerate(r.cushions):
-        def fmt(s: Any) -> str:
-            return f"{s.celsius:6.2f}" if s.celsius is not None else f"{s.status.value:>6}"
-        parts.append(f"cushion {i}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
-                     f"out {c.applied * 100:5.1f} %")
-    faults = ",".join(r.fault_names) or "none"
-    return (" | ".join(parts) + f" | relay {'closed' if r.relay_closed else 'open'}"
-            f" | faults {faults} | crc {link.counters.crc_errors}")
-
-
-def _monitor_loop(link: Any, stop: threading.Event, interval_s: float,
-                  duration_s: float | None, on_tick: Any = None) -> None:
-    next_print = 0.0
-    t_end = time.monotonic() + duration_s if duration_s else None
-    while not stop.is_set():
-        link.poll()
-        if on_tick:
-            on_tick()
-        if time.monotonic() >= next_print:
-            print(_format_reading(link), flush=True)
-            next_print = time.monotonic() + interval_s
-        if t_end and time.monotonic() >= t_end:
-            break
-        stop.wait(0.005)
-
-
-def _make_link(cfg: config_mod.Config, url: str, clock: Any) -> Any:
-    from firmware_bridge.link import BoardLink
-    from firmware_bridge.thermistor import Thermistor
-
-    def report(ev: Any) -> None:
-        print(f"[link] {ev.kind}: {ev.detail}", flush=True)
-
-    return BoardLink(cfg.link, Thermistor(cfg.sensor), clock, url=url, on_event=report)
-
-
-def _install_stop() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
-
-
-def cmd_monitor(args: argparse.Namespace) -> int:
-    cfg = _load_config(args)
-    url = args.port or cfg.link.port
-    if not url:
-        raise UsageError("no board given: pass --port URL or set link.port in the configuration")
-    clock = RealClock()
-    link = _make_link(cfg, url, clock)
-    stop = _install_stop()
-    try:
-        _monitor_loop(link, stop, args.interval, args.duration)
-    finally:
-        link.close()
-    return 0
-
-
-def _build_controller(cfg: config_mod.Config, url: str, clock: Any, log: Any) -> Any:
-    from controller.service import Controller
-
-    link = _make_link(cfg, url, clock)
-    return Controller(cfg, link, clock, log=log)
-
-
-def _open_log(cfg: config_mod.Config, data_dir: str | None) -> Any:
-    from controller.eventlog import open_default
-
-    directory = Path(data_dir).expanduser() if data_dir else cfg.data_dir
-    try:
-        return open_default(directory)
-    except (OSError, RuntimeError) as exc:
-        raise UsageError(f"cannot open the event log in {directory}: {exc}") from None
-
-
-def _status_line(controller: Any) -> str:
-    snap = controller.snapshot()
-    if not snap["link"]["healthy"]:
-        return f"link {snap['link']['state']}: readings unavailable {snap['link']['error']}"
-    parts = []
-    for c in snap["cushions"]:
-        w = c["water_c"]["estimate"]
-        trips = ",".join(t["reason"] for t in c["trips"])
-        ready = c["ready_in_s"]
-        parts.append(
-            f"cushion {c['cushion']}: {w if w is None else f'{w:6.2f}'} °C "
-            f"-> {c['setpoint_c']:.1f} {'heat' if c['heat_on'] else 'off '} "
-            f"out {100 * (c['output'] or 0):5.1f} %"
-            + (f" ready in {ready / 60:.0f} min" if ready else "")
-            + (f" TRIPPED {trips}" if trips else ""))
-    return " | ".join(parts)
-
-
-def _run_controller(controller: Any, stop: threading.Event, interval_s: float,
-                    duration_s: float | None, poll_s: float = 0.005) -> None:
-    from controller.runner import ControllerRunner
-
-    def on_watchdog(why: str) -> None:
-        print(f"[watchdog] {why}", flush=True)
-
-    runner = ControllerRunner(controller, poll_s=poll_s, on_watchdog=on_watchdog)
-    controller.listeners.append(
-        lambda e: e.get("type") == "event" and print(
-            f"[event] {e['kind']} cushion={e['cushion']} actor={e['actor']} "
-            f"reason={e['reason']} {e['detail']}", flush=True))
-    runner.start()
-    t_end = time.monotonic() + duration_s if duration_s else None
-    try:
-        while not stop.wait(interval_s):
-            print(_status_line(controller), flush=True)
-            if t_end and time.monotonic() >= t_end:
-                break
-    finally:
-        runner.stop()
-
-
 def _mqtt_config(cfg: config_mod.Config, args: argparse.Namespace) -> config_mod.Config:
     """Apply --broker / --table-id / --broker-port over the configuration, checked."""
-    from dataclasses import asdict
-
     over = {}
     if getattr(args, "broker", None):
         over["broker"] = args.broker
@@ -251,119 +47,82 @@ def _mqtt_config(cfg: config_mod.Config, args: argparse.Namespace) -> config_mod
         raise UsageError(f"configuration refused: {exc}") from None
 
 
-def _start_broker(cfg: config_mod.Config) -> tuple[Any, Any]:
-    """The configured broker's address, or an embedded broker started here (and returned,
-    for the caller to stop) when none is configured."""
-    from controller.broker import BrokerError, EmbeddedBroker
-    from controller.mqtt_client import BrokerUrlError, parse_broker_url
-
-    embedded = None
-    url = cfg.mqtt.broker
-    if not url:
-        try:
-            embedded = EmbeddedBroker(cfg.mqtt.embedded_host, cfg.mqtt.embedded_port).start()
-        except BrokerError as exc:
-            raise UsageError(str(exc)) from None
-        url = embedded.url
-        print(f"embedded MQTT broker on {url}", flush=True)
-    try:
-        return parse_broker_url(url), embedded
-    except BrokerUrlError as exc:
-        if embedded:
-            embedded.stop()
-        raise UsageError(str(exc)) from None
-
-
-def _start_bridge(cfg: config_mod.Config, controller: Any, address: Any) -> Any:
-    """One controller's MQTT bridge on ``address``."""
-    from controller.mqtt_bridge import MqttBridge
-
-    try:
-        bridge = MqttBridge(controller, cfg, address).start()
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"MQTT: {exc}") from None
-    print(f"publishing as {cfg.mqtt.prefix}/{cfg.mqtt.table_id} on {address.display()}",
-          flush=True)
-    return bridge
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    cfg = _mqtt_config(_load_config(args), args)
+def _board_url(args: argparse.Namespace, cfg: config_mod.Config) -> str:
     url = args.port or cfg.link.port
     if not url:
         raise UsageError("no board given: pass --port URL or set link.port in the configuration")
-    log = _open_log(cfg, args.data_dir)
-    clock = RealClock()
-    controller = _build_controller(cfg, url, clock, log)
-    _apply_start_commands(controller, args)
-    bridge = embedded = None
-    if not args.no_mqtt:
-        address, embedded = _start_broker(cfg)
-        try:
-            bridge = _start_bridge(cfg, controller, address)
-        except UsageError:
-            if embedded is not None:
-                embedded.stop()
-            raise
-    stop = _install_stop()
-    try:
-        _run_controller(controller, stop, args.interval, args.duration)
-    finally:
-        if bridge is not None:
-            bridge.stop()
-        if embedded is not None:
-            embedded.stop()
-    print("stopped: heaters off, event log closed", flush=True)
+    return url
+
+
+# --- commands: each parses its arguments and calls hydrotherm.app ---------------------------
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    sys.stdout.write(config_mod.to_toml(cfg, with_docs=not args.bare))
     return 0
 
 
-def _apply_start_commands(controller: Any, args: argparse.Namespace) -> None:
-    from controller.service import CommandError
+def cmd_sim(args: argparse.Namespace) -> int:
+    from hydrotherm.app.sim import run_sim
 
-    try:
-        for i, sp in enumerate(args.setpoint or []):
-            controller.set_setpoint(i, sp, "cli")
-        if args.heat:
-            for i in range(2):
-                controller.set_heat(i, True, "cli")
-    except CommandError as exc:
-        raise UsageError(str(exc)) from None
+    cfg = _load_config(args)
+    return run_sim(cfg, Path(args.dir) if args.dir else None, args.tables, args.seed)
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    from hydrotherm.app.sim import send_to_sim
+
+    req: dict[str, Any] = {"cmd": "fault", "fault": args.name, "table": args.table,
+                           "clear": args.clear}
+    for key in ("cushion", "sensor", "offset_c", "kg_per_min", "error_rate", "duration_s"):
+        value = getattr(args, key)
+        if value is not None:
+            req[key] = value
+    return send_to_sim(args.control, req)
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from hydrotherm.app.sim import send_to_sim
+
+    return send_to_sim(args.control, {"cmd": "client", "table": args.table,
+                                      "cushion": args.cushion, "on": args.state == "on"})
+
+
+def cmd_sim_status(args: argparse.Namespace) -> int:
+    from hydrotherm.app.sim import send_to_sim
+
+    return send_to_sim(args.control, {"cmd": "status"})
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from hydrotherm.app.monitor import run_monitor
+
+    cfg = _load_config(args)
+    return run_monitor(cfg, _board_url(args, cfg), args.interval, args.duration)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hydrotherm.app.run import run_table
+
+    cfg = _mqtt_config(_load_config(args), args)
+    return run_table(cfg, _board_url(args, cfg), data_dir=args.data_dir,
+                     setpoints=args.setpoint, heat=args.heat, mqtt=not args.no_mqtt,
+                     interval_s=args.interval, duration_s=args.duration)
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from controller.eventlog import format_events, open_default, parse_since
+    from hydrotherm.app.events import print_events
 
     cfg = _load_config(args)
-    directory = Path(args.data_dir).expanduser() if args.data_dir else cfg.data_dir
-    db = directory / "events.sqlite3"
-    if not db.exists():
-        raise UsageError(f"no event log at {db} (has `hydrotherm run` or `demo` run here?)")
-    try:
-        since = parse_since(args.since, time.time()) if args.since else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    with open_default(directory) as log:
-        try:
-            events = log.events(since=since, kinds=args.kind or None, limit=args.limit)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    out = format_events(events, args.json)
-    if out:
-        print(out)
-    return 0
+    return print_events(cfg, args.data_dir, args.since, args.kind, args.limit, args.json)
 
 
 def cmd_autotune(args: argparse.Namespace) -> int:
     """Identify the plant (simulated with --sim, else the board at --port) and write the
     model parameters and gains into the configuration file."""
-    from controller.autotune import (
-        AutotuneError,
-        Autotuner,
-        apply_result,
-        autotune_in_process,
-        format_report,
-        write_config,
-    )
+    import time
+
+    from hydrotherm.app.autotune import run_autotune
 
     cfg = _load_config(args)
     target = args.write or args.config
@@ -378,192 +137,26 @@ def cmd_autotune(args: argparse.Namespace) -> int:
             print(line, flush=True)
             last.update(t=now, line=line)
 
-    try:
-        if args.sim:
-            result = autotune_in_process(cfg, seed=args.seed, progress=show)
-        else:
-            url = args.port or cfg.link.port
-            if not url:
-                raise UsageError("no board given: pass --port URL, or --sim")
-            log = _open_log(cfg, args.data_dir)
-            clock = RealClock()
-            controller = _build_controller(cfg, url, clock, log)
-            tuner = Autotuner(controller)
-            stop = _install_stop()
-            try:
-                while not tuner.done:
-                    if stop.is_set():
-                        tuner.abort("interrupted by the user")
-                    tuner.step()
-                    show(tuner.progress)
-                    clock.sleep(0.005)
-                tuner.step()  # push the 0 % and the open relay
-            finally:
-                controller.stop()
-            if tuner.error:
-                raise AutotuneError(tuner.error)
-            result = tuner.result
-    except AutotuneError as exc:
-        raise UsageError(f"autotune aborted: {exc}") from None
-    print(format_report(result), flush=True)
-    if args.dry_run:
-        return 0 if result.ok else 1
-    try:
-        tuned = apply_result(cfg, result)
-    except (AutotuneError, config_mod.ConfigError) as exc:
-        raise UsageError(f"not written: {exc}") from None
-    backup = write_config(Path(target), tuned)
-    print(f"written to {target}" + (f" (previous file kept as {backup})" if backup else ""))
-    return 0
+    return run_autotune(cfg, sim=args.sim, seed=args.seed, url=args.port or cfg.link.port,
+                        data_dir=args.data_dir, target=target, dry_run=args.dry_run, show=show)
 
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
-    from sim.scenario import main_scenario
+    from hydrotherm.app.sim import run_scenario_file
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    return main_scenario(args.file, args.json, args.plot, None if args.quiet else progress)
-
-
-def demo_timing(cfg: config_mod.Config, speed: float) -> config_mod.Config:
-    """The demo's time limits at ``speed``× (simulation only).
-
-    The plant and the controller share a clock that runs N× faster, so every time limit
-    in simulated seconds shrinks N× in wall time: at 60× the 1 s stale-telemetry limit is
-    17 ms of wall time, less than one scheduling hiccup of a busy laptop, and the demo
-    would trip on the operating system rather than on a fault.  Limits that guard against
-    *wall-clock* events (link silence, dead-man, ACK, refresh, loop stall) are widened by
-    ``speed / 6`` so they keep at least a sixth of their real-time wall duration; the
-    physics (temperatures, rates, windows of minutes) is untouched.  Never used by
-    ``hydrotherm run``.
-    """
-    from dataclasses import replace
-
-    f = max(1.0, speed / 6.0)
-    if f == 1.0:
-        return cfg
-    link, board, safety = cfg.link, cfg.board, cfg.safety
-    return replace(
-        cfg,
-        link=replace(link, ack_timeout_s=link.ack_timeout_s * f, refresh_s=link.refresh_s * f,
-                     stale_s=link.stale_s * f,
-                     silence_reconnect_s=link.silence_reconnect_s * f),
-        board=replace(board, deadman_s=board.deadman_s * f),
-        safety=replace(safety, stale_telemetry_s=safety.stale_telemetry_s * f,
-                       control_stall_s=safety.control_stall_s * f))
-
-
-def _demo_actions(server: Any, table_ids: list[str]) -> Any:
-    """The dashboard's tester panel: fault injection into the simulated boards."""
-
-    def act(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        params = dict(params)
-        table_id = params.pop("table_id", table_ids[0])
-        if table_id not in table_ids:
-            return {"ok": False, "error": f"no simulated table {table_id!r}"}
-        idx = table_ids.index(table_id)
-        if name in ("client_on", "client_off"):
-            results = [server.handle({"cmd": "client", "table": idx, "cushion": c,
-                                      "on": name == "client_on"}) for c in (0, 1)]
-            bad = [r for r in results if not r.get("ok")]
-            return bad[0] if bad else {"ok": True}
-        clear = bool(params.pop("clear", False))
-        return server.handle({"cmd": "fault", "fault": name, "table": idx, "clear": clear,
-                              **params})
-
-    return act
+    return run_scenario_file(args.file, args.json, args.plot, args.quiet)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole system on one machine: embedded broker, simulated boards on ptys, one
     controller per table over the real link, and the dashboard."""
-    from dataclasses import replace
-
-    from controller.eventlog import open_default
-    from controller.runner import ControllerRunner
-    from dashboard.app import create_app
-    from dashboard.auth import FIRST_USER, UserStore, load_secret_key
-    from dashboard.server import DashboardServer
-    from sim.server import SimServer
+    from hydrotherm.app.demo import run_demo
 
     cfg = _mqtt_config(_load_config(args), args)
-    if args.speed <= 0:
-        raise UsageError("--speed must be positive")
-    if not 1 <= args.tables <= 50:
-        raise UsageError("--tables must be 1–50")
-    clock = ScaledClock(args.speed) if args.speed != 1 else RealClock()
-    cfg = demo_timing(cfg, args.speed)
-    poll_s = 0.005 if args.speed <= 1 else 0.001
-    root = (Path(args.data_dir).expanduser() if args.data_dir else cfg.data_dir) / "demo"
-    directory = Path(args.dir) if args.dir else None
-    stop = _install_stop()
-    started: list[Any] = []  # stopped in reverse order, whatever happens
-    try:
-        server = SimServer(cfg, clock, directory, tables=args.tables, seed=args.seed).start()
-        started.append(server)
-        address, embedded = _start_broker(cfg)
-        if embedded is not None:
-            started.append(embedded)  # stopped after every client of it (reverse order)
-        first_id = cfg.mqtt.table_id
-        table_ids = [first_id] + [f"{first_id}-{i}" for i in range(1, args.tables)]
-        runners: list[Any] = []
-        for i, table_id in enumerate(table_ids):
-            tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
-            log = open_default(root / table_id)
-            controller = _build_controller(tcfg, server.ports[i].path, clock, log)
-            for c in range(2):
-                controller.set_heat(c, True, "demo")
-            runner = ControllerRunner(controller, poll_s=poll_s)
-            runner.start()
-            started.append(runner)
-            runners.append(runner)
-            started.append(_start_bridge(tcfg, controller, address))
-        # the dashboard, on the same broker, with a fresh demo login each run
-        from controller.fleet import FleetClient
-
-        fleet = FleetClient(cfg.mqtt, address).start()
-        started.append(fleet)
-        users = UserStore(root / "users.toml")
-        password = _demo_password()
-        users.set_password(FIRST_USER, password)
-        app = create_app(cfg, fleet, users, secret_key=load_secret_key(root), demo=True,
-                         demo_actions=_demo_actions(server, table_ids))
-        host = args.host or cfg.dashboard.host
-        port = cfg.dashboard.port if args.dashboard_port is None else args.dashboard_port
-        try:
-            dash = DashboardServer(app, host, port, cfg.dashboard.threads).start()
-        except OSError as exc:
-            raise UsageError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror}"
-                             " (pass --dashboard-port)") from None
-        started.append(dash)
-        print(f"dashboard: {dash.url}/  login: {FIRST_USER} / {password}", flush=True)
-        print(f"{args.tables} simulated table(s) at x{args.speed} speed; Ctrl-C stops "
-              "everything (heaters off first)", flush=True)
-        t_end = time.monotonic() + args.duration if args.duration else None
-        while not stop.wait(args.interval):
-            for table_id, runner in zip(table_ids, runners, strict=True):
-                print(f"[{table_id}] " + _status_line(runner.controller), flush=True)
-            if t_end and time.monotonic() >= t_end:
-                break
-    finally:
-        # heaters off first (each runner stops its controller), then the rest in reverse
-        ordered = [p for p in started if p in runners] + \
-            [p for p in reversed(started) if p not in runners]
-        for part in ordered:
-            try:
-                part.stop()
-            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
-                print(f"while stopping {type(part).__name__}: {exc}", file=sys.stderr)
-    print("stopped: heaters off, event logs closed, dashboard, broker and simulator stopped",
-          flush=True)
-    return 0
-
-
-def _demo_password() -> str:
-    import secrets
-
-    return secrets.token_urlsafe(9)
+    return run_demo(cfg, speed=args.speed, tables=args.tables, seed=args.seed,
+                    sim_dir=args.dir, data_dir=args.data_dir, host=args.host,
+                    dashboard_port=args.dashboard_port, interval_s=args.interval,
+                    duration_s=args.duration)
 
 
 # --- parser --------------------------------------------------------------------------------

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from firmware_bridge.protocol import ResetCause
 
-from .plant import SensorFault
+from .board import BoardEmulator
+from .plant import Plant, SensorFault
 
-if TYPE_CHECKING:
-    from .table import SimulatedTable
+
+class FaultTarget(Protocol):
+    """What a fault acts on: a table's plant and board, and its port's plug (``SimulatedTable``
+    is one).  A protocol rather than an import of ``sim.table``, which imports this module
+    to offer ``inject``."""
+
+    plant: Plant
+    board: BoardEmulator
+
+    def unplug(self) -> None: ...
+
+    def replug(self) -> None: ...
 
 SENSORS = {"primary": 0, "redundant": 1}
 
@@ -87,7 +98,7 @@ def check(name: str, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply(table: SimulatedTable, name: str, params: dict[str, Any], clear: bool = False) -> None:
+def apply(table: FaultTarget, name: str, params: dict[str, Any], clear: bool = False) -> None:
     """Inject (or, with ``clear``, remove) one fault on a simulated table."""
     a = check(name, params)
     plant, board = table.plant, table.board

@@ -28,11 +28,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.broker import EmbeddedBroker, free_port, wait_for_port
 from controller.eventlog import EventLog
-from controller.mqtt_bridge import MqttBridge
-from controller.mqtt_client import parse_broker_url
-from controller.mqtt_topics import Topics
+from controller.mqtt.bridge import MqttBridge
+from controller.mqtt.broker import EmbeddedBroker, free_port, wait_for_port
+from controller.mqtt.client import parse_broker_url
+from controller.mqtt.topics import Topics
 from controller.runner import ControllerRunner
 from controller.service import Controller
 from firmware_bridge.link import BoardLink

@@ -18,12 +18,12 @@ from controller.autotune import (
     Autotuner,
     AutotuneResult,
     apply_result,
-    autotune_in_process,
     format_report,
     write_config,
 )
 from controller.service import Controller
 from hydrotherm import config as config_mod
+from hydrotherm.app.autotune import autotune_in_process
 from hydrotherm.config import Config
 from sim.harness import InProcessHarness
 from sim.plant import physical_minimum_warmup_s

@@ -128,7 +128,7 @@ def test_scenario_run_cli_exit_codes(tmp_path: Path) -> None:
 
 
 def test_demo_timing_widens_wall_clock_limits_only() -> None:
-    from hydrotherm.cli import demo_timing
+    from hydrotherm.app.demo import demo_timing
 
     cfg = config_mod.Config()
     assert demo_timing(cfg, 1.0) is cfg

@@ -30,9 +30,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.broker import free_port
-from controller.fleet import FleetClient
-from controller.mqtt_client import parse_broker_url
+from controller.mqtt.broker import free_port
+from controller.mqtt.client import parse_broker_url
+from controller.mqtt.fleet import FleetClient
 from dashboard import cli as dash_cli
 from dashboard.api import ApiError, check_setpoint
 from dashboard.app import create_app
@@ -40,7 +40,7 @@ from dashboard.auth import LoginLimiter, UserStore, ensure_first_user, load_secr
 from dashboard.live import Subscriber
 from dashboard.present import present_table, trip_texts
 from dashboard.server import serve
-from dashboard.stack import LocalStack
+from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import Config, from_mapping
 
 PASSWORD = "correct horse battery"

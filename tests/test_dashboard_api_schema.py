@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 from dashboard.app import create_app
 from dashboard.auth import UserStore
 from dashboard.openapi import openapi_document
-from dashboard.stack import LocalStack
+from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
 
 PASSWORD = "schema test password"

@@ -26,7 +26,7 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth import UserStore
 from dashboard.server import DashboardServer
-from dashboard.stack import LocalStack
+from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.broker import free_port
+from controller.mqtt.broker import free_port
 from tests.test_cli import EXE
 
 

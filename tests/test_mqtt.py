@@ -25,10 +25,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from controller.eventlog import EventLog
-from controller.fleet import FleetClient
-from controller.mqtt_bridge import MqttBridge
-from controller.mqtt_client import parse_broker_url
-from controller.mqtt_topics import COMMANDS, QUERIES, VALUES, Topics
+from controller.mqtt.bridge import MqttBridge
+from controller.mqtt.client import parse_broker_url
+from controller.mqtt.fleet import FleetClient
+from controller.mqtt.topics import COMMANDS, QUERIES, VALUES, Topics
 from controller.service import Controller
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
@@ -390,7 +390,7 @@ def test_broker_restart_survived_and_state_republished(mosquitto, table_factory,
 def test_embedded_broker_sends_only_the_retained_messages_subscribed_to(
         embedded_broker, table_factory, recorder) -> None:
     """amqtt 0.12.1 would send a new client the retained messages of every topic filter any
-    client ever subscribed to; controller/broker.py works around it."""
+    client ever subscribed to; controller/mqtt/broker.py works around it."""
     table = table_factory(embedded_broker.url)
     t = table.topics
     first = recorder(embedded_broker.url, [t.status, "homeassistant/#"])

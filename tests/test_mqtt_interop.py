@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.mqtt_topics import VALUES
+from controller.mqtt.topics import VALUES
 
 pytest.register_assert_rewrite("tests.mqtt_fixtures")
 from tests.mqtt_fixtures import Recorder, Table, find_program  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.mqtt_client import make_client, parse_broker_url
+from controller.mqtt.client import make_client, parse_broker_url
 from hydrotherm.config import MqttConfig
 from tests.mqtt_fixtures import (
     Mosquitto,

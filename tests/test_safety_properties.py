@@ -19,7 +19,7 @@ at a random time; ``unplug`` is followed by a ``replug``.  Every example must sh
 The property runs once per fault (so every fault is exercised in every run) with
 ``EXAMPLES_PER_FAULT`` random sessions each.  ``cushion_leak`` draws 0.5, 2 and 5 kg/min:
 a leak that drains the cushion much faster while the plate is hot outruns any rate rule
-(see "The plate model" in ``controller/supervisor.py``).  Examples are derandomised (the
+(see "The plate model" in ``controller/supervisor/plate.py``).  Examples are derandomised (the
 same ones every run, so CI is stable) and not shrunk (each costs about a second; a failure
 prints the whole session as a scenario file, which ``hydrotherm scenario run`` replays).
 """

@@ -83,7 +83,9 @@ below.  A real-time driver (the CLI) looks like::
     if tuner.error: fail(tuner.error)
     print(format_report(tuner.result)); write_config(path, apply_result(cfg, tuner.result))
 
-``autotune_in_process`` does the same on a simulated table (``--sim``).
+``hydrotherm.app.autotune`` wires this to a board: the one at ``--port``, or a simulated table
+in-process (``autotune_in_process``, for ``--sim`` and the tests); this package never
+imports the simulator.
 
 Layout (one job per module)
 ---------------------------
@@ -92,7 +94,6 @@ Layout (one job per module)
 * ``fit``: resampling, lag compensation and the Levenberg-Marquardt fit;
 * ``configuration``: from the fits to new configuration values, and writing the file;
 * ``report``: the human-readable report;
-* ``simulated``: the experiment on a simulated table in-process.
 """
 
 from .configuration import (
@@ -117,9 +118,6 @@ from .results import (
     CushionFit,
     Estimate,
 )
-from .simulated import (
-    autotune_in_process,
-)
 
 __all__ = [
     "AutotuneError",
@@ -134,5 +132,4 @@ __all__ = [
     "apply_result",
     "write_config",
     "format_report",
-    "autotune_in_process",
 ]

@@ -1,4 +1,4 @@
-"""A whole table on one machine, for tests, benchmarks and trying the page out.
+"""A whole table on one machine, in-process, for tests and benchmarks of the dashboard.
 
 ``LocalStack`` starts the embedded MQTT broker, a simulated board on a pty (``SimServer``),
 the real controller over the real link with its event log, the MQTT bridge, and a
@@ -13,17 +13,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from controller.broker import EmbeddedBroker
 from controller.eventlog import EventLog
-from controller.fleet import FleetClient
-from controller.mqtt_bridge import MqttBridge
-from controller.mqtt_client import parse_broker_url
+from controller.mqtt.bridge import MqttBridge
+from controller.mqtt.broker import EmbeddedBroker
+from controller.mqtt.client import parse_broker_url
+from controller.mqtt.fleet import FleetClient
 from controller.runner import ControllerRunner
 from controller.service import Controller
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
 from hydrotherm.clock import RealClock, ScaledClock
 from hydrotherm.config import Config
+from sim.server import SimServer
 
 
 class LocalStack:
@@ -54,8 +55,6 @@ class LocalStack:
         return self.broker.url
 
     def start(self, timeout_s: float = 20.0) -> LocalStack:
-        from sim.server import SimServer
-
         try:
             self.broker = EmbeddedBroker(port=0).start()
             self.sim = SimServer(self.cfg, self.clock, self.directory / "sim").start()

@@ -28,12 +28,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from controller.service import CommandError, Controller
 from hydrotherm.config import CUSHIONS, Config
 
+from .client import BrokerAddress, connect_kwargs, make_client
 from .ha_discovery import discovery_messages
-from .mqtt_client import BrokerAddress, connect_kwargs, make_client
-from .mqtt_topics import COMMANDS, OFFLINE, ONLINE, QUERIES, UNAVAILABLE, Topics
-from .service import CommandError, Controller
+from .topics import COMMANDS, OFFLINE, ONLINE, QUERIES, UNAVAILABLE, Topics
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import paho.mqtt.client as mqtt
 
 from hydrotherm.config import MqttConfig
 
-from .mqtt_client import BrokerAddress, connect_kwargs, make_client
-from .mqtt_topics import OFFLINE, ONLINE, Topics, fleet_filters, split
+from .client import BrokerAddress, connect_kwargs, make_client
+from .topics import OFFLINE, ONLINE, Topics, fleet_filters, split
 
 log = logging.getLogger(__name__)
 

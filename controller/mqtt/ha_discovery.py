@@ -13,7 +13,7 @@ from typing import Any
 
 from hydrotherm.config import CUSHIONS, ControlConfig, MqttConfig
 
-from .mqtt_topics import OFFLINE, ONLINE, Topics
+from .topics import OFFLINE, ONLINE, Topics
 
 
 def _device(cfg: MqttConfig, firmware: str | None) -> dict[str, Any]:

@@ -1,0 +1,147 @@
+"""The pieces every command assembles: a link, a controller with its event log, the MQTT
+broker and bridge, and the loop that runs a controller until asked to stop.
+
+Each builder turns a failure the user can fix (a port, a broker URL, a log directory)
+into a one-line ``UsageError``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from controller.eventlog import EventLog, open_default
+from controller.mqtt.bridge import MqttBridge
+from controller.mqtt.broker import BrokerError, EmbeddedBroker
+from controller.mqtt.client import BrokerAddress, BrokerUrlError, parse_broker_url
+from controller.runner import ControllerRunner
+from controller.service import CommandError, Controller
+from firmware_bridge.link import BoardLink
+from firmware_bridge.thermistor import Thermistor
+from hydrotherm.clock import Clock
+from hydrotherm.config import Config
+
+from .errors import UsageError
+
+
+def install_stop() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (Ctrl-C), for loops that stop cleanly."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def make_link(cfg: Config, url: str, clock: Clock) -> BoardLink:
+    """The link to the board at ``url``, printing its events."""
+
+    def report(ev: Any) -> None:
+        print(f"[link] {ev.kind}: {ev.detail}", flush=True)
+
+    return BoardLink(cfg.link, Thermistor(cfg.sensor), clock, url=url, on_event=report)
+
+
+def build_controller(cfg: Config, url: str, clock: Clock, log: EventLog | None) -> Controller:
+    return Controller(cfg, make_link(cfg, url, clock), clock, log=log)
+
+
+def open_log(cfg: Config, data_dir: str | None) -> EventLog:
+    directory = Path(data_dir).expanduser() if data_dir else cfg.data_dir
+    try:
+        return open_default(directory)
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"cannot open the event log in {directory}: {exc}") from None
+
+
+def apply_start_commands(controller: Controller, setpoints: list[float] | None,
+                         heat: bool) -> None:
+    """``--setpoint`` and ``--heat`` of ``hydrotherm run``, as the actor ``cli``."""
+    try:
+        for i, sp in enumerate(setpoints or []):
+            controller.set_setpoint(i, sp, "cli")
+        if heat:
+            for i in range(2):
+                controller.set_heat(i, True, "cli")
+    except CommandError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def status_line(controller: Controller) -> str:
+    """One line of a controller's state for the console."""
+    snap = controller.snapshot()
+    if not snap["link"]["healthy"]:
+        return f"link {snap['link']['state']}: readings unavailable {snap['link']['error']}"
+    parts = []
+    for c in snap["cushions"]:
+        w = c["water_c"]["estimate"]
+        trips = ",".join(t["reason"] for t in c["trips"])
+        ready = c["ready_in_s"]
+        parts.append(
+            f"cushion {c['cushion']}: {w if w is None else f'{w:6.2f}'} °C "
+            f"-> {c['setpoint_c']:.1f} {'heat' if c['heat_on'] else 'off '} "
+            f"out {100 * (c['output'] or 0):5.1f} %"
+            + (f" ready in {ready / 60:.0f} min" if ready else "")
+            + (f" TRIPPED {trips}" if trips else ""))
+    return " | ".join(parts)
+
+
+def run_controller(controller: Controller, stop: threading.Event, interval_s: float,
+                   duration_s: float | None, poll_s: float = 0.005) -> None:
+    """Run the controller in its runner thread, printing events and a status line every
+    ``interval_s``, until ``stop`` is set or ``duration_s`` has passed."""
+
+    def on_watchdog(why: str) -> None:
+        print(f"[watchdog] {why}", flush=True)
+
+    runner = ControllerRunner(controller, poll_s=poll_s, on_watchdog=on_watchdog)
+    controller.listeners.append(
+        lambda e: e.get("type") == "event" and print(
+            f"[event] {e['kind']} cushion={e['cushion']} actor={e['actor']} "
+            f"reason={e['reason']} {e['detail']}", flush=True))
+    runner.start()
+    t_end = time.monotonic() + duration_s if duration_s else None
+    try:
+        while not stop.wait(interval_s):
+            print(status_line(controller), flush=True)
+            if t_end and time.monotonic() >= t_end:
+                break
+    finally:
+        runner.stop()
+
+
+def start_broker(cfg: Config) -> tuple[BrokerAddress, EmbeddedBroker | None]:
+    """The configured broker's address, or an embedded broker started here (and returned,
+    for the caller to stop) when none is configured."""
+    embedded = None
+    url = cfg.mqtt.broker
+    if not url:
+        try:
+            embedded = EmbeddedBroker(cfg.mqtt.embedded_host, cfg.mqtt.embedded_port).start()
+        except BrokerError as exc:
+            raise UsageError(str(exc)) from None
+        url = embedded.url
+        print(f"embedded MQTT broker on {url}", flush=True)
+    try:
+        return parse_broker_url(url), embedded
+    except BrokerUrlError as exc:
+        if embedded:
+            embedded.stop()
+        raise UsageError(str(exc)) from None
+
+
+def start_bridge(cfg: Config, controller: Controller, address: BrokerAddress) -> MqttBridge:
+    """One controller's MQTT bridge on ``address``."""
+    try:
+        bridge = MqttBridge(controller, cfg, address).start()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"MQTT: {exc}") from None
+    print(f"publishing as {cfg.mqtt.prefix}/{cfg.mqtt.table_id} on {address.display()}",
+          flush=True)
+    return bridge

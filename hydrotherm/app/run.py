@@ -1,0 +1,45 @@
+"""``hydrotherm run``: one table's controller on a real board, with its event log and
+(unless ``--no-mqtt``) its MQTT bridge, on the configured or an embedded broker."""
+
+from __future__ import annotations
+
+from hydrotherm.clock import RealClock
+from hydrotherm.config import Config
+
+from .errors import UsageError
+from .parts import (
+    apply_start_commands,
+    build_controller,
+    install_stop,
+    open_log,
+    run_controller,
+    start_bridge,
+    start_broker,
+)
+
+
+def run_table(cfg: Config, url: str, *, data_dir: str | None, setpoints: list[float] | None,
+              heat: bool, mqtt: bool, interval_s: float, duration_s: float | None) -> int:
+    log = open_log(cfg, data_dir)
+    clock = RealClock()
+    controller = build_controller(cfg, url, clock, log)
+    apply_start_commands(controller, setpoints, heat)
+    bridge = embedded = None
+    if mqtt:
+        address, embedded = start_broker(cfg)
+        try:
+            bridge = start_bridge(cfg, controller, address)
+        except UsageError:
+            if embedded is not None:
+                embedded.stop()
+            raise
+    stop = install_stop()
+    try:
+        run_controller(controller, stop, interval_s, duration_s)
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        if embedded is not None:
+            embedded.stop()
+    print("stopped: heaters off, event log closed", flush=True)
+    return 0

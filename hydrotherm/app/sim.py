@@ -1,0 +1,64 @@
+"""``hydrotherm sim`` (simulated boards on ptys, or TCP), the tester's commands to a running
+simulator (``fault``, ``client``, ``sim-status`` over its control socket), and
+``hydrotherm scenario run``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydrotherm.clock import RealClock
+from hydrotherm.config import Config
+from sim.scenario import main_scenario
+from sim.server import SimServer, default_dir, send_control
+
+from .errors import UsageError
+from .parts import install_stop
+
+
+def run_sim(cfg: Config, directory: Path | None, tables: int, seed: int | None) -> int:
+    server = SimServer(cfg, RealClock(), directory, tables=tables, seed=seed)
+    server.start()
+    try:
+        for i, port in enumerate(server.ports):
+            print(f"table {i}: {port.path} -> {port.slave_path}", flush=True)
+        print(f"control socket: {server.control_path}", flush=True)
+        print("open a table with: hydrotherm monitor --port " + server.ports[0].path, flush=True)
+        print("inject a fault with: hydrotherm fault sensor_open --cushion 0", flush=True)
+        stop = install_stop()
+        while not stop.wait(0.2):  # wake regularly so signals are handled promptly
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+def control_path(control: str | None) -> Path:
+    """The running simulator's control socket (``--control``, else the default)."""
+    path = Path(control) if control else default_dir() / "control.sock"
+    if not path.exists():
+        raise UsageError(f"no simulator is listening at {path}: start `hydrotherm sim` first "
+                         "(or pass --control PATH)")
+    return path
+
+
+def send_to_sim(control: str | None, req: dict[str, Any]) -> int:
+    """One request to the running simulator; prints its answer (``ok`` or the JSON)."""
+    try:
+        resp = send_control(control_path(control), req)
+    except OSError as exc:
+        raise UsageError(f"simulator control socket: {exc}") from None
+    if not resp.get("ok"):
+        raise UsageError(resp.get("error", "refused"))
+    print(json.dumps(resp) if len(resp) > 1 else "ok")
+    return 0
+
+
+def run_scenario_file(path: str, json_out: str | None, plot_out: str | None,
+                      quiet: bool) -> int:
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return main_scenario(path, json_out, plot_out, None if quiet else progress)
