@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hydrotherm import config as config_mod
+from hydrotherm import preflight
 from hydrotherm.clock import RealClock, ScaledClock
 
 
@@ -180,13 +181,11 @@ def _build_controller(cfg: config_mod.Config, url: str, clock: Any, log: Any) ->
 
 
 def _open_log(cfg: config_mod.Config, data_dir: str | None) -> Any:
-    from controller.eventlog import open_default
-
     directory = Path(data_dir).expanduser() if data_dir else cfg.data_dir
     try:
-        return open_default(directory)
-    except (OSError, RuntimeError) as exc:
-        raise UsageError(f"cannot open the event log in {directory}: {exc}") from None
+        return preflight.open_event_log(directory)
+    except preflight.PreflightError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _status_line(controller: Any) -> str:
@@ -292,9 +291,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     url = args.port or cfg.link.port
     if not url:
         raise UsageError("no board given: pass --port URL or set link.port in the configuration")
-    log = _open_log(cfg, args.data_dir)
-    clock = RealClock()
-    controller = _build_controller(cfg, url, clock, log)
+    try:
+        preflight.check_board_port(url)
+        log = _open_log(cfg, args.data_dir)
+        controller = _build_controller(cfg, url, RealClock(), log)
+        preflight.first_open(controller.link)
+    except preflight.PreflightError as exc:
+        raise UsageError(str(exc)) from None
     _apply_start_commands(controller, args)
     bridge = embedded = None
     if not args.no_mqtt:
@@ -480,7 +483,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     controller per table over the real link, and the dashboard."""
     from dataclasses import replace
 
-    from controller.eventlog import open_default
     from controller.runner import ControllerRunner
     from dashboard.app import create_app
     from dashboard.auth import FIRST_USER, UserStore, load_secret_key
@@ -510,7 +512,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         runners: list[Any] = []
         for i, table_id in enumerate(table_ids):
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
-            log = open_default(root / table_id)
+            log = _open_log(cfg, str(root / table_id))
             controller = _build_controller(tcfg, server.ports[i].path, clock, log)
             for c in range(2):
                 controller.set_heat(c, True, "demo")
