@@ -9,8 +9,9 @@ reads one command a line on stdin and answers one JSON line on stdout:
   SIGXFSZ ignored, so a write past the end fails with EFBIG as on a full disk).  The log's
   write-ahead file is emptied first, so its next write must grow it.  The answer carries
   ``at``, the monotonic time (system-wide on Linux) just before the limit took effect.
-* ``space``: the limit lifted again.
-* ``setpoint CUSHION VALUE``: a person's setpoint change (an event to be logged).
+* ``space``: the limit lifted again (``at``: just after).
+* ``setpoint CUSHION VALUE``: a person's setpoint change (an event to be logged); ``at``
+  is the monotonic time just before the change.
 * ``status``: the snapshot's ``event_log`` part, trips, relay and applied outputs.
 * ``stop``: a clean stop (heaters off, the log closed); the process exits 0.
 """
@@ -77,8 +78,9 @@ def main(url: str, data_dir: str, table_id: str) -> int:
             resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
             reply(space=True, at=time.monotonic())
         elif cmd == "setpoint":
+            at = time.monotonic()
             value = controller.set_setpoint(int(words[1]), float(words[2]), "therapist")
-            reply(setpoint=value, at=time.monotonic())
+            reply(setpoint=value, at=at)
         elif cmd == "status":
             snap = controller.snapshot()
             reply(event_log=snap["event_log"], tripped=snap["tripped"],

@@ -247,3 +247,23 @@ def test_a_trip_while_the_log_is_read_only_reaches_the_log_later(tmp_path: Path)
     assert [(t.reason, t.cushion) for t in trips] == [("sensor_open", 1)]
     assert rig.alarms() == [[], []]
     rig.c.stop()
+
+
+def test_the_dashboard_says_it_in_words(tmp_path: Path) -> None:
+    """The state the controller publishes, presented as the dashboard shows it."""
+    from dashboard.present import describe_event, present_cushion
+
+    rig = Rig(tmp_path / "events.sqlite3")
+    rig.run(5.0)
+    read_only(rig.log, True)
+    rig.c.set_setpoint(0, 36.0, "therapist")
+    cfg = rig.c.cfg
+    for c in rig.c.snapshot()["cushions"]:
+        shown = present_cushion(cfg, c, usable=True)["alarms"]
+        assert [a["name"] for a in shown] == [LOG_ALARM]
+        assert "event log cannot be written" in shown[0]["text"]
+        assert "Heating goes on" in shown[0]["text"]
+    text = describe_event(cfg, {"kind": "events_dropped", "detail": {"count": 12}})
+    assert "12" in text and "could not be written" in text
+    read_only(rig.log, False)
+    rig.c.stop()
