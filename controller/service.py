@@ -99,7 +99,9 @@ class Controller:
         self._applied_n = 0
         self._stalled_until = float("-inf")  # scenario hook: the control law does not run
         self._pending_reset: _PendingReset | None = None
-        self._relay_wanted: bool | None = None
+        self._relay_wanted: bool | None = None  # the last SET_RELAY sent (None: none yet)
+        self._relay_answered_at: int | None = None  # telemetry count when it was answered
+        self.relay_commands = 0  # SET_RELAY commands queued, in all
         self.running = False
         link.add_listener(self._on_link_event)
 
@@ -254,14 +256,39 @@ class Controller:
         if r is None or not self.link.connected:
             self._relay_wanted = None
             return
-        if want_relay and not r.relay_closed and not r.faults and self._relay_wanted is not True:
-            if self.link.set_relay(True):
-                self._relay_wanted = True
-        elif not want_relay and (r.relay_closed or self._relay_wanted is not False):
-            if self.link.set_relay(False):
-                self._relay_wanted = False
-        elif want_relay and not r.relay_closed and self._relay_wanted is True and r.faults:
-            self._relay_wanted = None  # the board opened it on a fault: ask again after reset
+        self._drive_relay(want_relay, r)
+
+    def _drive_relay(self, want: bool, r: BoardReading) -> None:
+        """SET_RELAY once, confirmed from telemetry; again only when telemetry disagrees.
+
+        The TELEMETRY that shows a SET_RELAY's effect comes up to a telemetry period after
+        its ACK, and the poll loop runs every few milliseconds: sending whenever the last
+        report disagrees would repeat the command dozens of times (26 in 170 ms on one
+        trip).  So: nothing while telemetry agrees; nothing while a SET_RELAY is queued or
+        unanswered (the link retransmits it itself); after it is answered, one more only
+        if a report that arrived after the answer still disagrees (the command was lost
+        beyond the link's retries, or the board changed its mind)."""
+        if r.relay_closed == want:
+            return
+        if want and r.faults:
+            # The board refuses to close while a flag is latched: ask again once a reset
+            # has cleared it (``_relay_wanted`` None makes the next request immediate).
+            self._relay_wanted = None
+            return
+        link = self.link
+        if link.command_pending(p.SetRelay):
+            return
+        telemetry = link.counters.telemetry
+        if self._relay_wanted is want:
+            if self._relay_answered_at is None:
+                self._relay_answered_at = telemetry  # answered: wait for the next report
+                return
+            if telemetry <= self._relay_answered_at:
+                return
+        if link.set_relay(want):
+            self._relay_wanted = want
+            self._relay_answered_at = None
+            self.relay_commands += 1
 
     def _finish_reset(self) -> None:
         actor, cushion, _, done = self._pending_reset  # type: ignore[misc]
