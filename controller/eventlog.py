@@ -17,6 +17,11 @@ Durability, by table:
   seconds of history, never consistency.  Fsyncing once a second per cushion would wear an
   SD card for data whose loss harms nobody.
 
+A write that fails (disk full, read-only, I/O error) raises ``sqlite3.Error`` here; the
+controller never calls ``record`` directly but through ``controller/eventbuffer.py``, which
+keeps the failed rows in order in memory until the disk takes writes again, and raises the
+alarm ``event_log_unwritable`` meanwhile.
+
 Times are unix epoch seconds as given by the caller (the wall clock in service, simulated
 time in fast simulations); nothing here reads the clock, so retention is reckoned from the
 newest sample seen, not from ``time.time()``.

@@ -374,8 +374,8 @@ class Controller:
                                             reason=reason, detail=detail)
                 if row_id is not None:
                     entry["id"] = row_id
-            except Exception:  # noqa: BLE001 - the log failing must not stop control
-                _log.exception("event %s not recorded", kind)
+            except Exception as exc:  # noqa: BLE001 - the log failing must not stop control
+                _log.warning("event %s not recorded: %s", kind, exc)
         for fn in self.listeners:
             try:
                 fn({"type": "event", **entry})
@@ -436,8 +436,8 @@ class Controller:
             out = reading.cushions[i].applied if reading else None
             try:
                 self.events.record_sample(t, i, w, st.setpoint_c, out)  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 - a bad sample must not stop control
-                _log.exception("history sample not recorded")
+            except Exception as exc:  # noqa: BLE001 - a bad sample must not stop control
+                _log.warning("history sample not recorded: %s", exc)
 
 
 def _celsius(s: Any) -> float | None:
