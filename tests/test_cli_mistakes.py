@@ -136,3 +136,12 @@ def test_run_on_a_socket_nobody_listens_on(tmp_path: Path) -> None:
     line = one_line_refusal(run("run", "--port", f"socket://127.0.0.1:{free}", "--no-mqtt",
                                 "--data-dir", str(tmp_path), "--duration", "2"))
     assert f"socket://127.0.0.1:{free}" in line and "refused" in line.lower()
+
+
+def test_demo_with_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "data"
+    f.write_text("not a directory")
+    line = one_line_refusal(run("demo", "--data-dir", str(f), "--duration", "1",
+                                "--broker-port", "0", "--dashboard-port", "0",
+                                "--dir", str(tmp_path / "pty"), timeout=60))
+    assert "cannot create the data directory" in line and str(f) in line
