@@ -17,6 +17,11 @@ Durability, by table:
   seconds of history, never consistency.  Fsyncing once a second per cushion would wear an
   SD card for data whose loss harms nobody.
 
+A write that fails (disk full, read-only, I/O error) raises ``sqlite3.Error`` here; the
+controller never calls ``record`` directly but through ``controller/eventbuffer.py``, which
+keeps the failed rows in order in memory until the disk takes writes again, and raises the
+alarm ``event_log_unwritable`` meanwhile.
+
 Times are unix epoch seconds as given by the caller (the wall clock in service, simulated
 time in fast simulations); nothing here reads the clock, so retention is reckoned from the
 newest sample seen, not from ``time.time()``.
@@ -39,7 +44,7 @@ from typing import Any
 EVENT_KINDS = frozenset({
     "setpoint", "heat", "trip", "trip_reset", "reset_refused", "alarm", "alarm_cleared",
     "link_connected", "link_disconnected", "board_fault", "command_refused",
-    "controller_start", "controller_stop", "autotune",
+    "controller_start", "controller_stop", "autotune", "events_dropped",
 })
 
 #: Bumped whenever the tables change; a newer file is refused rather than misread.
@@ -278,14 +283,7 @@ class EventLog:
         stored as strict JSON: values JSON cannot hold (NaN, an enum, a Path) are stored
         as text rather than refused, because a trip must be logged whatever it carries.
         """
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}; expected one of "
-                             f"{', '.join(sorted(EVENT_KINDS))}")
-        t = _check_time(time)
-        if cushion is not None and (isinstance(cushion, bool) or not isinstance(cushion, int)):
-            raise TypeError(f"cushion must be an int or None, not {cushion!r}")
-        if detail is not None and not isinstance(detail, dict):
-            raise TypeError(f"detail must be a dict or None, not {type(detail).__name__}")
+        t = self.check_event(kind, time, cushion, detail)
         text = json.dumps(_jsonable(detail or {}), ensure_ascii=False, allow_nan=False)
         with self._lock:
             db = self._conn()
@@ -303,6 +301,22 @@ class EventLog:
             row_id = cur.lastrowid
         assert row_id is not None
         return row_id
+
+    @staticmethod
+    def check_event(kind: str, time: float, cushion: int | None = None,
+                    detail: dict[str, Any] | None = None) -> float:
+        """Refuse a malformed event as ``record`` would, without writing; returns the
+        time as a float.  (A queue of events waiting for the disk checks each one before
+        keeping it, so a bad one can never block the queue.)"""
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}; expected one of "
+                             f"{', '.join(sorted(EVENT_KINDS))}")
+        t = _check_time(time)
+        if cushion is not None and (isinstance(cushion, bool) or not isinstance(cushion, int)):
+            raise TypeError(f"cushion must be an int or None, not {cushion!r}")
+        if detail is not None and not isinstance(detail, dict):
+            raise TypeError(f"detail must be a dict or None, not {type(detail).__name__}")
+        return t
 
     def events(self, since: float | None = None, until: float | None = None,
                kinds: Iterable[str] | None = None, cushion: int | None = None,

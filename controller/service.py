@@ -15,6 +15,7 @@ it after every clock step.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -29,6 +30,7 @@ from hydrotherm.clock import Clock
 from hydrotherm.config import CUSHIONS, Config
 
 from .control import ControlOutput, CushionController
+from .eventbuffer import EventBuffer
 from .eventlog import EventLog
 from .supervisor import ResetResult, Supervisor, SupervisorEvent
 
@@ -37,6 +39,11 @@ _LINK_EVENT_KINDS = {"connected": "link_connected", "disconnected": "link_discon
                      "board_fault": "board_fault", "board_reset": "board_fault",
                      "command_refused": "command_refused"}
 
+
+#: The alarm raised while the event log cannot be written (table-wide: both cushions show it).
+LOG_ALARM = "event_log_unwritable"
+
+_log = logging.getLogger(__name__)
 
 _PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None"]
 
@@ -72,6 +79,10 @@ class Controller:
         self.link = link
         self.clock = clock
         self.log = log
+        #: every event goes through this: written now, or kept in order until the disk
+        #: takes writes again (``controller/eventbuffer.py``)
+        self.events = EventBuffer(log) if log is not None else None
+        self._log_alarm: str | None = None  # the alarm's detail while it is raised
         t0_clock, t0_wall = clock.now(), time.time()
         self.wall = wall or (lambda: t0_wall + (clock.now() - t0_clock))
         self.supervisor = Supervisor(cfg.safety, clock, on_event=self._on_supervisor_event,
@@ -88,7 +99,9 @@ class Controller:
         self._applied_n = 0
         self._stalled_until = float("-inf")  # scenario hook: the control law does not run
         self._pending_reset: _PendingReset | None = None
-        self._relay_wanted: bool | None = None
+        self._relay_wanted: bool | None = None  # the last SET_RELAY sent (None: none yet)
+        self._relay_answered_at: int | None = None  # telemetry count when it was answered
+        self.relay_commands = 0  # SET_RELAY commands queued, in all
         self.running = False
         link.add_listener(self._on_link_event)
 
@@ -111,6 +124,11 @@ class Controller:
             finally:
                 self.link.close()
                 self.record_event("controller_stop")
+                if self.events is not None:
+                    for row in self.events.close():
+                        # The disk never came back: say what is missing where a person
+                        # (journal, terminal) will see it.
+                        _log.error("event not written to the event log: %s", row)
                 if self.log is not None:
                     self.log.close()
 
@@ -206,6 +224,9 @@ class Controller:
             if self.log is not None and now >= self._next_sample:
                 self._next_sample = max(self._next_sample + self.cfg.control.history_period_s, now)
                 self._sample_history()
+            if self.events is not None:
+                self.events.retry(now)
+                self._check_log()
 
     def _cycle(self, now: float) -> None:
         reading = self.link.latest if self.link.healthy else None
@@ -235,14 +256,39 @@ class Controller:
         if r is None or not self.link.connected:
             self._relay_wanted = None
             return
-        if want_relay and not r.relay_closed and not r.faults and self._relay_wanted is not True:
-            if self.link.set_relay(True):
-                self._relay_wanted = True
-        elif not want_relay and (r.relay_closed or self._relay_wanted is not False):
-            if self.link.set_relay(False):
-                self._relay_wanted = False
-        elif want_relay and not r.relay_closed and self._relay_wanted is True and r.faults:
-            self._relay_wanted = None  # the board opened it on a fault: ask again after reset
+        self._drive_relay(want_relay, r)
+
+    def _drive_relay(self, want: bool, r: BoardReading) -> None:
+        """SET_RELAY once, confirmed from telemetry; again only when telemetry disagrees.
+
+        The TELEMETRY that shows a SET_RELAY's effect comes up to a telemetry period after
+        its ACK, and the poll loop runs every few milliseconds: sending whenever the last
+        report disagrees would repeat the command dozens of times (26 in 170 ms on one
+        trip).  So: nothing while telemetry agrees; nothing while a SET_RELAY is queued or
+        unanswered (the link retransmits it itself); after it is answered, one more only
+        if a report that arrived after the answer still disagrees (the command was lost
+        beyond the link's retries, or the board changed its mind)."""
+        if r.relay_closed == want:
+            return
+        if want and r.faults:
+            # The board refuses to close while a flag is latched: ask again once a reset
+            # has cleared it (``_relay_wanted`` None makes the next request immediate).
+            self._relay_wanted = None
+            return
+        link = self.link
+        if link.command_pending(p.SetRelay):
+            return
+        telemetry = link.counters.telemetry
+        if self._relay_wanted is want:
+            if self._relay_answered_at is None:
+                self._relay_answered_at = telemetry  # answered: wait for the next report
+                return
+            if telemetry <= self._relay_answered_at:
+                return
+        if link.set_relay(want):
+            self._relay_wanted = want
+            self._relay_answered_at = None
+            self.relay_commands += 1
 
     def _finish_reset(self) -> None:
         actor, cushion, _, done = self._pending_reset  # type: ignore[misc]
@@ -282,7 +328,7 @@ class Controller:
                     "trips": [{"reason": t.reason, "detail": t.detail, "at": self._to_wall(t.at)}
                               for t in self.supervisor.trips if t.cushion in (i, None)],
                     "alarms": [{"name": a.name, "detail": a.detail} for a in self.supervisor.alarms
-                               if a.cushion == i],
+                               if a.cushion == i] + self._table_alarms(),
                 })
             ident = link.identity
             return {
@@ -296,8 +342,15 @@ class Controller:
                           "faults": p.fault_names(reading.faults) if reading else None}
                 if ident else None,
                 "tripped": bool(self.supervisor.trips),
+                "event_log": self.events.status() if self.events is not None else None,
                 "cushions": cushions,
             }
+
+    def _table_alarms(self) -> list[dict[str, Any]]:
+        """Alarms of the whole table, listed with each cushion's own."""
+        if self._log_alarm is None:
+            return []
+        return [{"name": LOG_ALARM, "detail": self._log_alarm}]
 
     def _to_wall(self, t: float) -> float:
         return self.wall() - (self.clock.now() - t)
@@ -315,17 +368,44 @@ class Controller:
                 reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
         entry = {"kind": kind, "time": self.wall(), "cushion": cushion, "actor": actor,
                  "reason": reason, "detail": detail or {}}
-        if self.log is not None:
+        if self.events is not None:
             try:
-                entry["id"] = self.log.record(kind, entry["time"], cushion=cushion, actor=actor,
-                                              reason=reason, detail=detail)
-            except Exception:  # noqa: BLE001 - the log failing must not stop control
-                pass
+                row_id = self.events.record(kind, entry["time"], cushion=cushion, actor=actor,
+                                            reason=reason, detail=detail)
+                if row_id is not None:
+                    entry["id"] = row_id
+            except Exception as exc:  # noqa: BLE001 - the log failing must not stop control
+                _log.warning("event %s not recorded: %s", kind, exc)
         for fn in self.listeners:
             try:
                 fn({"type": "event", **entry})
             except Exception:  # noqa: BLE001
                 pass
+        self._check_log()
+
+    def _check_log(self) -> None:
+        """Raise ``event_log_unwritable`` when a write has failed, clear it once every
+        waiting event is written.  Heating goes on either way: the log is a record, not a
+        safety function, and the rows wait in memory (``EventBuffer``)."""
+        events = self.events
+        if events is None:
+            return
+        with self.lock:
+            writable = events.writable
+            if not writable and self._log_alarm is None:
+                self._log_alarm = events.describe()
+                self.record_event("alarm", reason=LOG_ALARM,
+                                  detail={"detail": self._log_alarm, **events.status()})
+                self._notify()
+            elif not writable and self._log_alarm is not None:
+                self._log_alarm = events.describe()  # the count waiting, kept current
+            elif writable and self._log_alarm is not None:
+                self._log_alarm = None
+                self.record_event("alarm_cleared", reason=LOG_ALARM,
+                                  detail={"detail": "every waiting event is written",
+                                          **events.status(),
+                                          "written_late": events.written_late})
+                self._notify()
 
     def _on_link_event(self, ev: LinkEvent) -> None:
         self.supervisor.link_event(ev)
@@ -355,9 +435,9 @@ class Controller:
             w = water_mean(reading, i) if reading else None
             out = reading.cushions[i].applied if reading else None
             try:
-                self.log.record_sample(t, i, w, st.setpoint_c, out)  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001
-                pass
+                self.events.record_sample(t, i, w, st.setpoint_c, out)  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001 - a bad sample must not stop control
+                _log.warning("history sample not recorded: %s", exc)
 
 
 def _celsius(s: Any) -> float | None:

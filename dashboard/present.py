@@ -94,6 +94,10 @@ def alarm_texts(cfg: Config) -> dict[str, str]:
         "high_temperature": (
             f"The water is warm: more than {s.high_alarm_margin_c:g} °C above the setpoint, or "
             f"above {_c(s.high_alarm_c)}. Check that the client is comfortable."),
+        "event_log_unwritable": (
+            "The event log cannot be written (disk full, read-only or failing). Heating "
+            "goes on; events wait in memory and are written when the disk works again. "
+            "Call service."),
     }
 
 
@@ -265,6 +269,8 @@ def describe_event(cfg: Config, e: dict[str, Any]) -> str:
     if kind == "board_fault":
         extra = d.get("detail")
         return "Heater board fault" + (f": {extra}" if extra else "")
+    if kind == "events_dropped":
+        return f"Events lost: {d.get('count', '?')} (the event log could not be written)"
     if kind == "controller_start":
         return "Controller started"
     if kind == "controller_stop":
@@ -283,6 +289,6 @@ def present_event(cfg: Config, e: dict[str, Any]) -> dict[str, Any]:
         "actor": e.get("actor") or "",
         "text": describe_event(cfg, e),
         "level": "error" if e.get("kind") in ("trip", "reset_refused", "board_fault",
-                                              "link_disconnected") else
+                                              "link_disconnected", "events_dropped") else
                  "warning" if e.get("kind") in ("alarm", "command_refused") else "info",
     }

@@ -185,6 +185,14 @@ class BoardLink:
         command is never held over a reconnect, where it could act on a changed board."""
         return self._command(p.SetRelay(closed))
 
+    def command_pending(self, kind: type[p.Message]) -> bool:
+        """A command of this type is queued or waiting for its ACK (retransmissions
+        included).  Once it is not, the next TELEMETRY shows its effect: the board sends
+        the ACK before the TELEMETRY of any later sample (protocol 5 and 9.1)."""
+        with self._lock:
+            return (self._inflight is not None and isinstance(self._inflight.msg, kind)) or \
+                any(isinstance(q.msg, kind) for q in self._queue)
+
     def clear_faults(self, mask: int = p.ALL_FAULTS) -> bool:
         """Queue CLEAR_FAULTS; False when not connected (see ``set_relay``)."""
         return self._command(p.ClearFaults(mask))
@@ -274,6 +282,7 @@ class BoardLink:
         self.counters.reconnects += 1
         self._parser = p.FrameParser()
         self._rx_seq = None
+        self._tx_seq = 0  # each connection's first frame, its HELLO, has SEQ 0 (protocol 5)
         self._queue.clear()
         self._inflight = None
         self._last_rx = now

@@ -332,7 +332,23 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"configuration file not found: {p}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(unreadable_file(p, exc)) from None
     return from_mapping(data)
+
+
+def unreadable_file(path: Path, exc: OSError | UnicodeDecodeError) -> str:
+    """One line saying why a configuration file could not be read, for a person to fix:
+    a directory given instead of a file, a file they may not read, or one that is not
+    UTF-8 text (TOML is UTF-8 by definition; a file saved as Latin-1 or UTF-16 is not)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); TOML files must be saved as UTF-8")
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        return f"{path} is a directory; --config (or HYDROTHERM_CONFIG) must name a TOML file"
+    if isinstance(exc, PermissionError):
+        return f"{path}: not allowed to read this configuration file (permission denied)"
+    return f"{path}: cannot read the configuration file: {exc.strerror or exc}"
 
 
 def _toml_value(v: Any) -> str:

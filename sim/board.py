@@ -75,9 +75,13 @@ class BoardEmulator:
         self._cutout_seen = [False, False]
         self._parser = p.FrameParser()
         self._tx_seq = 0
-        self._last_rx: tuple[int, int] | None = None
+        # The last command frame (SEQ, TYPE, PAYLOAD), the status it got and whether an
+        # IDENTITY followed its ACK: a retransmission gets exactly that answer again.
+        self._last_rx: tuple[int, int, bytes] | None = None
         self._last_ack_status = p.AckStatus.OK
+        self._last_sent_identity = False
         self._next_sample = now
+        self._boot_sample_due = True  # the first frame after boot is a TELEMETRY
         self.last_adc = (0, 0, 0, 0)
 
     def reset(self, cause: p.ResetCause = p.ResetCause.WATCHDOG) -> None:
@@ -107,6 +111,11 @@ class BoardEmulator:
         """Catch up to now: sample, enforce limits, report, and handle host commands."""
         now = self.clock.now()
         self.port.now = now
+        if self._boot_sample_due:
+            # Boot takes its first sample before it reads any command (protocol 9.6).
+            self._boot_sample_due = False
+            self._sample(self._next_sample)
+            self._next_sample += self._period
         self._handle_input(now)
         self._check_deadman(now)
         while self._next_sample <= now:
@@ -155,13 +164,13 @@ class BoardEmulator:
         raised = 0
         for ch, (sensor_bit, hot_bit, cutout_bit) in enumerate(_CHANNEL_BITS):
             a, b = adc[2 * ch], adc[2 * ch + 1]
-            rail = a <= lo or a >= hi or b <= lo or b >= hi
-            if rail:
-                self._rail_run[ch] += 1
-                self._hot_run[ch] = 0
-            else:
-                self._rail_run[ch] = 0
-                self._hot_run[ch] = self._hot_run[ch] + 1 if (a < hot or b < hot) else 0
+            a_rail = a <= lo or a >= hi
+            b_rail = b <= lo or b >= hi
+            # A sensor at a rail is broken, never hot (a short reads like boiling water);
+            # but it does not hide the other sensor's hot reading (protocol 9.4).
+            self._rail_run[ch] = self._rail_run[ch] + 1 if (a_rail or b_rail) else 0
+            is_hot = (not a_rail and a < hot) or (not b_rail and b < hot)
+            self._hot_run[ch] = self._hot_run[ch] + 1 if is_hot else 0
             ch_raised = 0
             if self._rail_run[ch] >= need and self.output[ch] > 0:
                 # a backstop for a host that kept driving a channel with a broken sensor
@@ -202,19 +211,21 @@ class BoardEmulator:
             self._handle_frame(frame, now)
 
     def _handle_frame(self, frame: p.Frame, now: float) -> None:
-        key = (frame.seq, frame.type)
+        key = (frame.seq, frame.type, bytes(frame.payload))
         if key == self._last_rx:
             # A retransmission: the ACK was lost.  Say the same again; SET_OUTPUTS is
-            # re-applied because it is idempotent and doubles as the dead-man refresh.
+            # re-applied because it is idempotent and doubles as the dead-man refresh,
+            # and a fresh IDENTITY follows only if the first answer had one.
             if frame.type == p.MsgType.SET_OUTPUTS and self._last_ack_status == p.AckStatus.OK:
                 self._touch_outputs(now)
             self._send(p.Ack(frame.seq, self._last_ack_status))
-            if frame.type in (p.MsgType.HELLO, p.MsgType.GET_IDENTITY):
+            if self._last_sent_identity:
                 self._send(self._identity())
             return
-        self._last_rx = key
+        self._last_rx = key  # every CRC-valid frame, rejected or not, is "the last command"
         status, extra = self._execute(frame, now)
         self._last_ack_status = status
+        self._last_sent_identity = extra is not None
         if status is not p.AckStatus.OK:
             self.commands_rejected += 1
         self._send(p.Ack(frame.seq, status))

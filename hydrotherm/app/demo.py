@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from controller.eventlog import open_default
 from controller.mqtt.fleet import FleetClient
 from controller.runner import ControllerRunner
 from dashboard.app import create_app
@@ -29,7 +28,14 @@ from hydrotherm.config import Config
 from sim.server import SimServer
 
 from .errors import UsageError
-from .parts import build_controller, install_stop, start_bridge, start_broker, status_line
+from .parts import (
+    build_controller,
+    install_stop,
+    open_log,
+    start_bridge,
+    start_broker,
+    status_line,
+)
 
 
 def demo_timing(cfg: Config, speed: float) -> Config:
@@ -109,7 +115,7 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
         table_ids = [first_id] + [f"{first_id}-{i}" for i in range(1, tables)]
         for i, table_id in enumerate(table_ids):
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
-            log = open_default(root / table_id)
+            log = open_log(cfg, str(root / table_id))
             controller = build_controller(tcfg, server.ports[i].path, clock, log)
             for c in range(2):
                 controller.set_heat(c, True, "demo")

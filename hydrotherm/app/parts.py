@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.eventlog import EventLog, open_default
+from controller.eventlog import EventLog
 from controller.mqtt.bridge import MqttBridge
 from controller.mqtt.broker import BrokerError, EmbeddedBroker
 from controller.mqtt.client import BrokerAddress, BrokerUrlError, parse_broker_url
@@ -24,6 +24,7 @@ from firmware_bridge.thermistor import Thermistor
 from hydrotherm.clock import Clock
 from hydrotherm.config import Config
 
+from . import preflight
 from .errors import UsageError
 
 
@@ -55,9 +56,9 @@ def build_controller(cfg: Config, url: str, clock: Clock, log: EventLog | None) 
 def open_log(cfg: Config, data_dir: str | None) -> EventLog:
     directory = Path(data_dir).expanduser() if data_dir else cfg.data_dir
     try:
-        return open_default(directory)
-    except (OSError, RuntimeError) as exc:
-        raise UsageError(f"cannot open the event log in {directory}: {exc}") from None
+        return preflight.open_event_log(directory)
+    except preflight.PreflightError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def apply_start_commands(controller: Controller, setpoints: list[float] | None,

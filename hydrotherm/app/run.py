@@ -6,6 +6,7 @@ from __future__ import annotations
 from hydrotherm.clock import RealClock
 from hydrotherm.config import Config
 
+from . import preflight
 from .errors import UsageError
 from .parts import (
     apply_start_commands,
@@ -20,9 +21,13 @@ from .parts import (
 
 def run_table(cfg: Config, url: str, *, data_dir: str | None, setpoints: list[float] | None,
               heat: bool, mqtt: bool, interval_s: float, duration_s: float | None) -> int:
-    log = open_log(cfg, data_dir)
-    clock = RealClock()
-    controller = build_controller(cfg, url, clock, log)
+    try:
+        preflight.check_board_port(url)
+        log = open_log(cfg, data_dir)
+        controller = build_controller(cfg, url, RealClock(), log)
+        preflight.first_open(controller.link)
+    except preflight.PreflightError as exc:
+        raise UsageError(str(exc)) from None
     apply_start_commands(controller, setpoints, heat)
     bridge = embedded = None
     if mqtt:
