@@ -3,9 +3,13 @@
 Every input is validated here with a reason a person can read (the controller validates
 again): a body must be a JSON object with exactly the documented fields, a cushion is the
 integer 0 or 1, a setpoint a number within the configured range on its 0.1 °C grid, a
-boolean a real JSON boolean.  Errors are ``{"error": reason}`` with 400 (bad input), 401
-(not logged in), 403 (CSRF), 404 (unknown table), 409 (the controller refused), 415 (not
-JSON), 502 (broker unreachable), 503 (table offline) or 504 (no answer in time).
+boolean a real JSON boolean, and a body nests at most ``MAX_JSON_DEPTH`` levels.  Errors are
+``{"error": reason}`` with 400 (bad input), 401 (not logged in), 403 (CSRF), 404 (unknown
+table), 409 (the controller refused), 415 (not JSON), 502 (broker unreachable), 503 (table
+offline) or 504 (no answer in time).
+
+A heat-off is never refused because the table's status topic says ``offline`` (a status
+can be stale or spoofed, and switching off is always safe): when in doubt, it is sent.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, abort, jsonify, request
 from flask_login import current_user, login_required
+
+from controller.fleet_payloads import json_depth
 
 from .live import sse_stream
 from .openapi import openapi_document
@@ -31,6 +37,9 @@ HISTORY_RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3
 EVENT_RANGES = {"1h": 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600, "30d": 30 * 24 * 3600}
 HISTORY_POINTS = 900
 EVENTS_MAX = 1000
+#: request bodies nest at most this deep (ours nest 2 levels; Python's parser would raise
+#: RecursionError, a 500, for ~1000)
+MAX_JSON_DEPTH = 8
 
 
 class ApiError(Exception):
@@ -45,7 +54,13 @@ class ApiError(Exception):
 def json_body(allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "the body must be JSON (Content-Type: application/json)")
-    data = request.get_json(silent=True)
+    depth = json_depth(request.get_data(cache=True).decode("utf-8", "replace"))
+    if depth > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the body nests {depth} levels deep (at most {MAX_JSON_DEPTH})")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # not reachable after the depth check; never a 500 anyway
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed))
@@ -131,16 +146,22 @@ def _require_table(dash: Dashboard, table_id: str) -> None:
         raise ApiError(404, f"no table {table_id!r} on the broker")
 
 
+def always_sent(name: str, body: dict[str, Any]) -> bool:
+    """Commands sent whatever the table's status topic says: switching heat off."""
+    return name == "heat" and body.get("on") is False
+
+
 def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Send a command or query; return the controller's reply (``ok`` true or false) or
-    raise ApiError 502/503/504 when it could not be asked or did not answer."""
+    raise ApiError 502/503/504 when it could not be asked or did not answer.  A table
+    whose status says offline gets only a heat-off (``always_sent``)."""
     fleet = dash.fleet
     if not fleet.broker_connected:
         dash.metrics.commands.labels(name, "unreachable").inc()
         why = f" ({fleet.last_error})" if fleet.last_error else ""
         raise ApiError(502, f"broker unreachable{why}: nothing was sent")
     view = fleet.table(table_id)
-    if view is not None and view.status == "offline":
+    if view is not None and view.status == "offline" and not always_sent(name, body):
         dash.metrics.commands.labels(name, "offline").inc()
         raise ApiError(503, f"table {table_id} is offline: its controller is not running or "
                             "has lost the broker; nothing was sent")
@@ -192,6 +213,14 @@ def query_events(dash: Dashboard, table_id: str, since: float, limit: int
     return [present_event(dash.cfg, e) for e in reversed(reply.get("events", []))], None
 
 
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 # --- routes -------------------------------------------------------------------------------
 
 def register_api(app: Flask, dash: Dashboard) -> None:
@@ -225,6 +254,25 @@ def register_api(app: Flask, dash: Dashboard) -> None:
         assert view is not None
         return jsonify(**view.as_dict(), broker=dash.fleet.broker_connected,
                        view=dash.presented(table_id))
+
+    @app.delete("/api/tables/<table_id>")
+    @login_required
+    def remove_table(table_id: str) -> Any:
+        """Forget a table that has been silent longer than dashboard.table_gone_after_min
+        (a retired table, or a fake one); it comes back if it ever speaks again."""
+        _require_table(dash, table_id)
+        query_args(())
+        view = dash.fleet.table(table_id)
+        assert view is not None
+        silent = view.silent_s()
+        if silent < dash.gone_after_s:
+            raise ApiError(409, f"table {table_id} is not gone: it was heard "
+                                f"{_ago(silent)} ago; a table can be removed after "
+                                f"{cfg.dashboard.table_gone_after_min:g} min of silence")
+        dash.fleet.forget(table_id)
+        return jsonify(ok=True, removed=table_id,
+                       message=f"table {table_id} removed from the fleet (silent for "
+                               f"{_ago(silent)}); it returns if it publishes again")
 
     @app.post("/api/tables/<table_id>/setpoint")
     @login_required

@@ -1,6 +1,13 @@
-"""Prometheus metrics of one dashboard process (its own registry per app)."""
+"""Prometheus metrics of one dashboard process (its own registry per app).
+
+Every label value comes from a fixed set: a request's route is a rule of the app (or
+``<unmatched>``), its method one of ``METHODS`` (or ``OTHER``) and its status a standard
+HTTP status (or ``other``), so no request, however odd, can add a time series.
+"""
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +21,18 @@ from prometheus_client import (
 from controller.fleet import FleetClient
 
 PREFIX = "hydrotherm_dashboard"
+#: the methods a label may name; anything else is counted as ``OTHER``
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATUSES = frozenset(str(int(s)) for s in HTTPStatus)
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
+
+
+def status_label(status: int) -> str:
+    text = str(status)
+    return text if text in _STATUSES else "other"
 
 
 class Metrics:
@@ -44,6 +63,9 @@ class Metrics:
             1 for v in fleet.snapshot().values() if v["status"] == "online")))
         known = Gauge(f"{PREFIX}_tables_known", "Tables ever heard on the broker", registry=r)
         known.set_function(lambda: float(len(fleet.snapshot())))
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        self.requests.labels(route, method_label(method), status_label(status)).inc()
 
     def on_live_change(self, what: str, amount: int) -> None:
         if what == "clients":
