@@ -36,12 +36,15 @@ def is_trusted(address: str | None, networks: Iterable[Network]) -> bool:
 
 
 class TrustedProxyFix:
-    """WSGI middleware: ProxyFix (one proxy hop: for, proto) for trusted peers only."""
+    """WSGI middleware: ProxyFix (one proxy hop: for, proto, host) for trusted peers only.
+
+    The host matters for HTTPS: Flask-WTF then checks that a form's Referer is this
+    site, so the proxy must pass the browser's Host (or X-Forwarded-Host)."""
 
     def __init__(self, app: Any, networks: Iterable[Network]) -> None:
         self.app = app
         self.networks = tuple(networks)
-        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=0, x_port=0, x_prefix=0)
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_port=0, x_prefix=0)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if self.networks and is_trusted(environ.get("REMOTE_ADDR"), self.networks):
