@@ -170,6 +170,8 @@ def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dic
         error = str(reply.get("error", "no reply"))
         if error.startswith("no reply"):
             dash.metrics.commands.labels(name, "timeout").inc()
+            if always_sent(name, body):
+                error = f"heat-off sent, but {error}: check the table"
             raise ApiError(504, error)
         dash.metrics.commands.labels(name, "unreachable").inc()
         raise ApiError(502, error)
