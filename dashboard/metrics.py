@@ -8,6 +8,7 @@ HTTP status (or ``other``), so no request, however odd, can add a time series.
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -38,6 +39,7 @@ def status_label(status: int) -> str:
 class Metrics:
     def __init__(self, fleet: FleetClient) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._guard: Any = None
         r = self.registry
         self.requests = Counter(f"{PREFIX}_http_requests", "HTTP requests by route and status",
                                 ["route", "method", "status"], registry=r)
@@ -63,6 +65,27 @@ class Metrics:
             1 for v in fleet.snapshot().values() if v["status"] == "online")))
         known = Gauge(f"{PREFIX}_tables_known", "Tables ever heard on the broker", registry=r)
         known.set_function(lambda: float(len(fleet.snapshot())))
+
+    def watch_connections(self, guard: Any) -> None:
+        """Expose a server's ``limits.ConnectionGuard`` (called by ``DashboardServer``;
+        the latest server's guard is the one shown)."""
+        first = self._guard is None
+        self._guard = guard
+        if not first:
+            return
+        r = self.registry
+        for name, doc, attr in (
+                ("http_connections_open", "Open HTTP connections", "open"),
+                ("http_connections_refused", "Connections turned away over the per-address "
+                 "cap since start", "refused"),
+                ("http_request_timeouts", "Connections closed for sending a request too "
+                 "slowly since start", "timed_out")):
+            Gauge(f"{PREFIX}_{name}", doc, registry=r).set_function(
+                lambda attr=attr: self._guard_value(attr))
+
+    def _guard_value(self, attr: str) -> float:
+        value = getattr(self._guard, attr)
+        return float(sum(value.values()) if isinstance(value, dict) else value)
 
     def count_request(self, route: str, method: str, status: int) -> None:
         self.requests.labels(route, method_label(method), status_label(status)).inc()

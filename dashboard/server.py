@@ -57,6 +57,9 @@ class DashboardServer:
             else [self.server]
         for srv in servers:
             srv.channel_class = channel  # type: ignore[union-attr]
+        dash = app.extensions.get("hydrotherm")
+        if dash is not None:
+            dash.metrics.watch_connections(self.guard)
         self._thread: threading.Thread | None = None
 
     @property

@@ -24,6 +24,7 @@ import stat
 import string
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -578,6 +579,10 @@ def test_slowloris_150_connections_healthz_keeps_answering(
     else:
         assert refused == 0 and served.guard.timed_out == n
     assert wait_for(lambda: sum(served.guard.open.values()) == 0, 5.0)
+    with urllib.request.urlopen(served.url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    timeouts = re.search(r"^hydrotherm_dashboard_http_request_timeouts (\S+)$", text, re.M)
+    assert timeouts and float(timeouts.group(1)) == served.guard.timed_out
 
 
 def test_a_normal_browser_is_not_hurt_by_the_limits(served: DashboardServer) -> None:
