@@ -39,10 +39,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.fleet_payloads import PayloadError, check_state, json_depth, parse_json
 from dashboard.app import create_app
 from dashboard.auth import LoginThrottle, UserStore
+from dashboard.limits import ConnectionGuard
 from dashboard.server import DashboardServer
 from dashboard.sessions import SESSIONS_FILE, SessionStore
 from dashboard.stack import LocalStack
-from hydrotherm.config import ConfigError, from_mapping
+from hydrotherm.config import ConfigError, from_mapping, parse_networks
 
 PASSWORD = "correct horse battery"
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -607,3 +608,15 @@ def test_a_normal_browser_is_not_hurt_by_the_limits(served: DashboardServer) -> 
         time.sleep(0.4)
     assert s.recv(4096).startswith(b"HTTP/1.1 200")
     s.close()
+
+
+def test_connection_guard_counts_and_exempts_trusted_proxies() -> None:
+    guard = ConnectionGuard(2, 10.0, exempt=parse_networks("10.0.0.1"))
+    assert all(guard.admit("10.0.0.1") for _ in range(50))  # a proxy carries many browsers
+    assert guard.admit("192.168.1.5") and guard.admit("192.168.1.5")
+    assert not guard.admit("192.168.1.5") and guard.refused == 1
+    assert guard.admit("192.168.1.6")  # another address has its own allowance
+    guard.release("192.168.1.5")
+    assert guard.admit("192.168.1.5")
+    with pytest.raises(ConfigError, match="connection_limit"):
+        from_mapping({"dashboard": {"threads": 64, "connection_limit": 64}})
