@@ -52,7 +52,10 @@ def parse_json(payload: bytes | str, max_depth: int = MAX_DEPTH,
         text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
     except UnicodeDecodeError:
         raise PayloadError("payload is not UTF-8") from None
-    depth = json_depth(text)
+    # Fewer opening brackets than the limit cannot nest deeper (and costs a count, not a
+    # scan: a state message has about a dozen).
+    opening = text.count("[") + text.count("{")
+    depth = json_depth(text) if opening > max_depth else 0
     if depth > max_depth:
         raise PayloadError(f"JSON nested {depth} levels deep (at most {max_depth})")
     try:
@@ -61,30 +64,38 @@ def parse_json(payload: bytes | str, max_depth: int = MAX_DEPTH,
         raise PayloadError(f"not JSON: {exc}") from None
 
 
-def _number_or_none(value: Any, where: str) -> None:
-    if value is None:
+def _number_or_none(value: Any, where: str, key: str = "") -> None:
+    # ``where`` and ``key`` are joined only for the message: the common path builds no
+    # strings (a fleet of 200 tables checks ~400 states a second).
+    if value is None or (value.__class__ in (int, float) and math.isfinite(value)):
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
-        raise PayloadError(f"{where} must be a finite number or null, got {value!r:.40}")
+    raise PayloadError(f"{where}{'.' if key else ''}{key} must be a finite number or "
+                       f"null, got {value!r:.40}")
 
 
-def _str_or_none(value: Any, where: str, limit: int = 500) -> None:
-    if value is not None and (not isinstance(value, str) or len(value) > limit):
-        raise PayloadError(f"{where} must be a string of at most {limit} characters")
+def _str_or_none(value: Any, where: str, key: str = "", limit: int = 500) -> None:
+    if value is not None and (value.__class__ is not str or len(value) > limit):
+        raise PayloadError(f"{where}{'.' if key else ''}{key} must be a string of at most "
+                           f"{limit} characters")
 
 
-def _dict(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{where} must be an object")
+def _bool(value: Any, where: str, key: str = "") -> None:
+    if value.__class__ is not bool:
+        raise PayloadError(f"{where}{'.' if key else ''}{key} must be true or false")
+
+
+def _dict(value: Any, where: str, key: str = "") -> dict[str, Any]:
+    if value.__class__ is not dict:
+        raise PayloadError(f"{where}{'.' if key else ''}{key} must be an object")
     return value
 
 
-def _list(value: Any, where: str) -> list[Any]:
+def _list(value: Any, where: str, key: str = "") -> list[Any]:
     if value is None:
         return []
-    if not isinstance(value, list) or len(value) > MAX_LIST:
-        raise PayloadError(f"{where} must be a list of at most {MAX_LIST} items")
+    if value.__class__ is not list or len(value) > MAX_LIST:
+        raise PayloadError(f"{where}{'.' if key else ''}{key} must be a list of at most "
+                           f"{MAX_LIST} items")
     return value
 
 
@@ -104,44 +115,46 @@ def check_state(payload: bytes) -> dict[str, Any] | None:
         return None
     state = _dict(parse_json(payload), "state")
     _number_or_none(state.get("time"), "time")
-    if not isinstance(state.get("tripped", False), bool):
-        raise PayloadError("tripped must be true or false")
+    _bool(state.get("tripped", False), "tripped")
     link = _dict(state.get("link", {}), "link")
-    if not isinstance(link.get("healthy", False), bool):
-        raise PayloadError("link.healthy must be true or false")
-    _str_or_none(link.get("error"), "link.error")
-    _str_or_none(link.get("state"), "link.state", 64)
+    _bool(link.get("healthy", False), "link", "healthy")
+    _str_or_none(link.get("error"), "link", "error")
+    _str_or_none(link.get("state"), "link", "state", 64)
     if state.get("board") is not None:
         _dict(state["board"], "board")
     cushions = _list(state.get("cushions"), "cushions")
     if len(cushions) > 2:
         raise PayloadError(f"a table has 2 cushions, got {len(cushions)}")
     for i, c in enumerate(cushions):
-        where = f"cushions[{i}]"
+        where = "cushions[0]" if i == 0 else "cushions[1]"
         c = _dict(c, where)
-        if c.get("cushion", i) != i or isinstance(c.get("cushion"), bool):
+        if c.get("cushion", i) != i or c.get("cushion").__class__ is bool:
             raise PayloadError(f"{where}.cushion must be {i}")
-        water = _dict(c.get("water_c", {}), f"{where}.water_c")
-        for key in ("primary", "redundant", "estimate"):
-            _number_or_none(water.get(key), f"{where}.water_c.{key}")
-        status = _dict(c.get("sensor_status", {}), f"{where}.sensor_status")
-        for key in ("primary", "redundant"):
-            _str_or_none(status.get(key), f"{where}.sensor_status.{key}", 32)
-        for key in ("setpoint_c", "output", "requested", "ready_in_s"):
-            _number_or_none(c.get(key), f"{where}.{key}")
-        if not isinstance(c.get("heat_on", False), bool):
-            raise PayloadError(f"{where}.heat_on must be true or false")
-        for j, t in enumerate(_list(c.get("trips"), f"{where}.trips")):
-            t = _dict(t, f"{where}.trips[{j}]")
-            if not isinstance(t.get("reason"), str) or len(t["reason"]) > 64:
-                raise PayloadError(f"{where}.trips[{j}].reason must be a short string")
-            _str_or_none(t.get("detail"), f"{where}.trips[{j}].detail")
-            _number_or_none(t.get("at"), f"{where}.trips[{j}].at")
-        for j, a in enumerate(_list(c.get("alarms"), f"{where}.alarms")):
-            a = _dict(a, f"{where}.alarms[{j}]")
-            if not isinstance(a.get("name"), str) or len(a["name"]) > 64:
-                raise PayloadError(f"{where}.alarms[{j}].name must be a short string")
-            _str_or_none(a.get("detail"), f"{where}.alarms[{j}].detail")
+        water = _dict(c.get("water_c", {}), where, "water_c")
+        _number_or_none(water.get("primary"), where, "water_c.primary")
+        _number_or_none(water.get("redundant"), where, "water_c.redundant")
+        _number_or_none(water.get("estimate"), where, "water_c.estimate")
+        status = _dict(c.get("sensor_status", {}), where, "sensor_status")
+        _str_or_none(status.get("primary"), where, "sensor_status.primary", 32)
+        _str_or_none(status.get("redundant"), where, "sensor_status.redundant", 32)
+        _number_or_none(c.get("setpoint_c"), where, "setpoint_c")
+        _number_or_none(c.get("output"), where, "output")
+        _number_or_none(c.get("requested"), where, "requested")
+        _number_or_none(c.get("ready_in_s"), where, "ready_in_s")
+        _bool(c.get("heat_on", False), where, "heat_on")
+        for t in _list(c.get("trips"), where, "trips"):
+            t = _dict(t, where, "trips[]")
+            reason = t.get("reason")
+            if reason.__class__ is not str or len(reason) > 64:
+                raise PayloadError(f"{where}.trips[].reason must be a short string")
+            _str_or_none(t.get("detail"), where, "trips[].detail")
+            _number_or_none(t.get("at"), where, "trips[].at")
+        for a in _list(c.get("alarms"), where, "alarms"):
+            a = _dict(a, where, "alarms[]")
+            name = a.get("name")
+            if name.__class__ is not str or len(name) > 64:
+                raise PayloadError(f"{where}.alarms[].name must be a short string")
+            _str_or_none(a.get("detail"), where, "alarms[].detail")
     return state
 
 
@@ -151,8 +164,8 @@ def check_event(payload: bytes) -> dict[str, Any]:
     if not isinstance(event.get("kind"), str) or len(event["kind"]) > 64:
         raise PayloadError("event.kind must be a short string")
     _number_or_none(event.get("time"), "event.time")
-    _str_or_none(event.get("actor"), "event.actor", 128)
-    _str_or_none(event.get("reason"), "event.reason", 200)
+    _str_or_none(event.get("actor"), "event", "actor", 128)
+    _str_or_none(event.get("reason"), "event", "reason", 200)
     cushion = event.get("cushion")
     if cushion is not None and (isinstance(cushion, bool) or cushion not in (0, 1)):
         raise PayloadError("event.cushion must be 0, 1 or null")
