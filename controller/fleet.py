@@ -93,6 +93,7 @@ class FleetClient:
         self.client.on_message = self._on_message
         self.tables: dict[str, TableView] = {}
         self.connected = threading.Event()
+        self.connected_at: float | None = None  # monotonic time of the latest connection
         self.last_error = ""
         self._lock = threading.RLock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
@@ -140,8 +141,13 @@ class FleetClient:
         self._notify(table_id, "forgotten", None)
         return True
 
-    def forget_silent(self, older_than_s: float) -> list[str]:
-        """Forget every table silent for longer than ``older_than_s``; returns their ids."""
+    def forget_silent(self, older_than_s: float, settle_s: float = 60.0) -> list[str]:
+        """Forget every table silent for longer than ``older_than_s``; returns their ids.
+        Nothing is forgotten while the broker is away, nor in the first ``settle_s`` after
+        a (re)connection (silence then says nothing about a table)."""
+        since = self.connected_at
+        if not self.broker_connected or since is None or time.monotonic() - since < settle_s:
+            return []
         now = time.time()
         with self._lock:
             gone = [tid for tid, v in self.tables.items() if v.silent_s(now) > older_than_s]
@@ -189,6 +195,7 @@ class FleetClient:
                 return
             self.last_error = ""
             client.subscribe([(f, 1) for f in fleet_filters(self.prefix)])
+            self.connected_at = time.monotonic()
             self.connected.set()
             self._notify("", "broker", ONLINE)
         except Exception:  # noqa: BLE001

@@ -170,7 +170,8 @@ class Dashboard:
         if now - self.forget_checked < FORGET_CHECK_S:
             return
         self.forget_checked = now
-        for tid in self.fleet.forget_silent(self.gone_after_s):
+        settle = max(60.0, 3 * self.cfg.mqtt.state_interval_s)
+        for tid in self.fleet.forget_silent(self.gone_after_s, settle):
             log.info("table %r forgotten: silent for over %.0f min", tid,
                      self.cfg.dashboard.table_gone_after_min)
 

@@ -424,7 +424,14 @@ def test_a_gone_table_can_be_removed_and_stays_removed(stack: LocalStack,
         b = create_app(cfg2, stack.fleet, users, secret_key=SECRET)
         try:
             stack.fleet.table("ghost").last_live_at = time.time() - 61
+            saved = stack.fleet.connected_at
+            stack.fleet.connected_at = time.monotonic()  # just (re)connected: no verdict
             assert b.test_client().get("/healthz").status_code == 200
+            assert stack.fleet.table("ghost") is not None
+            stack.fleet.connected_at = time.monotonic() - 120  # connected for a while
+            b.extensions["hydrotherm"].forget_checked = 0.0
+            assert b.test_client().get("/healthz").status_code == 200
+            stack.fleet.connected_at = saved
             assert stack.fleet.table("ghost") is None
             assert stack.fleet.table("table0") is not None
         finally:
