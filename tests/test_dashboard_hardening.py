@@ -627,3 +627,29 @@ def test_connection_guard_counts_and_exempts_trusted_proxies() -> None:
     assert guard.admit("192.168.1.5")
     with pytest.raises(ConfigError, match="connection_limit"):
         from_mapping({"dashboard": {"threads": 64, "connection_limit": 64}})
+
+
+def test_slow_body_is_cut_by_the_request_deadline(served: DashboardServer) -> None:
+    """Headers sent at once, the body one byte at a time (the other slow-client attack):
+    the deadline covers the whole request, so these connections are closed too."""
+    socks = []
+    for i in range(30):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.bind((f"127.0.2.{1 + i}", 0))
+        s.connect(("127.0.0.1", served.port))
+        s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                  b"x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\nusername=")
+        socks.append(s)
+    stop = threading.Event()
+    dripper = trickle(socks, stop)
+    try:
+        assert probe(served.port) < 5
+        assert wait_for(lambda: all(closed_by_server(s) is not None for s in socks), 8.0)
+        assert probe(served.port) < 5
+    finally:
+        stop.set()
+        dripper.join(2)
+        for s in socks:
+            s.close()
+    assert served.guard.timed_out >= 30
