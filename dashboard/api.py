@@ -201,9 +201,17 @@ def command_response(name: str, cushion: int | None, reply: dict[str, Any]) -> A
                    reply=reply), 409
 
 
+#: what a flood of routine events (refused commands) must never push off the event page
+SAFETY_KINDS = ["trip", "trip_reset", "reset_refused", "board_fault", "alarm",
+                "alarm_cleared", "link_disconnected"]
+
+
 def query_events(dash: Dashboard, table_id: str, since: float, limit: int
                  ) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """Events for a page (presented), or (None, reason) when they cannot be had."""
+    """Events for a page (presented, newest first), or (None, reason) when they cannot be
+    had.  When the newest ``limit`` events do not reach back to ``since`` (600 refused
+    commands would do that), the safety events of the range are asked for separately
+    and merged in, so a trip is never pushed off the page."""
     if dash.fleet.table(table_id) is None:
         return None, f"no table {table_id!r} on the broker"
     try:
@@ -212,7 +220,19 @@ def query_events(dash: Dashboard, table_id: str, since: float, limit: int
         return None, exc.body["error"]
     if not reply.get("ok"):
         return None, str(reply.get("error"))
-    return [present_event(dash.cfg, e) for e in reversed(reply.get("events", []))], None
+    events = [e for e in reply.get("events", []) if isinstance(e, dict)]
+    if len(events) >= limit:
+        try:
+            extra = call(dash, table_id, "events",
+                         {"since": since, "limit": limit, "kinds": SAFETY_KINDS})
+        except ApiError:
+            extra = {}
+        seen = {e.get("id") for e in events}
+        events += [e for e in extra.get("events", []) if isinstance(e, dict)
+                   and e.get("id") not in seen] if extra.get("ok") else []
+        events.sort(key=lambda e: (e.get("time") if isinstance(e.get("time"), int | float)
+                                   else 0.0, e.get("id") or 0))
+    return [present_event(dash.cfg, e) for e in reversed(events)], None
 
 
 def _ago(seconds: float) -> str:

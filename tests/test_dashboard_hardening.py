@@ -653,3 +653,43 @@ def test_slow_body_is_cut_by_the_request_deadline(served: DashboardServer) -> No
         for s in socks:
             s.close()
     assert served.guard.timed_out >= 30
+
+
+def test_a_flood_of_refused_commands_does_not_push_a_trip_off_the_event_page(
+        app: Flask, stack: LocalStack) -> None:
+    """A real trip, then 600 refused commands (the attack): the event page (the newest
+    500 events) still shows the trip, from the separate query for safety events."""
+    assert stack.sim.handle({"fault": "sensor_open", "cushion": 1, "sensor": "primary"})["ok"]
+    try:
+        assert wait_for(lambda: stack.controller.log.events(kinds=["trip"]), 10.0)
+    finally:
+        stack.sim.handle({"fault": "sensor_open", "cushion": 1, "sensor": "primary",
+                          "clear": True})
+
+    def reset_done() -> bool:
+        if stack.controller.supervisor.trips:
+            stack.controller.request_reset("test", 1)
+            return False
+        return True
+    assert wait_for(reset_done, 20.0, 2.0), "the trip could not be reset"
+    trip = stack.controller.log.events(kinds=["trip"])[-1]
+    flooder = publisher(stack, "attacker-flood")
+    try:
+        before = len(stack.controller.log.events(kinds=["command_refused"]))
+        for _ in range(600):
+            flooder.publish("hydrotherm/table0/cmd/setpoint",
+                            json.dumps({"cushion": 0, "value": 99, "sent_at": time.time()}),
+                            qos=1)
+        assert wait_for(lambda: len(stack.controller.log.events(kinds=["command_refused"]))
+                        >= before + 600, 60.0, 0.2)
+    finally:
+        flooder.loop_stop()
+        flooder.disconnect()
+    newer = stack.controller.log.events(since=trip.time)
+    assert len(newer) > 500  # the newest 500 no longer reach the trip
+    c = app.test_client()
+    login(c)
+    page = c.get("/tables/table0/events?range=1h")
+    assert page.status_code == 200
+    assert "Safety trip: Sensor disconnected" in page.text
+    assert page.text.count('data-kind="command_refused"') >= 400
