@@ -3,9 +3,13 @@
 Every input is validated here with a reason a person can read (the controller validates
 again): a body must be a JSON object with exactly the documented fields, a cushion is the
 integer 0 or 1, a setpoint a number within the configured range on its 0.1 °C grid, a
-boolean a real JSON boolean.  Errors are ``{"error": reason}`` with 400 (bad input), 401
-(not logged in), 403 (CSRF), 404 (unknown table), 409 (the controller refused), 415 (not
-JSON), 502 (broker unreachable), 503 (table offline) or 504 (no answer in time).
+boolean a real JSON boolean, and a body nests at most ``MAX_JSON_DEPTH`` levels.  Errors are
+``{"error": reason}`` with 400 (bad input), 401 (not logged in), 403 (CSRF), 404 (unknown
+table), 409 (the controller refused), 415 (not JSON), 502 (broker unreachable), 503 (table
+offline) or 504 (no answer in time).
+
+A heat-off is never refused because the table's status topic says ``offline`` (a status
+can be stale or spoofed, and switching off is always safe): when in doubt, it is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request
 from flask_login import current_user, login_required
 
+from controller.mqtt.fleet_payloads import json_depth
+
 from .context import Dashboard
 from .live import sse_stream
 from .openapi import openapi_document
@@ -29,6 +35,9 @@ HISTORY_RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3
 EVENT_RANGES = {"1h": 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600, "30d": 30 * 24 * 3600}
 HISTORY_POINTS = 900
 EVENTS_MAX = 1000
+#: request bodies nest at most this deep (ours nest 2 levels; Python's parser would raise
+#: RecursionError, a 500, for ~1000)
+MAX_JSON_DEPTH = 8
 
 
 class ApiError(Exception):
@@ -43,7 +52,13 @@ class ApiError(Exception):
 def json_body(allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "the body must be JSON (Content-Type: application/json)")
-    data = request.get_json(silent=True)
+    depth = json_depth(request.get_data(cache=True).decode("utf-8", "replace"))
+    if depth > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the body nests {depth} levels deep (at most {MAX_JSON_DEPTH})")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # not reachable after the depth check; never a 500 anyway
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed))
@@ -129,16 +144,22 @@ def _require_table(dash: Dashboard, table_id: str) -> None:
         raise ApiError(404, f"no table {table_id!r} on the broker")
 
 
+def always_sent(name: str, body: dict[str, Any]) -> bool:
+    """Commands sent whatever the table's status topic says: switching heat off."""
+    return name == "heat" and body.get("on") is False
+
+
 def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Send a command or query; return the controller's reply (``ok`` true or false) or
-    raise ApiError 502/503/504 when it could not be asked or did not answer."""
+    raise ApiError 502/503/504 when it could not be asked or did not answer.  A table
+    whose status says offline gets only a heat-off (``always_sent``)."""
     fleet = dash.fleet
     if not fleet.broker_connected:
         dash.metrics.commands.labels(name, "unreachable").inc()
         why = f" ({fleet.last_error})" if fleet.last_error else ""
         raise ApiError(502, f"broker unreachable{why}: nothing was sent")
     view = fleet.table(table_id)
-    if view is not None and view.status == "offline":
+    if view is not None and view.status == "offline" and not always_sent(name, body):
         dash.metrics.commands.labels(name, "offline").inc()
         raise ApiError(503, f"table {table_id} is offline: its controller is not running or "
                             "has lost the broker; nothing was sent")
@@ -147,6 +168,8 @@ def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dic
         error = str(reply.get("error", "no reply"))
         if error.startswith("no reply"):
             dash.metrics.commands.labels(name, "timeout").inc()
+            if always_sent(name, body):
+                error = f"heat-off sent, but {error}: check the table"
             raise ApiError(504, error)
         dash.metrics.commands.labels(name, "unreachable").inc()
         raise ApiError(502, error)
@@ -176,9 +199,17 @@ def command_response(name: str, cushion: int | None, reply: dict[str, Any]) -> A
                    reply=reply), 409
 
 
+#: what a flood of routine events (refused commands) must never push off the event page
+SAFETY_KINDS = ["trip", "trip_reset", "reset_refused", "board_fault", "alarm",
+                "alarm_cleared", "link_disconnected"]
+
+
 def query_events(dash: Dashboard, table_id: str, since: float, limit: int
                  ) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """Events for a page (presented), or (None, reason) when they cannot be had."""
+    """Events for a page (presented, newest first), or (None, reason) when they cannot be
+    had.  When the newest ``limit`` events do not reach back to ``since`` (600 refused
+    commands would do that), the safety events of the range are asked for separately
+    and merged in, so a trip is never pushed off the page."""
     if dash.fleet.table(table_id) is None:
         return None, f"no table {table_id!r} on the broker"
     try:
@@ -187,7 +218,27 @@ def query_events(dash: Dashboard, table_id: str, since: float, limit: int
         return None, exc.body["error"]
     if not reply.get("ok"):
         return None, str(reply.get("error"))
-    return [present_event(dash.cfg, e) for e in reversed(reply.get("events", []))], None
+    events = [e for e in reply.get("events", []) if isinstance(e, dict)]
+    if len(events) >= limit:
+        try:
+            extra = call(dash, table_id, "events",
+                         {"since": since, "limit": limit, "kinds": SAFETY_KINDS})
+        except ApiError:
+            extra = {}
+        seen = {e.get("id") for e in events}
+        events += [e for e in extra.get("events", []) if isinstance(e, dict)
+                   and e.get("id") not in seen] if extra.get("ok") else []
+        events.sort(key=lambda e: (e.get("time") if isinstance(e.get("time"), int | float)
+                                   else 0.0, e.get("id") or 0))
+    return [present_event(dash.cfg, e) for e in reversed(events)], None
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -223,6 +274,25 @@ def register_api(app: Flask, dash: Dashboard) -> None:
         assert view is not None
         return jsonify(**view.as_dict(), broker=dash.fleet.broker_connected,
                        view=dash.presented(table_id))
+
+    @app.delete("/api/tables/<table_id>")
+    @login_required
+    def remove_table(table_id: str) -> Any:
+        """Forget a table that has been silent longer than dashboard.table_gone_after_min
+        (a retired table, or a fake one); it comes back if it ever speaks again."""
+        _require_table(dash, table_id)
+        query_args(())
+        view = dash.fleet.table(table_id)
+        assert view is not None
+        silent = view.silent_s()
+        if silent < dash.gone_after_s:
+            raise ApiError(409, f"table {table_id} is not gone: it was heard "
+                                f"{_ago(silent)} ago; a table can be removed after "
+                                f"{cfg.dashboard.table_gone_after_min:g} min of silence")
+        dash.fleet.forget(table_id)
+        return jsonify(ok=True, removed=table_id,
+                       message=f"table {table_id} removed from the fleet (silent for "
+                               f"{_ago(silent)}); it returns if it publishes again")
 
     @app.post("/api/tables/<table_id>/setpoint")
     @login_required

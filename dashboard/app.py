@@ -11,6 +11,7 @@ logged-in user as its actor, so the controller's event log says who did it.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from datetime import timedelta
@@ -22,6 +23,7 @@ from flask import (
     Response,
     abort,
     g,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -29,6 +31,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import (
     LoginManager,
     UserMixin,
@@ -41,14 +44,18 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from controller.mqtt.fleet import FleetClient
-from hydrotherm.config import Config
+from hydrotherm.config import Config, parse_networks
 
 from .api import EVENT_RANGES, query_events, register_api
-from .auth import LoginLimiter, UserStore
+from .auth import LoginThrottle, UserStore
 from .context import HEARTBEAT_S, Dashboard, DemoActions
 from .live import Broadcaster
 from .metrics import Metrics
 from .present import CUSHION_NAMES
+from .proxy import TrustedProxyFix
+from .sessions import SESSIONS_FILE, SessionStore
+
+log = logging.getLogger(__name__)
 
 
 def reserved_threads(threads: int) -> int:
@@ -82,9 +89,25 @@ DEMO_BUTTONS = (
 
 
 class User(UserMixin):
-    def __init__(self, name: str, stamp: str) -> None:
+    """A logged-in person.  The id carries the password stamp (a password change ends the
+    login) and the server-side session id (a logout ends it: ``sessions.SessionStore``)."""
+
+    def __init__(self, name: str, stamp: str, sid: str) -> None:
         self.name = name
-        self.id = f"{name}:{stamp}"
+        self.sid = sid
+        self.id = f"{name}:{stamp}:{sid}"
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure when configured so, and always when the request came
+    over HTTPS (directly, or through a trusted proxy that says so: ``proxy.py``)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config["SESSION_COOKIE_SECURE"]:
+            return True
+        return has_request_context() and request.is_secure
+
+
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -105,13 +128,19 @@ def _is_api() -> bool:
 def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key: bytes,
                demo: bool = False, testing: bool = False,
                demo_actions: DemoActions | None = None, secure_cookies: bool = False,
-               heartbeat_s: float = HEARTBEAT_S) -> Flask:
+               heartbeat_s: float = HEARTBEAT_S, sessions: SessionStore | None = None
+               ) -> Flask:
     """The dashboard for the tables ``fleet`` sees.  ``secret_key`` signs the sessions
     (``auth.load_secret_key``); ``demo`` adds the tester panel, whose buttons call
-    ``demo_actions(name, params)``."""
+    ``demo_actions(name, params)``.  ``sessions`` records the valid logins (default: a
+    file next to the users file).  ``secure_cookies`` forces the Secure flag; without it
+    the flag is set whenever the request came over HTTPS."""
     if not isinstance(secret_key, bytes | bytearray) or len(secret_key) < 16:
         raise ValueError("secret_key must be at least 16 random bytes")
     app = Flask(__name__)
+    app.session_interface = _SessionInterface()
+    app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, parse_networks(cfg.dashboard.trusted_proxies))
     app.config.update(
         SECRET_KEY=bytes(secret_key),
         TESTING=testing,
@@ -134,8 +163,10 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
     threads = cfg.dashboard.threads
     broadcaster = Broadcaster(cfg, fleet, max_clients=max(1, threads - reserved_threads(threads)),
                               on_change=metrics.on_live_change)
-    dash = Dashboard(cfg, fleet, users, broadcaster, metrics, LoginLimiter(), demo,
-                     demo_actions, heartbeat_s)
+    if sessions is None:
+        sessions = SessionStore(users.path.with_name(SESSIONS_FILE))
+    dash = Dashboard(cfg, fleet, users, broadcaster, metrics, LoginThrottle(), sessions,
+                     demo, demo_actions, heartbeat_s)
     app.extensions["hydrotherm"] = dash
 
     CSRFProtect(app)
@@ -145,11 +176,13 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
 
     @lm.user_loader
     def load_user(user_id: str) -> User | None:
-        name, _, stamp = user_id.partition(":")
+        name, stamp, sid = (user_id.split(":") + ["", ""])[:3]
         current = users.stamp(name)
         if current is None or current != stamp:
             return None  # deleted, or the password changed since this login
-        return User(name, stamp)
+        if not sessions.valid(sid, name):
+            return None  # logged out (here or everywhere), expired, or never issued
+        return User(name, stamp, sid)
 
     @lm.unauthorized_handler
     def unauthorized() -> Any:
@@ -162,6 +195,7 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
     @app.before_request
     def _start_timer() -> Any:
         g.t0 = time.perf_counter()
+        dash.forget_gone()
         login_at = session.get("login_at")
         if login_at is not None and time.time() - login_at > cfg.dashboard.session_hours * 3600:
             logout_user()
@@ -171,7 +205,7 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
     @app.after_request
     def _after(resp: Response) -> Response:
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        metrics.requests.labels(route, request.method, str(resp.status_code)).inc()
+        metrics.count_request(route, request.method, resp.status_code)
         if "t0" in g:
             metrics.latency.labels(route).observe(time.perf_counter() - g.t0)
         resp.headers.setdefault(
@@ -220,7 +254,9 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
                 return redirect(nxt or url_for("index"))
             return render_template("login.html", error=None, next=nxt)
         key = request.remote_addr or "?"
-        wait = dash.limiter.wait_s(key)
+        name = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        wait = dash.limiter.wait_s(name, key)
         if wait > 0:
             metrics.logins.labels("throttled").inc()
             resp = Response(render_template(
@@ -228,23 +264,29 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
                 error=f"Too many failed attempts: wait {math.ceil(wait)} s and try again."), 429)
             resp.headers["Retry-After"] = str(math.ceil(wait))
             return resp
-        name = request.form.get("username", "").strip()
-        password = request.form.get("password", "")
         if not users.verify(name, password):
-            dash.limiter.failed(key)
+            dash.limiter.failed(name, key)
             metrics.logins.labels("failed").inc()
             return render_template("login.html", next=nxt,
                                    error="Wrong user name or password."), 401
-        dash.limiter.succeeded(key)
+        dash.limiter.succeeded(name, key)
         metrics.logins.labels("ok").inc()
         session.clear()  # no session fixation: a fresh session for the logged-in user
         session.permanent = True
         session["login_at"] = time.time()
-        login_user(User(name, users.stamp(name) or ""))
+        sid = sessions.create(name, cfg.dashboard.session_hours * 3600)
+        login_user(User(name, users.stamp(name) or "", sid))
         return redirect(nxt or url_for("index"))
 
     @app.post("/logout")
     def logout() -> Any:
+        """End this login on the server too (a copy of the cookie stops working); with
+        ``everywhere`` set, every login of this user."""
+        if current_user.is_authenticated:
+            if request.form.get("everywhere"):
+                sessions.revoke_user(current_user.name)
+            else:
+                sessions.revoke(current_user.sid)
         logout_user()
         session.clear()
         return redirect(url_for("login", bye=1))

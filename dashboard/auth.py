@@ -259,3 +259,51 @@ class LoginLimiter:
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._fails.pop(key, None)
+
+
+class LoginThrottle:
+    """Back-off for failed logins, per account *and* per address.
+
+    One address alone is the wrong key behind a proxy or a clinic's NAT (one guest's
+    guesses would lock out every therapist), and one account alone lets anybody lock a
+    colleague out.  So three limiters, and an attempt waits for the longest of them:
+
+    * the pair (account, address): 5 free failures, then 1, 2, 4 ... s, at most 5 min —
+      one device guessing one account is stopped hard;
+    * the account, from any address: 20 free failures, then at most 60 s — guessing one
+      account from many addresses is slowed, and the owner is never locked out for long;
+    * the address, for any account: 20 free failures, then at most 60 s — one device
+      trying many accounts is slowed, and a shared address is never locked out for long.
+
+    A successful login clears its pair and its account, and its address (the back-off is
+    against guessing; whoever got in knew the password).  Behind a reverse proxy set
+    ``dashboard.trusted_proxies`` so the address is the browser's, not the proxy's.
+    Unknown account names are counted like real ones (no hint which names exist).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.pair = LoginLimiter(free=5, base_s=1.0, max_s=300.0, clock=clock)
+        self.account = LoginLimiter(free=20, base_s=1.0, max_s=60.0, clock=clock)
+        self.address = LoginLimiter(free=20, base_s=1.0, max_s=60.0, clock=clock)
+
+    @staticmethod
+    def _account(name: str) -> str:
+        return name.strip().lower()[:64]
+
+    def wait_s(self, name: str, address: str) -> float:
+        """Seconds before this account may be tried again from this address (0: now)."""
+        acct = self._account(name)
+        return max(self.pair.wait_s(f"{acct}\0{address}"), self.account.wait_s(acct),
+                   self.address.wait_s(address))
+
+    def failed(self, name: str, address: str) -> None:
+        acct = self._account(name)
+        self.pair.failed(f"{acct}\0{address}")
+        self.account.failed(acct)
+        self.address.failed(address)
+
+    def succeeded(self, name: str, address: str) -> None:
+        acct = self._account(name)
+        self.pair.succeeded(f"{acct}\0{address}")
+        self.account.succeeded(acct)
+        self.address.succeeded(address)

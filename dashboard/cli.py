@@ -113,7 +113,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--data-dir", help="where users.toml and the session secret live "
                                       "(default: data.dir)")
     s.add_argument("--secure-cookies", action="store_true",
-                   help="send the session cookie over HTTPS only (behind a TLS proxy)")
+                   help="always mark the session cookie Secure (it is marked Secure "
+                        "automatically for requests that came over HTTPS, directly or via "
+                        "a proxy in dashboard.trusted_proxies)")
     s.set_defaults(func=_guarded(cmd_serve))
 
     w = dsub.add_parser("set-password", help="set (or create) a dashboard login")

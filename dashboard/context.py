@@ -6,6 +6,7 @@ importing each other.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,10 +15,13 @@ from typing import Any
 from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config
 
-from .auth import LoginLimiter, UserStore
+from .auth import LoginThrottle, UserStore
 from .live import Broadcaster
 from .metrics import Metrics
 from .present import present_table
+from .sessions import SessionStore
+
+log = logging.getLogger(__name__)
 
 #: A live stream writes a comment line this often when nothing else happens; well below
 #: waitress's channel timeout and common proxy idle timeouts.
@@ -25,6 +29,9 @@ HEARTBEAT_S = 15.0
 
 #: The demo's fault/client buttons: (name, parameters) -> result (demo mode only).
 DemoActions = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+#: how often gone tables are looked for when ``dashboard.forget_gone_tables`` is on
+FORGET_CHECK_S = 30.0
 
 
 @dataclass
@@ -36,11 +43,13 @@ class Dashboard:
     users: UserStore
     broadcaster: Broadcaster
     metrics: Metrics
-    limiter: LoginLimiter
+    limiter: LoginThrottle
+    sessions: SessionStore
     demo: bool = False
     demo_actions: DemoActions | None = None
     heartbeat_s: float = HEARTBEAT_S
     started: float = field(default_factory=time.time)
+    forget_checked: float = 0.0
 
     def default_table(self) -> str:
         known = self.fleet.snapshot()
@@ -51,8 +60,35 @@ class Dashboard:
 
     def presented(self, table_id: str) -> dict[str, Any]:
         view = self.fleet.table(table_id)
-        return present_table(self.cfg, view.as_dict() if view else None,
-                             self.fleet.broker_connected, self.fleet.last_error, table_id)
+        try:
+            return present_table(self.cfg, view.as_dict() if view else None,
+                                 self.fleet.broker_connected, self.fleet.last_error, table_id)
+        except Exception:  # noqa: BLE001 - one odd table must not break a whole page
+            log.exception("cannot present table %r", table_id)
+            shown = present_table(self.cfg, None, self.fleet.broker_connected,
+                                  self.fleet.last_error, table_id)
+            shown["problems"].append({"level": "error", "code": "unreadable",
+                                      "text": "This table's last message could not be "
+                                              "read: its state is unknown."})
+            return shown
+
+    @property
+    def gone_after_s(self) -> float:
+        return self.cfg.dashboard.table_gone_after_min * 60
+
+    def forget_gone(self) -> None:
+        """With ``dashboard.forget_gone_tables``: drop tables silent for too long (checked
+        at most every FORGET_CHECK_S, from requests)."""
+        if not self.cfg.dashboard.forget_gone_tables:
+            return
+        now = time.monotonic()
+        if now - self.forget_checked < FORGET_CHECK_S:
+            return
+        self.forget_checked = now
+        settle = max(60.0, 3 * self.cfg.mqtt.state_interval_s)
+        for tid in self.fleet.forget_silent(self.gone_after_s, settle):
+            log.info("table %r forgotten: silent for over %.0f min", tid,
+                     self.cfg.dashboard.table_gone_after_min)
 
     def close(self) -> None:
         self.broadcaster.close()

@@ -1,6 +1,14 @@
-"""Prometheus metrics of one dashboard process (its own registry per app)."""
+"""Prometheus metrics of one dashboard process (its own registry per app).
+
+Every label value comes from a fixed set: a request's route is a rule of the app (or
+``<unmatched>``), its method one of ``METHODS`` (or ``OTHER``) and its status a standard
+HTTP status (or ``other``), so no request, however odd, can add a time series.
+"""
 
 from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,11 +22,24 @@ from prometheus_client import (
 from controller.mqtt.fleet import FleetClient
 
 PREFIX = "hydrotherm_dashboard"
+#: the methods a label may name; anything else is counted as ``OTHER``
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATUSES = frozenset(str(int(s)) for s in HTTPStatus)
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
+
+
+def status_label(status: int) -> str:
+    text = str(status)
+    return text if text in _STATUSES else "other"
 
 
 class Metrics:
     def __init__(self, fleet: FleetClient) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._guard: Any = None
         r = self.registry
         self.requests = Counter(f"{PREFIX}_http_requests", "HTTP requests by route and status",
                                 ["route", "method", "status"], registry=r)
@@ -44,6 +65,30 @@ class Metrics:
             1 for v in fleet.snapshot().values() if v["status"] == "online")))
         known = Gauge(f"{PREFIX}_tables_known", "Tables ever heard on the broker", registry=r)
         known.set_function(lambda: float(len(fleet.snapshot())))
+
+    def watch_connections(self, guard: Any) -> None:
+        """Expose a server's ``limits.ConnectionGuard`` (called by ``DashboardServer``;
+        the latest server's guard is the one shown)."""
+        first = self._guard is None
+        self._guard = guard
+        if not first:
+            return
+        r = self.registry
+        for name, doc, attr in (
+                ("http_connections_open", "Open HTTP connections", "open"),
+                ("http_connections_refused", "Connections turned away over the per-address "
+                 "cap since start", "refused"),
+                ("http_request_timeouts", "Connections closed for sending a request too "
+                 "slowly since start", "timed_out")):
+            Gauge(f"{PREFIX}_{name}", doc, registry=r).set_function(
+                lambda attr=attr: self._guard_value(attr))
+
+    def _guard_value(self, attr: str) -> float:
+        value = getattr(self._guard, attr)
+        return float(sum(value.values()) if isinstance(value, dict) else value)
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        self.requests.labels(route, method_label(method), status_label(status)).inc()
 
     def on_live_change(self, what: str, amount: int) -> None:
         if what == "clients":

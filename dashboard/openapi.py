@@ -83,6 +83,10 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
                                          "topic, docs/mqtt.md); null before the first."},
                 "state_received_at": nullable_number,
                 "state_updates": {"type": "integer", "minimum": 0},
+                "last_live_at": {**nullable_number,
+                                 "description": "unix time of the last live (not retained) "
+                                                "message; null if none since the "
+                                                "dashboard started"},
             },
         },
         "TableList": {"type": "object", "required": ["broker", "tables"],
@@ -176,7 +180,23 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
         "/api/tables/{table_id}": {"get": {
             **common_get, "summary": "One table's latest state", "operationId": "get_table",
             "responses": {"200": _json(_ref("Table"), "Its latest state."),
-                          **_errors("400", "401", "404", "502")}}},
+                          **_errors("400", "401", "404", "502")}},
+            "delete": {
+                **common_get, "summary": "Remove a gone table", "operationId": "remove_table",
+                "security": [{"session": [], "csrf": []}],
+                "description": "Forget a table silent for longer than "
+                               f"dashboard.table_gone_after_min "
+                               f"({cfg.dashboard.table_gone_after_min:g} min); it returns "
+                               "if it publishes again.",
+                "responses": {"200": _json({"type": "object",
+                                            "required": ["ok", "removed", "message"],
+                                            "properties": {
+                                                "ok": {"type": "boolean"},
+                                                "removed": {"type": "string"},
+                                                "message": {"type": "string"}}},
+                                           "Removed."),
+                              **_errors("400", "401", "403", "404", "502"),
+                              "409": _error("The table is not gone: it was heard recently.")}}},
         "/api/tables/{table_id}/setpoint": _command(
             "Set setpoint", "SetpointRequest",
             f"Change a cushion's setpoint ({c.setpoint_min_c:g}–{c.setpoint_max_c:g} °C, "

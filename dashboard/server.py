@@ -1,8 +1,11 @@
 """Serving the dashboard with waitress (a production WSGI server, not Flask's own).
 
 Each open live page holds one waitress thread for as long as it stays open, so
-``threads`` comes from ``dashboard.threads`` and the app caps live streams below it;
-the channel timeout is far above the SSE heartbeat so an idle stream is never cut.
+``threads`` comes from ``dashboard.threads`` and the app caps live streams below it.
+waitress's ``channel_timeout`` closes connections idle *between* requests (a live stream
+is a request in progress, never cut by it) and ``connection_limit`` bounds them all;
+``limits.py`` adds a cap per address and a deadline for each request to arrive, so slow
+clients cannot exhaust the server.  Request headers and bodies are bounded too.
 """
 
 from __future__ import annotations
@@ -20,25 +23,44 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from controller.mqtt.client import parse_broker_url
 from controller.mqtt.fleet import FleetClient
-from hydrotherm.config import Config
+from hydrotherm.config import Config, DashboardConfig, parse_networks
 
 from .app import create_app
 from .auth import UserStore, ensure_first_user, load_secret_key
-from .context import HEARTBEAT_S, DemoActions
+from .context import DemoActions
+from .limits import ConnectionGuard, guarded_channel
 
-#: waitress closes a connection idle (between requests) this long; streams are not idle
-CHANNEL_TIMEOUT_S = int(max(120, 8 * HEARTBEAT_S))
+#: request headers and bodies waitress accepts (the app's own body limit is 16 KiB)
+MAX_HEADER_BYTES = 32 * 1024
+MAX_BODY_BYTES = 64 * 1024
 
 
 class DashboardServer:
     """waitress around one app, in a thread: ``start()``, ``url``, ``stop()``."""
 
-    def __init__(self, app: Flask, host: str, port: int, threads: int) -> None:
+    def __init__(self, app: Flask, host: str, port: int, threads: int,
+                 limits: DashboardConfig | None = None) -> None:
+        """``limits``: the connection settings (default: the app's ``[dashboard]``)."""
         self.app = app
+        d = limits or app.extensions["hydrotherm"].cfg.dashboard
+        self.guard = ConnectionGuard(d.connections_per_address, d.request_timeout_s,
+                                     exempt=parse_networks(d.trusted_proxies))
+        # Forwarded headers are judged by the app (proxy.TrustedProxyFix), not waitress.
         self.server: BaseWSGIServer | MultiSocketServer = create_server(
-            app, host=host, port=port, threads=threads, channel_timeout=CHANNEL_TIMEOUT_S,
-            connection_limit=max(100, 2 * threads), ident="hydrotherm-dashboard",
-            clear_untrusted_proxy_headers=True)
+            app, host=host, port=port, threads=threads, channel_timeout=d.channel_timeout_s,
+            connection_limit=max(d.connection_limit, threads + 1),
+            max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=MAX_BODY_BYTES,
+            ident="hydrotherm-dashboard", clear_untrusted_proxy_headers=False)
+        channel = guarded_channel(self.guard)
+        listeners = getattr(self.server, "map", None)
+        servers = [s for s in listeners.values() if isinstance(s, BaseWSGIServer)] \
+            if listeners is not None and not isinstance(self.server, BaseWSGIServer) \
+            else [self.server]
+        for srv in servers:
+            srv.channel_class = channel  # type: ignore[union-attr]
+        dash = app.extensions.get("hydrotherm")
+        if dash is not None:
+            dash.metrics.watch_connections(self.guard)
         self._thread: threading.Thread | None = None
 
     @property

@@ -10,6 +10,7 @@ but never raised: the ceilings are ``HARD_*`` constants below, with their reason
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import tomllib
@@ -186,6 +187,18 @@ class DashboardConfig:
     users_file: str = _f("", doc="login file (hashed passwords); empty: <data dir>/users.toml")
     session_hours: float = _f(12.0, 0.1, 720.0, "a login lasts this long")
     command_timeout_s: float = _f(5.0, 0.5, 60.0, "wait this long for a controller reply")
+    connection_limit: int = _f(256, 16, 10000, "open HTTP connections at most (all clients)")
+    connections_per_address: int = _f(
+        24, 1, 10000, "open HTTP connections at most from one address (trusted proxies "
+        "exempt); a browser uses about 6 plus one per open page")
+    request_timeout_s: float = _f(10.0, 1.0, 300.0, "a request (headers and body) must "
+                                  "arrive within this long from its first byte")
+    channel_timeout_s: int = _f(60, 10, 3600, "close a connection idle this long")
+    trusted_proxies: str = _f("", doc="comma-separated addresses or networks of reverse "
+                              "proxies whose X-Forwarded-For/-Proto are believed; empty: none")
+    table_gone_after_min: float = _f(
+        60.0, 1.0, 525600.0, "a table silent this long counts as gone and may be removed")
+    forget_gone_tables: bool = _f(False, doc="remove gone tables from the fleet automatically")
 
 
 @dataclass
@@ -295,9 +308,32 @@ def _cross_checks(cfg: Config) -> None:
         if not value or any(ch in value for ch in "/+#\0") or value != value.strip():
             raise ConfigError(f"mqtt.{key} = {value!r}: must be a non-empty topic level "
                               "without / + # or spaces at the ends")
+    d = cfg.dashboard
+    if d.connection_limit <= d.threads:
+        raise ConfigError("dashboard.connection_limit must be above dashboard.threads")
+    if d.connections_per_address > d.connection_limit:
+        raise ConfigError("dashboard.connections_per_address must not exceed "
+                          "dashboard.connection_limit")
+    try:
+        parse_networks(d.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"dashboard.trusted_proxies: {exc}") from None
     parts = cfg.board.firmware_version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
         raise ConfigError("board.firmware_version must look like 1.2.3 (each part 0..255)")
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"`` -> networks; ValueError names a bad entry."""
+    out = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+    return tuple(out)
 
 
 def from_mapping(data: dict[str, Any]) -> Config:

@@ -4,6 +4,10 @@ The dashboard is built on this.  It subscribes to the retained ``status``, ``rea
 and ``state`` topics of every table under a prefix (so it knows the whole clinic the
 moment it connects), follows ``events`` and ``result``, and sends commands with a
 request id, returning the controller's reply.
+
+Every payload is checked (``fleet_payloads``) before it is believed: a malformed one is
+logged and dropped.  A table that has been silent for a while can be forgotten
+(``forget``); its retained topics do not bring it back, only a live message does.
 """
 
 from __future__ import annotations
@@ -23,9 +27,23 @@ import paho.mqtt.client as mqtt
 from hydrotherm.config import MqttConfig
 
 from .client import BrokerAddress, connect_kwargs, make_client
+from .fleet_payloads import (
+    PayloadError,
+    check_event,
+    check_result,
+    check_state,
+    check_status,
+)
 from .topics import OFFLINE, ONLINE, Topics, fleet_filters, split
 
 log = logging.getLogger(__name__)
+
+#: a table id is one printable topic level of at most this many characters
+MAX_TABLE_ID = 64
+#: at most this many tables are tracked (fake ids cannot grow memory without bound)
+MAX_TABLES = 1000
+#: a dropped payload is logged at most this often per table (a flood must not flood the log)
+LOG_EVERY_S = 10.0
 
 
 @dataclass
@@ -39,6 +57,16 @@ class TableView:
     state_received_at: float | None = None
     state_updates: int = 0
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
+    #: wall time of the last message from a live publisher (not a retained replay)
+    last_live_at: float | None = None
+    first_seen_at: float = field(default_factory=time.time)
+    rejected: int = 0
+
+    def silent_s(self, now: float | None = None) -> float:
+        """Seconds since the table last said anything live (since first seen if never)."""
+        now = time.time() if now is None else now
+        return now - (self.last_live_at if self.last_live_at is not None
+                      else self.first_seen_at)
 
     @property
     def online(self) -> bool:
@@ -47,7 +75,7 @@ class TableView:
     def as_dict(self) -> dict[str, Any]:
         return {"table_id": self.table_id, "status": self.status, "readings": self.readings,
                 "state": self.state, "state_received_at": self.state_received_at,
-                "state_updates": self.state_updates}
+                "state_updates": self.state_updates, "last_live_at": self.last_live_at}
 
 
 class FleetClient:
@@ -65,11 +93,15 @@ class FleetClient:
         self.client.on_message = self._on_message
         self.tables: dict[str, TableView] = {}
         self.connected = threading.Event()
+        self.connected_at: float | None = None  # monotonic time of the latest connection
         self.last_error = ""
         self._lock = threading.RLock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
         self.listeners: list[Callable[[str, str, Any], None]] = []
         self.messages = 0
+        self.rejected = 0
+        self._forgotten: set[str] = set()
+        self._logged_at: dict[str, float] = {}
 
     def start(self) -> FleetClient:
         self.client.connect_async(self.address.host, self.address.port,
@@ -95,6 +127,31 @@ class FleetClient:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {tid: tv.as_dict() for tid, tv in sorted(self.tables.items())}
+
+    def forget(self, table_id: str) -> bool:
+        """Drop a table from the fleet (True if it was known).  Its retained topics do not
+        bring it back; the next live message from it does."""
+        with self._lock:
+            view = self.tables.pop(table_id, None)
+            if view is None:
+                return False
+            self._forgotten.add(table_id)
+            if len(self._forgotten) > MAX_TABLES:
+                self._forgotten.clear()  # a bounded memory of what was forgotten
+        self._notify(table_id, "forgotten", None)
+        return True
+
+    def forget_silent(self, older_than_s: float, settle_s: float = 60.0) -> list[str]:
+        """Forget every table silent for longer than ``older_than_s``; returns their ids.
+        Nothing is forgotten while the broker is away, nor in the first ``settle_s`` after
+        a (re)connection (silence then says nothing about a table)."""
+        since = self.connected_at
+        if not self.broker_connected or since is None or time.monotonic() - since < settle_s:
+            return []
+        now = time.time()
+        with self._lock:
+            gone = [tid for tid, v in self.tables.items() if v.silent_s(now) > older_than_s]
+        return [tid for tid in gone if self.forget(tid)]
 
     # --- commands --------------------------------------------------------------------------
 
@@ -138,6 +195,7 @@ class FleetClient:
                 return
             self.last_error = ""
             client.subscribe([(f, 1) for f in fleet_filters(self.prefix)])
+            self.connected_at = time.monotonic()
             self.connected.set()
             self._notify("", "broker", ONLINE)
         except Exception:  # noqa: BLE001
@@ -160,36 +218,72 @@ class FleetClient:
             return
         table_id, leaf = parts
         self.messages += 1
-        text = msg.payload.decode("utf-8", "replace")
+        if not table_id or len(table_id) > MAX_TABLE_ID or not table_id.isprintable():
+            self._reject(table_id[:MAX_TABLE_ID], leaf, "not a valid table id")
+            return
+        try:
+            value = self._parse(leaf, msg.payload)
+        except PayloadError as exc:
+            self._reject(table_id, leaf, str(exc))
+            return
         with self._lock:
             view = self.tables.get(table_id)
             if view is None:
-                if not msg.payload:
+                if not msg.payload or leaf == "result" or (
+                        msg.retain and table_id in self._forgotten):
                     return
+                if len(self.tables) >= MAX_TABLES:
+                    self._reject(table_id, leaf, f"more than {MAX_TABLES} tables")
+                    return
+                self._forgotten.discard(table_id)
                 view = self.tables[table_id] = TableView(table_id)
+            if not msg.retain:
+                view.last_live_at = time.time()
             if leaf == "status":
-                view.status = text or "unknown"
-                value: Any = view.status
+                view.status = value
             elif leaf == "readings":
-                view.readings = text or "unknown"
-                value = view.readings
+                view.readings = value
             elif leaf == "state":
-                value = json.loads(text) if text else None
                 view.state = value
                 view.state_received_at = time.time()
                 view.state_updates += 1
             elif leaf == "events":
-                value = json.loads(text)
                 view.events.append(value)
             elif leaf == "result":
-                value = json.loads(text)
-                waiting = self._waiting.get(value.get("request_id") or "")
+                waiting = self._waiting.get(value["request_id"])
                 if waiting is not None:
                     waiting[1].append(value)
                     waiting[0].set()
             else:
                 return
         self._notify(table_id, leaf, value)
+
+    @staticmethod
+    def _parse(leaf: str, payload: bytes) -> Any:
+        if leaf in ("status", "readings"):
+            return check_status(payload)
+        if leaf == "state":
+            return check_state(payload)
+        if leaf == "events":
+            return check_event(payload)
+        if leaf == "result":
+            return check_result(payload)
+        return None
+
+    def _reject(self, table_id: str, leaf: str, why: str) -> None:
+        """Count and log a dropped payload (at most once per LOG_EVERY_S per table)."""
+        self.rejected += 1
+        with self._lock:
+            view = self.tables.get(table_id)
+            if view is not None:
+                view.rejected += 1
+            now = time.monotonic()
+            if now - self._logged_at.get(table_id, -LOG_EVERY_S) < LOG_EVERY_S:
+                return
+            if len(self._logged_at) > MAX_TABLES:
+                self._logged_at.clear()
+            self._logged_at[table_id] = now
+        log.warning("ignored a malformed %s payload for table %r: %s", leaf, table_id, why)
 
     def _notify(self, table_id: str, leaf: str, value: Any) -> None:
         for fn in list(self.listeners):

@@ -1,0 +1,159 @@
+"""Issue 12's dashboard findings where a person sees them, in a real headless Chromium
+(Debian's ``chromium`` through Playwright) against waitress, the embedded broker, a
+simulated board and the real controller:
+
+* a spoofed retained ``offline`` status: the page says the table is offline, and the
+  heating button still switches the heat off (the controller really turns it off);
+* a malformed retained state for a fake table, published while the fleet page is open:
+  the page keeps its live connection and keeps updating the real table;
+* a copied cookie (another browser with the same storage) stops working once its owner
+  logs out.
+
+Screenshots go to ``artifacts/screenshots/hardening-*.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from dashboard.app import create_app
+from dashboard.auth import UserStore
+from dashboard.server import DashboardServer
+from hydrotherm.app.stack import LocalStack
+from hydrotherm.config import from_mapping
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+PASSWORD = "warm water 37"
+
+
+def _require_browser() -> Any:
+    """Playwright's sync API, or skip (fail under CI) naming what to install."""
+    problems = []
+    try:
+        from playwright import sync_api
+    except ImportError:
+        sync_api = None
+        problems.append("the PyPI package 'playwright' (pip install -e '.[test]')")
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        problems.append("Debian's 'chromium' package (apt-get install chromium)")
+    if problems:
+        message = "end-to-end browser test needs " + " and ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return sync_api
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str]]:
+    directory = tmp_path_factory.mktemp("e2e-hardening")
+    cfg = from_mapping({"plant": {"initial_water_c": 35.0},
+                        "mqtt": {"state_interval_s": 1.0},
+                        "dashboard": {"command_timeout_s": 2.0}})
+    with LocalStack(cfg, directory, heat=(True, False)) as stack:
+        users = UserStore(directory / "users.toml")
+        users.set_password("therapist", PASSWORD)
+        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
+        server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
+        try:
+            yield stack, server.url
+        finally:
+            server.stop()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"hardening-{name}.png"), full_page=True)
+
+
+def attacker(stack: LocalStack) -> mqtt.Client:
+    host, port = stack.broker_url.split("//", 1)[1].rsplit(":", 1)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-attacker")
+    c.connect(host, int(port))
+    c.loop_start()
+    return c
+
+
+def test_what_a_person_sees_under_the_attacks(served: tuple[LocalStack, str]) -> None:
+    sync_api = _require_browser()
+    stack, url = served
+    errors: list[str] = []
+    spoof = attacker(stack)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 1024, "height": 1100})
+            page = ctx.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_default_timeout(20000)
+            page.goto(url + "/login")
+            page.get_by_label("User name").fill("therapist")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url("**/tables/table0")
+            page.wait_for_selector("#live-status.ok")
+
+            # 1. a retained "offline" for a running table: shown, and heat-off still works
+            assert stack.controller.cushions[0].heat_on
+            spoof.publish("hydrotherm/table0/status", "offline", qos=1,
+                          retain=True).wait_for_publish(5)
+            page.wait_for_selector('#problems [data-code="offline"]')
+            page.locator('#cushion-0 [data-action="heat"]').click()
+            reply = page.locator('#cushion-0 [data-role="reply"]')
+            page.wait_for_function(
+                "() => !document.querySelector('#cushion-0 [data-role=reply]')"
+                ".classList.contains('busy')")
+            assert "heating switched off" in reply.text_content(), reply.text_content()
+            assert not stack.controller.cushions[0].heat_on
+            shot(page, "01-heat-off-while-status-says-offline")
+            spoof.publish("hydrotherm/table0/status", "online", qos=1,
+                          retain=True).wait_for_publish(5)
+            page.wait_for_selector('#problems [data-code="offline"]', state="detached")
+
+            # 2. malformed retained states for fake tables while the fleet page is open
+            page.goto(url + "/fleet")
+            page.wait_for_selector("#live-status.ok")
+            for i, payload in enumerate((b"{oops", b'{"cushions": "x"}', b"[" * 2000)):
+                spoof.publish(f"hydrotherm/evil{i}/state", payload, qos=1,
+                              retain=True).wait_for_publish(5)
+            first = page.locator("body").inner_text()
+            page.wait_for_function("t => document.body.innerText !== t", arg=first,
+                                   timeout=15000)  # the real table keeps updating live
+            assert page.locator("#live-status.ok").count() == 1
+            assert "evil" not in page.locator("body").inner_text()
+            page.reload()
+            page.wait_for_selector("#live-status.ok")
+            assert "table0" in page.locator("body").inner_text()
+            shot(page, "02-fleet-after-malformed-states")
+
+            # 3. a copied cookie stops working at logout
+            other = browser.new_context(storage_state=ctx.storage_state())
+            thief = other.new_page()
+            thief.goto(url + "/fleet")
+            assert thief.url.endswith("/fleet")  # the copy works while logged in
+            page.get_by_role("button", name="Log out").click()
+            page.wait_for_url("**/login**")
+            thief.goto(url + "/fleet")
+            assert "/login" in thief.url
+            shot(thief, "03-copied-cookie-after-logout")
+            other.close()
+        finally:
+            browser.close()
+            for i in range(3):
+                spoof.publish(f"hydrotherm/evil{i}/state", b"", qos=1, retain=True)
+            spoof.publish("hydrotherm/table0/status", "online", qos=1,
+                          retain=True).wait_for_publish(5)
+            spoof.loop_stop()
+            spoof.disconnect()
+    assert not errors, errors
