@@ -30,13 +30,19 @@ from hydrotherm.config import CUSHIONS, Config
 
 from .control import ControlOutput, CushionController
 from .eventlog import EventLog
-from .supervisor import ResetResult, Supervisor, SupervisorEvent
+from .heat_state import cushion_state
+from .reset_policy import therapist_may_reset
+from .supervisor import TABLE_WIDE, ResetResult, Supervisor, SupervisorEvent
 
 _LINK_EVENT_KINDS = {"connected": "link_connected", "disconnected": "link_disconnected",
                      "incompatible": "link_disconnected", "handshake_failed": "link_disconnected",
                      "board_fault": "board_fault", "board_reset": "board_fault",
                      "command_refused": "command_refused"}
 
+
+#: after asking the board to close the master relay, how long "closing" is believed
+#: before an open relay counts as a blocker (the answer shows in the next report, 0.2 s)
+RELAY_CLOSE_GRACE_S = 2.0
 
 _PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None"]
 
@@ -89,6 +95,7 @@ class Controller:
         self._stalled_until = float("-inf")  # scenario hook: the control law does not run
         self._pending_reset: _PendingReset | None = None
         self._relay_wanted: bool | None = None
+        self._relay_close_sent = float("-inf")
         self.running = False
         link.add_listener(self._on_link_event)
 
@@ -238,6 +245,7 @@ class Controller:
         if want_relay and not r.relay_closed and not r.faults and self._relay_wanted is not True:
             if self.link.set_relay(True):
                 self._relay_wanted = True
+                self._relay_close_sent = self.clock.now()
         elif not want_relay and (r.relay_closed or self._relay_wanted is not False):
             if self.link.set_relay(False):
                 self._relay_wanted = False
@@ -279,13 +287,16 @@ class Controller:
                     "output": round(c.applied, 3) if c else None,
                     "requested": round(st.requested, 3),
                     "ready_in_s": _ready(last) if reading else None,
-                    "trips": [{"reason": t.reason, "detail": t.detail, "at": self._to_wall(t.at)}
-                              for t in self.supervisor.trips if t.cushion in (i, None)],
+                    "trips": [{"reason": t.reason, "cushion": t.cushion, "detail": t.detail,
+                               "at": self._to_wall(t.at),
+                               "reset_allowed": therapist_may_reset(t.reason)}
+                              for t in self.supervisor.trips
+                              if t.cushion in (i, None) or t.reason in TABLE_WIDE],
                     "alarms": [{"name": a.name, "detail": a.detail} for a in self.supervisor.alarms
                                if a.cushion == i],
                 })
             ident = link.identity
-            return {
+            snap = {
                 "time": self.wall(),
                 "link": {"state": link.state.value, "healthy": link.healthy, "error": link.error,
                          "counters": link.counters.as_dict()},
@@ -293,11 +304,18 @@ class Controller:
                           "protocol": f"{ident.proto_major}.{ident.proto_minor}",
                           "reset_cause": ident.reset_cause.name.lower(),
                           "relay_closed": reading.relay_closed if reading else None,
+                          "relay_closing": bool(
+                              reading and not reading.relay_closed
+                              and self._relay_wanted is True
+                              and self.clock.now() - self._relay_close_sent
+                              < RELAY_CLOSE_GRACE_S),
                           "faults": p.fault_names(reading.faults) if reading else None}
                 if ident else None,
                 "tripped": bool(self.supervisor.trips),
                 "cushions": cushions,
             }
+        _add_heat_states(snap)
+        return snap
 
     def _to_wall(self, t: float) -> float:
         return self.wall() - (self.clock.now() - t)
@@ -358,6 +376,17 @@ class Controller:
                 self.log.record_sample(t, i, w, st.setpoint_c, out)  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001
                 pass
+
+
+def _add_heat_states(snap: dict[str, Any]) -> None:
+    """Each cushion's derived heat state (``heat_state``), whether a therapist may reset
+    it (``reset_allowed``), and no warm-up estimate unless it is actually warming up."""
+    for c in snap["cushions"]:
+        hs = cushion_state(c, snap)
+        c["heat_state"] = hs.as_dict()
+        c["reset_allowed"] = any(t["reset_allowed"] for t in c["trips"])
+        if hs.state != "heating":
+            c["ready_in_s"] = None
 
 
 def _celsius(s: Any) -> float | None:
