@@ -190,21 +190,9 @@ def _open_log(cfg: config_mod.Config, data_dir: str | None) -> Any:
 
 
 def _status_line(controller: Any) -> str:
-    snap = controller.snapshot()
-    if not snap["link"]["healthy"]:
-        return f"link {snap['link']['state']}: readings unavailable {snap['link']['error']}"
-    parts = []
-    for c in snap["cushions"]:
-        w = c["water_c"]["estimate"]
-        trips = ",".join(t["reason"] for t in c["trips"])
-        ready = c["ready_in_s"]
-        parts.append(
-            f"cushion {c['cushion']}: {w if w is None else f'{w:6.2f}'} °C "
-            f"-> {c['setpoint_c']:.1f} {'heat' if c['heat_on'] else 'off '} "
-            f"out {100 * (c['output'] or 0):5.1f} %"
-            + (f" ready in {ready / 60:.0f} min" if ready else "")
-            + (f" TRIPPED {trips}" if trips else ""))
-    return " | ".join(parts)
+    from controller.status_line import status_line
+
+    return status_line(controller.snapshot())
 
 
 def _run_controller(controller: Any, stop: threading.Event, interval_s: float,

@@ -175,3 +175,24 @@ def test_derive_from_a_payload_without_heat_state() -> None:
         theirs = c.pop("heat_state")
         c.pop("reset_allowed")
         assert theirs == derive(snap)[c["cushion"]].as_dict()
+
+
+def test_status_line_of_hydrotherm_run() -> None:
+    """The terminal says what the dashboard says: a countdown only while warming up, the
+    reasons when a cushion cannot heat."""
+    from controller.status_line import status_line
+
+    rig = Rig(from_mapping({"plant": {"initial_water_c": 30.0}}))
+    rig.run(30.0)
+    line = status_line(rig.c.snapshot())
+    assert line.count("heating, out") == 2 and line.count("ready in") == 2, line
+    rig.h.table.inject("sensor_open", cushion=1, sensor="primary")
+    rig.run(2.0)
+    left, right = status_line(rig.c.snapshot()).split(" | ")
+    assert "ready in" in left
+    assert "blocked (tripped: sensor_open)" in right and "ready in" not in right, right
+    rig.h.table.inject("unplug")
+    rig.run(3.0)
+    line = status_line(rig.c.snapshot())
+    assert line.startswith("link ") and "ready in" not in line
+    assert line.count("blocked (link down") == 2, line
