@@ -61,7 +61,7 @@ def _run(cmd: list[str], timeout_s: float, log: list[str]) -> None:
                             f"{proc.stderr[-3000:]}")
 
 
-def ensure_installed(timeout_s: float = 1500.0) -> float:
+def ensure_installed(timeout_s: float = 800.0) -> float:
     """Install Home Assistant into ``VENV`` unless it is there already; returns the
     seconds the install took (0 when it was reused).  Raises ``HaUnavailable``."""
     if installed():
