@@ -471,9 +471,10 @@ def _check_cushion(cushion: Any) -> None:
 
 def _safety_part(sig: Any) -> Any:
     """From ``_significant``: link state and health, and each cushion's trips, alarms and
-    heat state (a cushion that becomes blocked must say so at once)."""
+    whether it is blocked (a cushion that cannot heat must say so at once; heating, ready
+    and holding may flicker at the band's edge and wait for the rate limit)."""
     link_state, healthy, cushions, _board = sig
-    return link_state, healthy, tuple((c[4], c[5], c[7]) for c in cushions)
+    return link_state, healthy, tuple((c[4], c[5], c[7] == "blocked") for c in cushions)
 
 
 def _parse_json(payload: bytes) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from .heat_state import cushion_state
 
 
 def status_line(snap: dict[str, Any]) -> str:
-    """``cushion 0: 34.02 °C -> 38.5 heating, out 100 %, ready in 32 min | cushion 1: ...``"""
+    """``cushion 0:  34.02 °C -> 38.5 heating, out 100.0 %, ready in 32 min | cushion 1: ...``"""
     link = snap["link"]
     parts = []
     if not link["healthy"]:
@@ -30,7 +30,7 @@ def status_line(snap: dict[str, Any]) -> str:
         if hs["state"] == "blocked":
             text += " (" + ", ".join(b["reason"] for b in hs["blocked_by"]) + ")"
         if out is not None:
-            text += f", out {100 * out:3.0f} %"
+            text += f", out {100 * out:5.1f} %"
         ready = c["ready_in_s"]
         if hs["state"] == "heating" and ready is not None:
             text += f", ready in {math.ceil(ready / 60)} min"
