@@ -196,3 +196,30 @@ def test_status_line_of_hydrotherm_run() -> None:
     line = status_line(rig.c.snapshot())
     assert line.startswith("link ") and "ready in" not in line
     assert line.count("blocked (link down") == 2, line
+
+
+def test_the_dashboard_shows_the_same_state_and_unknown_when_not_heard() -> None:
+    """present.py shows the payload's heat state; a table not heard from is unknown, with
+    no countdown, even though its last payload said it was warming up."""
+    from dashboard.present import present_table
+
+    cfg = from_mapping({"plant": {"initial_water_c": 30.0}})
+    rig = Rig(cfg)
+    rig.run(30.0)
+    rig.h.table.inject("sensor_open", cushion=1, sensor="primary")
+    rig.run(2.0)
+    snap = rig.c.snapshot()
+    view = {"table_id": "table0", "status": "online", "readings": "online", "state": snap,
+            "state_received_at": 0.0, "state_updates": 1}
+    c0, c1 = present_table(cfg, view, broker=True)["cushions"]
+    assert (c0["heat_state"], c0["action_text"]) == ("heating", "Heating")
+    assert c0["ready_text"].startswith("Ready in ")
+    assert (c1["heat_state"], c1["action_text"], c1["ready_text"]) == \
+        ("blocked", "Cannot heat", "")
+    assert [b["reason"] for b in c1["blocked"]] == ["tripped: sensor_open"]
+    assert c1["can_reset"] and not c0["can_reset"]
+    for status, broker in (("offline", True), ("online", False)):
+        shown = present_table(cfg, {**view, "status": status}, broker=broker)["cushions"]
+        for c in shown:
+            assert (c["heat_state"], c["action_text"], c["ready_text"]) == \
+                ("unknown", "State unknown", ""), (status, broker, c)
