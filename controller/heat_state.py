@@ -41,6 +41,10 @@ CAN_HEAT = frozenset({"heating", "holding", "ready"})
 #: |water - setpoint| within this counts as "at temperature" (the display's one decimal
 #: and a thermostat's usual hysteresis; smaller than any safety margin)
 READY_BAND_C = 0.3
+#: once at temperature, the band is this much wider before it says heating or holding
+#: again, so the water's noise at the band's edge cannot make the screens flicker
+#: ("Ready in 1 min" / "At temperature"); the estimate's noise is a few hundredths of a °C
+READY_HYSTERESIS_C = 0.1
 #: an applied output above this is "the heater is on" (the board works in permille)
 ACTIVE_OUTPUT = 0.005
 
@@ -162,8 +166,10 @@ def _relay_blocker(all_trips: list[Mapping[str, Any]], faults: list[str]) -> Blo
                    "board reports it open and the controller has not closed it")
 
 
-def cushion_state(c: Mapping[str, Any], snap: Mapping[str, Any]) -> HeatState:
-    """The heat state of one cushion ``c`` of the snapshot ``snap``."""
+def cushion_state(c: Mapping[str, Any], snap: Mapping[str, Any],
+                  previous: str | None = None) -> HeatState:
+    """The heat state of one cushion ``c`` of the snapshot ``snap``; ``previous``, the
+    state derived last time (if any), widens the ready band once it has been reached."""
     i = c.get("cushion", 0)
     link = snap.get("link") or {}
     board = snap.get("board") or {}
@@ -203,9 +209,10 @@ def cushion_state(c: Mapping[str, Any], snap: Mapping[str, Any]) -> HeatState:
     if water is None or setpoint is None:
         return HeatState("unknown", "Heating on, but there is no valid water temperature",
                          (), action)
-    if water < setpoint - READY_BAND_C:
+    band = READY_BAND_C + (READY_HYSTERESIS_C if previous == "ready" else 0.0)
+    if water < setpoint - band:
         return HeatState("heating", "Heating", (), action)
-    if water > setpoint + READY_BAND_C:
+    if water > setpoint + band:
         return HeatState("holding", "Above the setpoint: the heater waits while the water "
                          "cools", (), action)
     return HeatState("ready", "At temperature", (), action)

@@ -96,6 +96,7 @@ class Controller:
         self._pending_reset: _PendingReset | None = None
         self._relay_wanted: bool | None = None
         self._relay_close_sent = float("-inf")
+        self._heat_states: list[str | None] = [None] * CUSHIONS  # for the ready band's hysteresis
         self.running = False
         link.add_listener(self._on_link_event)
 
@@ -314,7 +315,7 @@ class Controller:
                 "tripped": bool(self.supervisor.trips),
                 "cushions": cushions,
             }
-        _add_heat_states(snap)
+            self._heat_states = _add_heat_states(snap, self._heat_states)
         return snap
 
     def _to_wall(self, t: float) -> float:
@@ -378,15 +379,19 @@ class Controller:
                 pass
 
 
-def _add_heat_states(snap: dict[str, Any]) -> None:
+def _add_heat_states(snap: dict[str, Any], previous: list[str | None]) -> list[str | None]:
     """Each cushion's derived heat state (``heat_state``), whether a therapist may reset
-    it (``reset_allowed``), and no warm-up estimate unless it is actually warming up."""
+    it (``reset_allowed``), and no warm-up estimate unless it is actually warming up.
+    Returns the states, to be passed back as ``previous`` next time."""
+    states: list[str | None] = []
     for c in snap["cushions"]:
-        hs = cushion_state(c, snap)
+        hs = cushion_state(c, snap, previous[c["cushion"]])
         c["heat_state"] = hs.as_dict()
         c["reset_allowed"] = any(t["reset_allowed"] for t in c["trips"])
         if hs.state != "heating":
             c["ready_in_s"] = None
+        states.append(hs.state)
+    return states
 
 
 def _celsius(s: Any) -> float | None:

@@ -223,3 +223,19 @@ def test_the_dashboard_shows_the_same_state_and_unknown_when_not_heard() -> None
         for c in shown:
             assert (c["heat_state"], c["action_text"], c["ready_text"]) == \
                 ("unknown", "State unknown", ""), (status, broker, c)
+
+
+def test_the_ready_band_has_hysteresis() -> None:
+    """Once at temperature, noise at the band's edge does not flip it back and forth."""
+    from controller.heat_state import READY_BAND_C, READY_HYSTERESIS_C, cushion_state
+
+    rig = Rig(from_mapping({"plant": {"initial_water_c": 36.0}}))
+    rig.run(20.0)
+    snap = rig.c.snapshot()
+    c = snap["cushions"][0]
+    edge = c["setpoint_c"] - READY_BAND_C - READY_HYSTERESIS_C / 2
+    c["water_c"]["estimate"] = edge
+    assert cushion_state(c, snap).state == "heating"
+    assert cushion_state(c, snap, previous="ready").state == "ready"
+    c["water_c"]["estimate"] = edge - READY_HYSTERESIS_C
+    assert cushion_state(c, snap, previous="ready").state == "heating"
