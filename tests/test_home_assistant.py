@@ -65,7 +65,8 @@ def home_assistant(ha_installed: float) -> Iterator[HomeAssistant]:
         ha.stop()
         keep = Path(__file__).resolve().parent.parent / "artifacts" / "home-assistant.log"
         keep.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ha.log_path, keep) if ha.log_path.exists() else None
+        if ha.log_path.exists():
+            shutil.copyfile(ha.log_path, keep)
         shutil.rmtree(d, ignore_errors=True)
 
 
