@@ -32,7 +32,16 @@ from hydrotherm.config import CUSHIONS, Config
 from .control import ControlOutput, CushionController
 from .eventbuffer import EventBuffer
 from .eventlog import EventLog
-from .supervisor import ResetResult, Supervisor, SupervisorEvent
+from .heat_state import cushion_state
+from .reset_policy import therapist_may_reset
+from .supervisor import (
+    REACTIONS,
+    TABLE_WIDE,
+    Reaction,
+    ResetResult,
+    Supervisor,
+    SupervisorEvent,
+)
 
 _LINK_EVENT_KINDS = {"connected": "link_connected", "disconnected": "link_disconnected",
                      "incompatible": "link_disconnected", "handshake_failed": "link_disconnected",
@@ -44,6 +53,10 @@ _LINK_EVENT_KINDS = {"connected": "link_connected", "disconnected": "link_discon
 LOG_ALARM = "event_log_unwritable"
 
 _log = logging.getLogger(__name__)
+
+#: after asking the board to close the master relay, how long "closing" is believed
+#: before an open relay counts as a blocker (the answer shows in the next report, 0.2 s)
+RELAY_CLOSE_GRACE_S = 2.0
 
 _PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None"]
 
@@ -102,6 +115,8 @@ class Controller:
         self._relay_wanted: bool | None = None  # the last SET_RELAY sent (None: none yet)
         self._relay_answered_at: int | None = None  # telemetry count when it was answered
         self.relay_commands = 0  # SET_RELAY commands queued, in all
+        self._relay_close_sent = float("-inf")  # when the last SET_RELAY close was sent
+        self._heat_states: list[str | None] = [None] * CUSHIONS  # for the ready band's hysteresis
         self.running = False
         link.add_listener(self._on_link_event)
 
@@ -287,6 +302,8 @@ class Controller:
                 return
         if link.set_relay(want):
             self._relay_wanted = want
+            if want:
+                self._relay_close_sent = self.clock.now()
             self._relay_answered_at = None
             self.relay_commands += 1
 
@@ -325,13 +342,17 @@ class Controller:
                     "output": round(c.applied, 3) if c else None,
                     "requested": round(st.requested, 3),
                     "ready_in_s": _ready(last) if reading else None,
-                    "trips": [{"reason": t.reason, "detail": t.detail, "at": self._to_wall(t.at)}
-                              for t in self.supervisor.trips if t.cushion in (i, None)],
+                    "trips": [{"reason": t.reason, "cushion": t.cushion, "detail": t.detail,
+                               "at": self._to_wall(t.at),
+                               "reset_allowed": therapist_may_reset(t.reason),
+                               "opens_relay": REACTIONS[t.reason] is Reaction.RELAY_OPEN}
+                              for t in self.supervisor.trips
+                              if t.cushion in (i, None) or t.reason in TABLE_WIDE],
                     "alarms": [{"name": a.name, "detail": a.detail} for a in self.supervisor.alarms
                                if a.cushion == i] + self._table_alarms(),
                 })
             ident = link.identity
-            return {
+            snap = {
                 "time": self.wall(),
                 "link": {"state": link.state.value, "healthy": link.healthy, "error": link.error,
                          "counters": link.counters.as_dict()},
@@ -339,12 +360,19 @@ class Controller:
                           "protocol": f"{ident.proto_major}.{ident.proto_minor}",
                           "reset_cause": ident.reset_cause.name.lower(),
                           "relay_closed": reading.relay_closed if reading else None,
+                          "relay_closing": bool(
+                              reading and not reading.relay_closed
+                              and self._relay_wanted is True
+                              and self.clock.now() - self._relay_close_sent
+                              < RELAY_CLOSE_GRACE_S),
                           "faults": p.fault_names(reading.faults) if reading else None}
                 if ident else None,
                 "tripped": bool(self.supervisor.trips),
                 "event_log": self.events.status() if self.events is not None else None,
                 "cushions": cushions,
             }
+            self._heat_states = _add_heat_states(snap, self._heat_states)
+        return snap
 
     def _table_alarms(self) -> list[dict[str, Any]]:
         """Alarms of the whole table, listed with each cushion's own."""
@@ -438,6 +466,21 @@ class Controller:
                 self.events.record_sample(t, i, w, st.setpoint_c, out)  # type: ignore[union-attr]
             except Exception as exc:  # noqa: BLE001 - a bad sample must not stop control
                 _log.warning("history sample not recorded: %s", exc)
+
+
+def _add_heat_states(snap: dict[str, Any], previous: list[str | None]) -> list[str | None]:
+    """Each cushion's derived heat state (``heat_state``), whether a therapist may reset
+    it (``reset_allowed``), and no warm-up estimate unless it is actually warming up.
+    Returns the states, to be passed back as ``previous`` next time."""
+    states: list[str | None] = []
+    for c in snap["cushions"]:
+        hs = cushion_state(c, snap, previous[c["cushion"]])
+        c["heat_state"] = hs.as_dict()
+        c["reset_allowed"] = any(t["reset_allowed"] for t in c["trips"])
+        if hs.state != "heating":
+            c["ready_in_s"] = None
+        states.append(hs.state)
+    return states
 
 
 def _celsius(s: Any) -> float | None:

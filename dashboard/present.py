@@ -7,6 +7,12 @@ so the browser only copies strings into elements and no wording lives in JavaScr
 
 The trip ``reason`` names are the interface names of the safety table (docs: the
 supervisor); the numbers in the texts come from the configuration, never literals.
+
+Whether a cushion can heat is the table's own derived heat state
+(``controller/heat_state.py``, carried in the state payload), shown as it is: "Ready in"
+only while it is warming up, "At temperature" only when it is, and for a blocked cushion
+"Cannot heat" with every reason.  The page adds only what the table cannot know: that the
+table or the broker is not heard from (then the state is unknown).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import math
 import time
 from typing import Any
 
+from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
 CUSHION_NAMES = ("Upper body", "Lower body")
@@ -39,50 +46,50 @@ def trip_texts(cfg: Config) -> dict[str, tuple[str, str]]:
     off_min = f"{s.rise_while_off_window_s / 60:g} min"
     return {
         "over_temperature": (
-            "Water too hot",
+            TRIP_TITLES["over_temperature"],
             f"The water is too hot: a sensor read above {_c(s.over_temperature_c)}. All heaters "
             "are off and the master relay is open. Take the client off the table, let the "
             f"water cool below {_c(s.over_temperature_c - s.over_temperature_reset_margin_c)}, "
             "then reset."),
         "sensor_open": (
-            "Sensor disconnected",
+            TRIP_TITLES["sensor_open"],
             "A temperature sensor is disconnected (open circuit). Heating stopped. Check the "
             "sensor cable, then reset."),
         "sensor_short": (
-            "Sensor short-circuited",
+            TRIP_TITLES["sensor_short"],
             "A temperature sensor is short-circuited. Heating stopped. Check the sensor and "
             "its cable, then reset."),
         "sensor_disagree": (
-            "Sensors disagree",
+            TRIP_TITLES["sensor_disagree"],
             f"The two temperature sensors of this cushion differ by more than "
             f"{s.sensor_disagree_c:g} °C. Heating stopped. Check that both sensors sit in the "
             "water, then reset."),
         "no_rise": (
-            "Water does not warm up",
+            TRIP_TITLES["no_rise"],
             f"The water warmed less than {s.no_rise_c:g} °C in {window_min} although the "
             "heater was on at high power. Heating stopped. The heater or its relay may have "
             "failed: call service, then reset."),
         "rise_too_fast": (
-            "Water warms too fast",
+            TRIP_TITLES["rise_too_fast"],
             "The water warmed faster than the heater can warm a full cushion (the limit is "
             f"{per_min}, or well above what the heater explains): the cushion may be empty "
             "or leaking, or the heater plate dry. Heating stopped. Check the cushion, then "
             "reset."),
         "rise_while_off": (
-            "Warming with the heater off",
+            TRIP_TITLES["rise_while_off"],
             f"The water warmed more than {s.rise_while_off_c:g} °C in {off_min} with the "
             "heater off: a heater relay may be stuck on. The master relay is open. Call "
             "service before using the table again."),
         "stale_telemetry": (
-            "No readings from the board",
+            TRIP_TITLES["stale_telemetry"],
             f"No readings arrived from the heater board for more than {s.stale_telemetry_s:g} s. "
             "All heaters are off. Check the board's cable and power, then reset."),
         "board_fault": (
-            "Heater board fault",
+            TRIP_TITLES["board_fault"],
             "The heater board reported a fault (see the detail). All heaters are off. Check the "
             "board, then reset."),
         "control_stall": (
-            "Control program stalled",
+            TRIP_TITLES["control_stall"],
             f"The control program did not run for {s.control_stall_s:g} s. All heaters are off. "
             "Reset; if it happens again, restart the controller and call service."),
     }
@@ -134,8 +141,17 @@ def _sensor_text(water: dict[str, Any], status: dict[str, Any]) -> str:
     return f"Sensors {parts[0]} / {parts[1]} °C"
 
 
-def present_cushion(cfg: Config, c: dict[str, Any], usable: bool) -> dict[str, Any]:
-    """One cushion of a state snapshot, for display.  ``usable``: readings are current."""
+STATE_LABELS = {"heating": "Heating", "ready": "At temperature",
+                "holding": "Above the setpoint", "off": "Heating off",
+                "blocked": "Cannot heat", "unknown": "State unknown"}
+
+
+def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
+                    state: dict[str, Any] | None = None,
+                    not_heard: str = "") -> dict[str, Any]:
+    """One cushion of a state snapshot, for display.  ``usable``: readings are current;
+    ``state``: the whole snapshot (to derive the heat state from a payload that lacks
+    it); ``not_heard``: why the table is not heard from (then the state is unknown)."""
     i = c.get("cushion", 0)
     water = _num((c.get("water_c") or {}).get("estimate")) if usable else None
     setpoint = _num(c.get("setpoint_c"))
@@ -149,22 +165,27 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool) -> dict[str, A
              for t in c.get("trips") or []]
     alarms = [{"name": a.get("name", "?"), "text": alarm_text(cfg, a.get("name", "?")),
                "detail": str(a.get("detail") or "")} for a in c.get("alarms") or []]
-    if trips:
-        action = "Stopped by a safety trip"
-    elif not heat_on:
-        action = "Heating off"
-    elif output is None:
-        action = "Heating on, no readings"
-    elif output > 0.005 or (_num(c.get("requested")) or 0.0) > 0.005:
-        action = "Heating"  # what the controller asks for; the board follows within a window
-    else:
-        action = "Holding temperature"
+    hs = c.get("heat_state")
+    if not isinstance(hs, dict) or hs.get("state") not in STATE_LABELS:
+        hs = unknown("This table's controller does not report a heat state").as_dict()
+    if not_heard:
+        hs = unknown(not_heard).as_dict()
+    kind = hs["state"]
+    blocked = [{"reason": str(b.get("reason", "")), "text": str(b.get("text", ""))}
+               for b in hs.get("blocked_by") or [] if kind == "blocked"]
     ready = ""
-    if heat_on and not trips and ready_s is not None and water is not None:
-        if ready_s >= 30:
-            ready = f"Ready in {math.ceil(ready_s / 60)} min"
-        elif setpoint is not None and water >= setpoint - 0.3:
-            ready = "At temperature"
+    if kind == "heating" and ready_s is not None and ready_s >= 30:
+        ready = f"Ready in {math.ceil(ready_s / 60)} min"
+    elif kind == "ready":
+        ready = "At temperature"
+    allowed = c.get("reset_allowed")
+    can_reset = bool(trips) and (allowed if isinstance(allowed, bool) else True)
+    reset_note = ""
+    if trips and not can_reset:
+        reset_note = ("These trips cannot be reset here: they need a service person "
+                      "(call service).")
+    elif not trips:
+        reset_note = "No safety trip to reset."
     return {
         "cushion": i,
         "name": cushion_name(i),
@@ -177,11 +198,15 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool) -> dict[str, A
         "heat_on": heat_on,
         "output_pct": round(100 * output) if output is not None else None,
         "output_text": f"{100 * output:.0f} %" if output is not None else "—",
-        "action_text": action,
+        "heat_state": kind,
+        "action_text": STATE_LABELS[kind],
+        "state_text": str(hs.get("text") or STATE_LABELS[kind]),
+        "blocked": blocked,
         "ready_text": ready,
         "trips": trips,
         "alarms": alarms,
-        "can_reset": bool(trips),
+        "can_reset": can_reset,
+        "reset_note": reset_note,
     }
 
 
@@ -217,7 +242,13 @@ def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,
                                  f"heater board ({detail}). Heating is off until readings "
                                  "return."})
     usable = readings_ok and status == "online" and broker
-    cushions = [present_cushion(cfg, c, readings_ok) for c in (state or {}).get("cushions", [])]
+    not_heard = ""
+    if not broker:
+        not_heard = "State unknown: the dashboard cannot reach the broker"
+    elif status != "online":
+        not_heard = "State unknown: the table is not heard from"
+    cushions = [present_cushion(cfg, c, readings_ok, state, not_heard)
+                for c in (state or {}).get("cushions", [])]
     if readings_ok:
         for c in cushions:
             if c["water_c"] is None:

@@ -117,7 +117,7 @@ def test_per_value_topics(table: Table, recorder) -> None:
     assert all(rec.on(topic)[0].retain for topic in want), "per-value topics are retained"
 
     def value(i: int, name: str) -> str:
-        got = rec.wait_topic(t.value(i, name), lambda m: m.text != "unavailable", 5)
+        got = rec.wait_topic(t.value(i, name), lambda m: m.text != "None", 5)
         assert got is not None, (i, name)
         return got.text
 
@@ -128,11 +128,19 @@ def test_per_value_topics(table: Table, recorder) -> None:
     assert value(0, "mode") == "heat" and value(1, "mode") == "off"
     assert value(0, "action") in ("heating", "idle") and value(1, "action") == "off"
     assert value(0, "output_pct").isdigit()
-    ready = value(0, "ready_in_min")
+    ready = rec.latest(t.value(0, "ready_in_min")).text
     assert ready == "None" or ready.isdigit()
-    assert value(1, "ready_in_min") == "None"  # heat off: no estimate
+    assert rec.latest(t.value(1, "ready_in_min")).text == "None"  # heat off: no estimate
     assert value(0, "trip") == "none" and value(0, "problem") == "OFF"
+    assert value(0, "trip_reason") == "none" and value(0, "reset_allowed") == "OFF"
     assert value(0, "alarm") == "none"
+    assert rec.wait_topic(t.value(0, "heat_state"),
+                          lambda m: m.text in ("heating", "ready", "holding"), 5)
+    assert rec.latest(t.value(1, "heat_state")).text == "off"
+    detail = json.loads(value(1, "heat_state_detail"))
+    assert detail["blocked_by"] == ["heat off"] and detail["text"] == "Heating off"
+    # no topic ever carries the word "unavailable" (Home Assistant logs an error for it)
+    assert not [m for m in rec.messages if m.text == "unavailable"]
     # a change shows on its topic
     mark = rec.mark()
     assert send(rec, table, "setpoint", cmd(cushion=1, value=38.4))["ok"]
@@ -151,9 +159,9 @@ def test_readings_unavailable_while_the_link_is_down(table: Table, recorder) -> 
     assert rec.wait_topic(t.readings, lambda m: m.text == "offline", 10, after=mark), \
         "readings never went offline"
     for i in (0, 1):
-        assert rec.wait_topic(t.value(i, "water_c"), lambda m: m.text == "unavailable", 5,
+        assert rec.wait_topic(t.value(i, "water_c"), lambda m: m.text == "None", 5,
                               after=mark)
-        assert rec.wait_topic(t.value(i, "output_pct"), lambda m: m.text == "unavailable", 5,
+        assert rec.wait_topic(t.value(i, "output_pct"), lambda m: m.text == "None", 5,
                               after=mark)
     state = rec.wait_topic(t.state, lambda m: not m.json()["link"]["healthy"], 5, after=mark)
     assert state is not None
@@ -161,15 +169,17 @@ def test_readings_unavailable_while_the_link_is_down(table: Table, recorder) -> 
         assert c["water_c"] == {"primary": None, "redundant": None, "estimate": None}
         assert c["output"] is None and c["ready_in_s"] is None
         assert c["sensor_status"] == {"primary": "unavailable", "redundant": "unavailable"}
+        assert c["heat_state"]["state"] == "blocked"
+        assert c["heat_state"]["blocked_by"][0]["reason"] == "link down"
     # a consumer arriving during the outage reads "offline", not old numbers
     late = recorder(url, [t.readings, t.value(0, "water_c")])
     assert late.wait_topic(t.readings).text == "offline"
-    assert late.wait_topic(t.value(0, "water_c")).text == "unavailable"
+    assert late.wait_topic(t.value(0, "water_c")).text == "None"
     # plugged back in: numbers return
     mark = rec.mark()
     assert table.fault("unplug", clear=True)["ok"]
     assert rec.wait_topic(t.readings, lambda m: m.text == "online", 15, after=mark)
-    assert rec.wait_topic(t.value(0, "water_c"), lambda m: m.text != "unavailable", 10,
+    assert rec.wait_topic(t.value(0, "water_c"), lambda m: m.text != "None", 10,
                           after=mark)
 
 
@@ -382,7 +392,8 @@ def test_broker_restart_survived_and_state_republished(mosquitto, table_factory,
     want = {t.value(i, v) for i in (0, 1) for v in VALUES}
     assert wait_for(lambda: want <= {m.topic for m in late.messages if m.retain}, 5)
     assert wait_for(lambda: len({m.topic for m in late.messages
-                                 if m.topic.startswith("homeassistant/") and m.retain}) == 8,
+                                 if m.topic.startswith("homeassistant/") and m.retain})
+                    == N_DISCOVERY,
                     5), "discovery not republished"
     assert table.bridge.counters["connects"] >= 2
 
@@ -493,24 +504,32 @@ HA_KEYS = {
         "device_class", "expire_after", "force_update", "last_reset_value_template",
         "options", "state_class", "state_topic", "suggested_display_precision",
         "unit_of_measurement", "value_template"},
+    "button": _COMMON_KEYS | {
+        "command_template", "command_topic", "device_class", "payload_press", "retain"},
 }
+#: per cushion: climate, problem, output, ready, water, heat state, trip reason, reset
+#: button; per table: the last refusal
+N_DISCOVERY = 2 * 8 + 1
 DEVICE_KEYS = {"configuration_url", "connections", "hw_version", "identifiers", "manufacturer",
                "model", "model_id", "name", "serial_number", "suggested_area", "sw_version",
                "via_device"}
 AVAILABILITY_KEYS = {"payload_available", "payload_not_available", "topic", "value_template"}
-SENSOR_DEVICE_CLASSES = {"duration", "temperature", "power_factor", None}
+SENSOR_DEVICE_CLASSES = {"duration", "temperature", "power_factor", "enum", None}
 
 
 def test_home_assistant_discovery(table: Table, recorder) -> None:
     t = table.topics
     url = table.bridge.address.display()
     probe = recorder(url, ["homeassistant/#"])  # the broker has all of them ...
-    assert wait_for(lambda: len({m.topic for m in probe.messages}) >= 8, 5)
+    assert wait_for(lambda: len({m.topic for m in probe.messages}) >= N_DISCOVERY, 5)
     rec = recorder(url, ["homeassistant/#", t.result])  # ... so a newcomer gets them retained
-    assert wait_for(lambda: len({m.topic for m in rec.messages}) >= 8, 5)
+    assert wait_for(lambda: len({m.topic for m in rec.messages}) >= N_DISCOVERY, 5)
     time.sleep(0.2)
-    configs = {m.topic: m for m in rec.messages if m.topic.endswith("/config")}
-    assert len(configs) == 8, sorted(configs)  # per cushion: climate, problem, 2 sensors
+    configs: dict[str, Any] = {}
+    for m in rec.messages:  # the first of each: the retained copy a newcomer receives
+        if m.topic.endswith("/config"):
+            configs.setdefault(m.topic, m)
+    assert len(configs) == N_DISCOVERY, sorted(configs)
     assert all(m.retain for m in configs.values()), "discovery must be retained"
     by_component: dict[str, list[dict[str, Any]]] = {}
     for topic, m in configs.items():
@@ -522,22 +541,37 @@ def test_home_assistant_discovery(table: Table, recorder) -> None:
         assert set(body) <= HA_KEYS[component], (component, set(body) - HA_KEYS[component])
         assert set(body["device"]) <= DEVICE_KEYS
         assert body["device"]["identifiers"] == ["hydrotherm_table0"]
+        assert body["device"]["sw_version"], "sw_version in every discovery"
         if "availability" in body:
             assert body["availability_mode"] == "all"
             for a in body["availability"]:
                 assert set(a) <= AVAILABILITY_KEYS
-            assert {a["topic"] for a in body["availability"]} == {t.status, t.readings}
+            topics = {a["topic"] for a in body["availability"]}
+            if component == "button":
+                assert topics == {t.status, body["command_topic"].replace("/reset/set",
+                                                                          "/reset_allowed")}
+            else:
+                assert topics == {t.status, t.readings}
         else:
             assert body["availability_topic"] == t.status
         assert body["payload_available"] if "availability" not in body else True
         by_component.setdefault(component, []).append(body)
     assert len(by_component["climate"]) == 2 and len(by_component["binary_sensor"]) == 2
-    assert len(by_component["sensor"]) == 4
+    assert len(by_component["sensor"]) == 2 * 5 + 1 and len(by_component["button"]) == 2
     uids = [b["unique_id"] for bodies in by_component.values() for b in bodies]
-    assert len(set(uids)) == 8
+    assert len(set(uids)) == N_DISCOVERY
+    water = [b for b in by_component["sensor"] if b["unique_id"].endswith("_water")]
+    assert [(b["device_class"], b["state_class"], b["unit_of_measurement"]) for b in water] \
+        == [("temperature", "measurement", "°C")] * 2
+    enums = {b["unique_id"].split("_", 3)[-1]: b for b in by_component["sensor"]
+             if b.get("device_class") == "enum"}
+    assert set(enums) == {"heat_state", "trip_reason"}
+    assert "blocked" in enums["heat_state"]["options"]
+    assert {"none", "sensor_open", "board_fault"} <= set(enums["trip_reason"]["options"])
     for i, climate in enumerate(sorted(by_component["climate"], key=lambda b: b["unique_id"])):
         assert climate["min_temp"] == 30 and climate["max_temp"] == 40
-        assert climate["temp_step"] == 0.5 and climate["modes"] == ["heat", "off"]
+        assert climate["temp_step"] == table.cfg.control.setpoint_step_c == 0.1
+        assert climate["modes"] == ["heat", "off"]
         assert climate["current_temperature_topic"] == t.value(i, "water_c")
         assert climate["temperature_state_topic"] == t.value(i, "setpoint_c")
         assert climate["mode_state_topic"] == t.value(i, "mode")
@@ -566,8 +600,73 @@ def test_home_assistant_discovery(table: Table, recorder) -> None:
     mark = rec.mark()
     rec.publish("homeassistant/status", "online")
     assert wait_for(lambda: len({m.topic for m in rec.messages[mark:]
-                                 if m.topic.endswith("/config")}) == 8, 5), \
+                                 if m.topic.endswith("/config")}) == N_DISCOVERY, 5), \
         "discovery not re-sent on homeassistant/status online"
+
+
+def test_home_assistant_sees_a_blocked_cushion_and_can_reset_it(table: Table,
+                                                                recorder) -> None:
+    """What Home Assistant reads for a tripped cushion: hvac_action ``off`` (never
+    ``idle``), the heat state and trip reason, the reset button offered; a press while
+    the cause persists is refused and shows on the refusal topic."""
+    healthy_estimate(table)
+    t = table.topics
+    rec = recorder(table.bridge.address.display(),
+                   [f"{t.base}/cushion/0/+", t.result, t.refusal])
+    assert rec.wait_topic(t.value(0, "heat_state"), lambda m: m.text != "blocked", 5)
+    mark = rec.mark()
+    assert table.fault("sensor_open", cushion=0, sensor="primary")["ok"]
+    for name, want in (("action", "off"), ("heat_state", "blocked"),
+                       ("trip_reason", "sensor_open"), ("reset_allowed", "ON"),
+                       ("ready_in_min", "None")):
+        assert rec.wait_topic(t.value(0, name), lambda m, w=want: m.text == w, 5, after=mark), \
+            (name, want, rec.latest(t.value(0, name)))
+    detail = json.loads(rec.latest(t.value(0, "heat_state_detail")).text)
+    assert detail["blocked_by"] == ["tripped: sensor_open"]
+    assert detail["text"].startswith("Cannot heat: Safety trip: Sensor disconnected")
+    assert rec.latest(t.value(0, "action")).text != "idle"
+    # the button: refused while the sensor is still open, visible as the last refusal
+    mark = rec.mark()
+    rec.publish(t.value_set(0, "reset"), "PRESS")
+    reply = rec.wait_topic(t.result, timeout_s=5, after=mark)
+    assert reply is not None and reply.json()["ok"] is False
+    assert "sensor_open" in reply.json()["error"]
+    refusal = rec.wait_topic(t.refusal, timeout_s=5, after=mark)
+    assert refusal is not None
+    assert refusal.json()["command"] == "reset" and "sensor_open" in refusal.json()["error"]
+    late = recorder(table.bridge.address.display(), [t.refusal])
+    assert late.wait_topic(t.refusal, lambda m: m.retain, 5), "the refusal is retained"
+    # a setpoint Home Assistant may send outside the range is refused and shown too
+    mark = rec.mark()
+    rec.publish(t.value_set(0, "setpoint_c"), "45")
+    refusal = rec.wait_topic(t.refusal, timeout_s=5, after=mark)
+    assert refusal is not None and "outside" in refusal.json()["error"]
+    assert refusal.json()["actor"] == "mqtt:home_assistant"
+    assert rec.wait_topic(t.result, lambda m: "outside" in m.json()["error"], 5, after=mark)
+    for bad in ("1_0", "0x20", "nan"):
+        mark = rec.mark()
+        rec.publish(t.value_set(0, "setpoint_c"), bad)
+        r = rec.wait_topic(t.result, timeout_s=5, after=mark)
+        assert r is not None and not r.json()["ok"] and "not a number" in r.json()["error"]
+        assert repr(bad) in r.json()["error"]
+    mark = rec.mark()
+    rec.publish(f"{t.base}/cushion/0_0/mode/set", "off")
+    r = rec.wait_topic(t.result, timeout_s=5, after=mark)
+    assert r is not None and not r.json()["ok"] and "bad cushion" in r.json()["error"]
+    # the cause gone, the button resets the trip
+    assert table.fault("sensor_open", cushion=0, sensor="primary", clear=True)["ok"]
+    ok = False
+    for _ in range(5):
+        mark = rec.mark()
+        rec.publish(t.value_set(0, "reset"), "PRESS")
+        r = rec.wait_topic(t.result, timeout_s=5, after=mark)
+        if r is not None and r.json()["ok"]:
+            ok = True
+            break
+        time.sleep(0.5)
+    assert ok, "reset never accepted"
+    assert rec.wait_topic(t.value(0, "reset_allowed"), lambda m: m.text == "OFF", 5)
+    assert rec.wait_topic(t.value(0, "heat_state"), lambda m: m.text != "blocked", 5)
 
 
 # --- fleets --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,10 @@ from controller.service import CommandError, Controller
 from hydrotherm.config import CUSHIONS, Config
 
 from .client import BrokerAddress, connect_kwargs, make_client
+from .cushion_values import cushion_values
 from .ha_discovery import discovery_messages
-from .topics import COMMANDS, OFFLINE, ONLINE, QUERIES, UNAVAILABLE, Topics
+from .refusals import refusal_payload
+from .topics import COMMANDS, OFFLINE, ONLINE, QUERIES, Topics
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ FIELDS = {"setpoint": {"cushion", "value"}, "heat": {"cushion", "on"}, "reset": 
 MAX_POINTS = 2000
 MAX_EVENTS = 1000
 COMMON = {"actor", "request_id", "sent_at"}
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
 class CommandRefused(ValueError):
@@ -77,6 +81,7 @@ class MqttBridge:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._force = threading.Event()
+        self._discovered_fw: str | None = None
         controller.listeners.append(self._on_controller_event)
 
     # --- life cycle ------------------------------------------------------------------------
@@ -228,20 +233,36 @@ class MqttBridge:
         cushion = body.get("cushion")
         if cushion is not None:
             _check_cushion(cushion)
+        self._check_reset_allowed(cushion)
+        c.request_reset(actor, cushion, done=self._reset_done("reset", request_id, cushion,
+                                                              reply_to, correlation))
+        return None
 
+    def _check_reset_allowed(self, cushion: int | None) -> None:
+        """Refuse a reset when every latched trip it would judge is one a therapist may
+        not reset (``reset_policy``); with no trip at all the reset is harmless."""
+        snap = self.controller.snapshot()
+        trips = [t for c in snap["cushions"] if cushion is None or c["cushion"] == cushion
+                 for t in c["trips"]]
+        if trips and not any(t.get("reset_allowed", True) for t in trips):
+            raise CommandRefused("these trips need a service person: "
+                                 + ", ".join(sorted({t["reason"] for t in trips})))
+
+    def _reset_done(self, name: str, request_id: Any, cushion: int | None,
+                    reply_to: str | None = None, correlation: bytes | None = None
+                    ) -> Callable[[Any], None]:
+        """The reply to a reset, sent once the supervisor has judged it."""
         def done(res: Any) -> None:
             payload = {"cushion": cushion, "cleared": [t.reason for t in res.cleared],
                        "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
             if res.ok:
                 self.counters["commands_ok"] += 1
-                self._reply("reset", request_id, True, payload, reply_to, correlation)
+                self._reply(name, request_id, True, payload, reply_to, correlation)
             else:
                 self.counters["commands_refused"] += 1
                 payload["error"] = "; ".join(f"{t.reason}: {why}" for t, why in res.refused)
-                self._reply("reset", request_id, False, payload, reply_to, correlation)
-
-        c.request_reset(actor, cushion, done=done)
-        return None
+                self._reply(name, request_id, False, payload, reply_to, correlation)
+        return done
 
     def _query(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Read-only answers from the event log (the dashboard's longer chart ranges and
@@ -280,23 +301,28 @@ class MqttBridge:
             raise CommandRefused(str(exc)) from None
         return {"events": [e.as_dict() for e in events]}
 
-    def _dispatch_plain(self, topic: str, text: str) -> dict[str, Any]:
+    def _dispatch_plain(self, topic: str, text: str) -> dict[str, Any] | None:
         """Home Assistant's plain payloads: ``.../cushion/<i>/setpoint_c/set`` and
         ``.../cushion/<i>/mode/set`` (heat|off).  Actor: home_assistant."""
         parts = topic.split("/")
-        try:
-            cushion = int(parts[-3])
-        except ValueError:
-            raise CommandRefused(f"bad cushion in {topic!r}") from None
+        if parts[-3] not in [str(i) for i in range(CUSHIONS)]:
+            raise CommandRefused(f"bad cushion in {topic!r}")
+        cushion = int(parts[-3])
         what = parts[-2]
         actor = "mqtt:home_assistant"
         if what == "setpoint_c":
-            try:
-                value = float(text)
-            except ValueError:
-                raise CommandRefused(f"setpoint {text!r} is not a number") from None
+            if not _PLAIN_NUMBER.fullmatch(text.strip()):  # float() would take "1_0" as 10
+                raise CommandRefused(f"setpoint {text!r} is not a number")
+            value = float(text)
             return {"cushion": cushion, "setpoint_c":
                     self.controller.set_setpoint(cushion, value, actor)}
+        if what == "reset":
+            if text != "PRESS":
+                raise CommandRefused(f"reset {text!r}: send PRESS")
+            self._check_reset_allowed(cushion)
+            self.controller.request_reset(actor, cushion, done=self._reset_done("ha", None,
+                                                                               cushion))
+            return None
         if what == "mode":
             if text not in ("heat", "off"):
                 raise CommandRefused(f"mode {text!r}: must be heat or off")
@@ -346,6 +372,10 @@ class MqttBridge:
             body["table_id"] = self.cfg.table_id
             self.client.publish(self.topics.events, json.dumps(body, default=str), qos=1)
             self.counters["events_published"] += 1
+            refusal = refusal_payload(body)
+            if refusal is not None:
+                self.client.publish(self.topics.refusal, json.dumps(refusal), qos=1,
+                                    retain=True)
         self._force.set()
 
     def _publish_loop(self) -> None:
@@ -377,6 +407,9 @@ class MqttBridge:
             self._last_sig = sig
             self._last_state_at = now
         self._publish_all(snap)
+        board = snap["board"]
+        if board and board["firmware"] != self._discovered_fw:
+            self._publish_discovery()  # the board's firmware is known now (hw_version)
         return True
 
     def _publish_all(self, snap: dict[str, Any]) -> None:
@@ -387,7 +420,7 @@ class MqttBridge:
         self._publish_value(t.readings, ONLINE if snap["link"]["healthy"] else OFFLINE)
         for c in snap["cushions"]:
             i = c["cushion"]
-            for name, value in _values(c).items():
+            for name, value in cushion_values(c, snap).items():
                 self._publish_value(t.value(i, name), value)
 
     def _publish_value(self, topic: str, value: str) -> None:
@@ -401,31 +434,10 @@ class MqttBridge:
         if not self.cfg.discovery:
             return
         ident = self.controller.link.identity
+        self._discovered_fw = ident.firmware if ident else None
         for topic, payload in discovery_messages(self.cfg, self.control_cfg,
-                                                 ident.firmware if ident else None):
+                                                 self._discovered_fw):
             self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
-
-
-def _values(c: dict[str, Any]) -> dict[str, str]:
-    """The single-value topics of one cushion, as strings."""
-    w = c["water_c"]["estimate"]
-    out = c["output"]
-    trips = [t["reason"] for t in c["trips"]]
-    ready = c["ready_in_s"]
-    heating = c["heat_on"] and out is not None and out > 0
-    return {
-        "water_c": f"{w:.2f}" if w is not None else UNAVAILABLE,
-        "setpoint_c": f"{c['setpoint_c']:.1f}",
-        "heat": "ON" if c["heat_on"] else "OFF",
-        "mode": "heat" if c["heat_on"] else "off",
-        "action": "off" if not c["heat_on"] else ("heating" if heating else "idle"),
-        "output_pct": f"{100 * out:.0f}" if out is not None else UNAVAILABLE,
-        "ready_in_min": f"{math.ceil(ready / 60)}" if ready is not None and c["heat_on"]
-        else "None",
-        "trip": ",".join(trips) if trips else "none",
-        "problem": "ON" if trips else "OFF",
-        "alarm": ",".join(a["name"] for a in c["alarms"]) or "none",
-    }
 
 
 def _significant(snap: dict[str, Any]) -> Any:
@@ -435,7 +447,8 @@ def _significant(snap: dict[str, Any]) -> Any:
          c["setpoint_c"], c["heat_on"],
          round(c["output"], 2) if c["output"] is not None else None,
          tuple(t["reason"] for t in c["trips"]), tuple(a["name"] for a in c["alarms"]),
-         round(c["ready_in_s"] / 60) if c["ready_in_s"] is not None else None)
+         round(c["ready_in_s"] / 60) if c["ready_in_s"] is not None else None,
+         c.get("heat_state", {}).get("state"), c.get("reset_allowed"))
         for c in snap["cushions"])
     board = snap["board"]
     return (snap["link"]["state"], snap["link"]["healthy"], cushions,
@@ -457,9 +470,11 @@ def _check_cushion(cushion: Any) -> None:
 
 
 def _safety_part(sig: Any) -> Any:
-    """From ``_significant``: link state and health, and each cushion's trips and alarms."""
+    """From ``_significant``: link state and health, and each cushion's trips, alarms and
+    whether it is blocked (a cushion that cannot heat must say so at once; heating, ready
+    and holding may flicker at the band's edge and wait for the rate limit)."""
     link_state, healthy, cushions, _board = sig
-    return link_state, healthy, tuple((c[4], c[5]) for c in cushions)
+    return link_state, healthy, tuple((c[4], c[5], c[7] == "blocked") for c in cushions)
 
 
 def _parse_json(payload: bytes) -> dict[str, Any]:

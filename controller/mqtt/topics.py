@@ -14,8 +14,8 @@ COMMANDS = ("setpoint", "heat", "reset")
 QUERIES = ("history", "events")
 #: per-cushion single-value topics (retained), for consumers that want one number each
 VALUES = ("water_c", "setpoint_c", "heat", "mode", "action", "output_pct", "ready_in_min",
-          "trip", "problem", "alarm")
-UNAVAILABLE = "unavailable"
+          "trip", "trip_reason", "problem", "alarm", "heat_state", "heat_state_detail",
+          "reset_allowed")
 ONLINE, OFFLINE = "online", "offline"
 
 
@@ -50,6 +50,12 @@ class Topics:
     def result(self) -> str:
         return f"{self.base}/result"
 
+    @property
+    def refusal(self) -> str:
+        """The last refused command (JSON, retained), for screens such as Home Assistant
+        that send a command and never read the result topic."""
+        return f"{self.base}/refusal"
+
     def command(self, name: str) -> str:
         return f"{self.base}/cmd/{name}"
 
@@ -61,7 +67,8 @@ class Topics:
         return f"{self.base}/cushion/{cushion}/{name}"
 
     def value_set(self, cushion: int, name: str) -> str:
-        """Plain-payload command topics for Home Assistant (``setpoint_c``, ``mode``)."""
+        """Plain-payload command topics for Home Assistant (``setpoint_c``, ``mode``,
+        ``reset``)."""
         return f"{self.base}/cushion/{cushion}/{name}/set"
 
     @property

@@ -169,8 +169,19 @@
       const heat = card.querySelector('[data-action="heat"]');
       heat.setAttribute("aria-pressed", c.heat_on ? "true" : "false");
       setText(part(i, "heat"), c.heat_on ? "on" : "off");
-      card.querySelector('[data-action="reset"]').disabled = !c.can_reset;
+      const reset = card.querySelector('[data-action="reset"]');
+      reset.disabled = !c.can_reset;
+      reset.title = c.reset_note;
+      setText(part(i, "reset-note"), c.trips.length && !c.can_reset ? c.reset_note : "");
       card.classList.toggle("tripped", c.trips.length > 0);
+      card.classList.toggle("blocked", c.heat_state === "blocked");
+      card.dataset.state = c.heat_state;
+      const blocked = part(i, "blocked");
+      const bkey = JSON.stringify(c.blocked);
+      if (blocked.dataset.key !== bkey) {
+        blocked.dataset.key = bkey;
+        blocked.replaceChildren(...c.blocked.map((b) => el("li", { "data-reason": b.reason }, b.text)));
+      }
 
       const trips = part(i, "trips");
       const tkey = JSON.stringify(c.trips);
@@ -390,6 +401,7 @@
       const dl = el("dl", { class: "fleet-cushions", "data-role": "cushions" });
       for (const c of v.cushions) {
         const dd = el("dd", {}, el("strong", {}, c.water_text + " °C"), " → " + c.setpoint_text + " °C · " + c.action_text +
+          (c.blocked.length ? ": " + c.blocked.map((b) => b.text).join("; ") : "") +
           (c.ready_text ? " · " + c.ready_text : ""));
         c.trips.forEach((t) => dd.append(" ", el("span", { class: "trip-tag" }, t.title)));
         c.alarms.forEach((a) => dd.append(" ", el("span", { class: "alarm-tag" }, a.name)));

@@ -19,6 +19,7 @@ from controller.mqtt.broker import BrokerError, EmbeddedBroker
 from controller.mqtt.client import BrokerAddress, BrokerUrlError, parse_broker_url
 from controller.runner import ControllerRunner
 from controller.service import CommandError, Controller
+from controller.status_line import status_line as format_status_line
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
 from hydrotherm.clock import Clock
@@ -75,22 +76,9 @@ def apply_start_commands(controller: Controller, setpoints: list[float] | None,
 
 
 def status_line(controller: Controller) -> str:
-    """One line of a controller's state for the console."""
-    snap = controller.snapshot()
-    if not snap["link"]["healthy"]:
-        return f"link {snap['link']['state']}: readings unavailable {snap['link']['error']}"
-    parts = []
-    for c in snap["cushions"]:
-        w = c["water_c"]["estimate"]
-        trips = ",".join(t["reason"] for t in c["trips"])
-        ready = c["ready_in_s"]
-        parts.append(
-            f"cushion {c['cushion']}: {w if w is None else f'{w:6.2f}'} °C "
-            f"-> {c['setpoint_c']:.1f} {'heat' if c['heat_on'] else 'off '} "
-            f"out {100 * (c['output'] or 0):5.1f} %"
-            + (f" ready in {ready / 60:.0f} min" if ready else "")
-            + (f" TRIPPED {trips}" if trips else ""))
-    return " | ".join(parts)
+    """One line of a controller's state for the console (the same derived heat state as
+    MQTT and the dashboard: ``controller.status_line``)."""
+    return format_status_line(controller.snapshot())
 
 
 def run_controller(controller: Controller, stop: threading.Event, interval_s: float,

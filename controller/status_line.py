@@ -1,0 +1,38 @@
+"""The one-line status ``hydrotherm run`` prints every few seconds, from the snapshot.
+
+It says what the dashboard and Home Assistant say: each cushion's derived heat state
+(``controller/heat_state.py``), with the reasons when it cannot heat, and a warm-up
+estimate only while the cushion is actually warming up.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .heat_state import cushion_state
+
+
+def status_line(snap: dict[str, Any]) -> str:
+    """``cushion 0:  34.02 °C -> 38.5 heating, out 100.0 %, ready in 32 min | cushion 1: ...``"""
+    link = snap["link"]
+    parts = []
+    if not link["healthy"]:
+        parts.append(f"link {link['state']}: readings unavailable"
+                     + (f" ({link['error']})" if link["error"] else ""))
+    for c in snap["cushions"]:
+        hs = c.get("heat_state") or cushion_state(c, snap).as_dict()
+        w = c["water_c"]["estimate"]
+        out = c["output"]
+        text = (f"cushion {c['cushion']}: "
+                + (f"{w:6.2f}" if w is not None else "  --  ") + " °C"
+                + f" -> {c['setpoint_c']:.1f} {hs['state']}")
+        if hs["state"] == "blocked":
+            text += " (" + ", ".join(b["reason"] for b in hs["blocked_by"]) + ")"
+        if out is not None:
+            text += f", out {100 * out:5.1f} %"
+        ready = c["ready_in_s"]
+        if hs["state"] == "heating" and ready is not None:
+            text += f", ready in {math.ceil(ready / 60)} min"
+        parts.append(text)
+    return " | ".join(parts)
