@@ -18,6 +18,9 @@
  *            of flash, interrupts stay as they were (the watchdog must catch it)
  *   peek ADDR LEN     read LEN bytes of data memory at ADDR (hex answer)
  *   quit
+ * Options: --serial N (written to the EEPROM cell the firmware reads its serial number
+ * from), --seed N (ADC noise), --adc-noise-lsb X, --watch ADDR:LEN (data memory to
+ * report after every step, e.g. the firmware's `board` object).
  * Answer to step:
  *   ok CYCLE RELAY SSR0 SSR1 HEAT0 HEAT1 PINS BUSYMAX RXLEFT TXHEX
  *        CYCLE: the MCU clock now; RELAY, SSR0, SSR1: cycles each pin was high during
@@ -25,7 +28,7 @@
  *        if the element and cut-out are intact); PINS: levels now (bit 0 relay, 1
  *        SSR0, 2 SSR1); BUSYMAX: the longest main-loop pass so far, in cycles (the
  *        firmware raises PB0 while it works); RXLEFT: bytes not yet taken by the
- *        UART (its FIFO was full); TXHEX: bytes the UART sent, or "-".
+ *        UART (its FIFO was full); TXHEX: bytes the UART sent, or "-"; then, with --watch, the watched bytes in hex.
  * Other requests answer "ok ..." or "err MESSAGE".
  *
  * The ADC: simavr converts millivolts with ADC = mV * 1023 / Vref.  A real ATmega328P
@@ -74,6 +77,7 @@ static char tx_hex[2 * 65536 + 2];
 static int tx_len;
 
 static uint8_t cut_level[2];
+static unsigned watch_addr, watch_len;
 static avr_irq_t *cut_irq[2], *uart_in;
 
 /* --- random numbers for the ADC noise ------------------------------------------------ */
@@ -278,12 +282,18 @@ static void do_step(char *args)
         if (heat_on[ch])
             heat_cycles[ch] += now - (heat_since[ch] > step_start ? heat_since[ch] : step_start);
     tx_hex[tx_len] = 0;
-    fprintf(out, "ok %llu %llu %llu %llu %llu %llu %u %llu %d %s\n", (unsigned long long)now,
+    fprintf(out, "ok %llu %llu %llu %llu %llu %llu %u %llu %d %s", (unsigned long long)now,
            (unsigned long long)on_cycles[PIN_RELAY], (unsigned long long)on_cycles[PIN_SSR0],
            (unsigned long long)on_cycles[PIN_SSR1], (unsigned long long)heat_cycles[0],
            (unsigned long long)heat_cycles[1],
            (unsigned)(level[PIN_RELAY] | level[PIN_SSR0] << 1 | level[PIN_SSR1] << 2),
            (unsigned long long)busy_max, rx_len - rx_pos, tx_len ? tx_hex : "-");
+    if (watch_len) {
+        fputc(' ', out);
+        for (unsigned i = 0; i < watch_len; i++)
+            fprintf(out, "%02X", avr->data[watch_addr + i]);
+    }
+    fputc('\n', out);
 }
 
 static void do_reset(int power)
@@ -338,7 +348,10 @@ int main(int argc, char **argv)
             serial = strtol(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             rng_state ^= strtoull(argv[++i], NULL, 0) * 0x2545F4914F6CDD1Dull;
-        else if (!strcmp(argv[i], "--adc-noise-lsb") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--watch") && i + 1 < argc) {
+            if (sscanf(argv[++i], "%u:%u", &watch_addr, &watch_len) != 2)
+                watch_len = 0;
+        } else if (!strcmp(argv[i], "--adc-noise-lsb") && i + 1 < argc)
             noise_lsb = strtod(argv[++i], NULL);
         else
             elf = argv[i];
@@ -359,6 +372,10 @@ int main(int argc, char **argv)
         return 1;
     }
     avr_init(avr);
+    if (watch_addr + watch_len > (unsigned)avr->ramend + 1u) {
+        fprintf(stderr, "simhost: --watch outside data memory\n");
+        return 2;
+    }
     fw.frequency = 16000000;
     fw.vcc = fw.avcc = fw.aref = VREF_MV;
     avr_load_firmware(avr, &fw);
