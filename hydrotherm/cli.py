@@ -45,7 +45,16 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     directory = Path(args.dir) if args.dir else None
-    server = SimServer(cfg, RealClock(), directory, tables=args.tables, seed=args.seed)
+    if args.firmware:
+        from sim.firmware import FirmwareUnavailable, make_server
+
+        try:
+            server = make_server(cfg, args.firmware, RealClock(), directory,
+                                 tables=args.tables, seed=args.seed)
+        except FirmwareUnavailable as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        server = SimServer(cfg, RealClock(), directory, tables=args.tables, seed=args.seed)
     server.start()
     try:
         for i, port in enumerate(server.ports):
@@ -585,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", type=int, default=1, help="number of simulated tables")
     p.add_argument("--dir", help="directory for the pty links and control socket")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--firmware", metavar="ELF",
+                   help="run the compiled board firmware in simavr (e.g. "
+                        "firmware/build/hydrotherm-board.elf) instead of the Python board")
     p.set_defaults(func=cmd_sim)
 
     def control_args(q: argparse.ArgumentParser) -> None:

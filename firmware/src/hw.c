@@ -12,12 +12,21 @@
  * MCUSR must be read and cleared, and the watchdog switched off, before anything
  * else runs: after a watchdog reset the watchdog stays enabled (WDRF forces WDE) and
  * would reset the board again during start-up.  .init3 runs before .data/.bss are
- * set up, so the copy lives in .noinit. */
+ * set up, so the copies live in .noinit.
+ *
+ * The Nano's bootloader (optiboot) reads and clears MCUSR itself and hands its value
+ * to the application in register r2, which the start-up code has not touched yet
+ * here.  So when MCUSR reads 0, the copy in r2 is used (if it looks like reset flags:
+ * no bits above the four defined ones); flashed without a bootloader, MCUSR is used. */
 static uint8_t mcusr_at_boot __attribute__((section(".noinit")));
+static uint8_t r2_at_boot __attribute__((section(".noinit")));
 
 void hw_early_init(void) __attribute__((naked, used, section(".init3")));
 void hw_early_init(void)
 {
+    uint8_t r2;
+    __asm__ volatile("mov %0, r2" : "=r"(r2));
+    r2_at_boot = r2;
     mcusr_at_boot = MCUSR;
     MCUSR = 0;
     wdt_disable();
@@ -27,8 +36,11 @@ uint8_t hw_reset_cause(void)
 {
     /* docs/protocol.md 8.3: 0 POWER_ON, 1 WATCHDOG, 2 BROWN_OUT, 3 SOFTWARE,
      * 4 EXTERNAL.  Power-on wins (the other flags are meaningless then); no flag at
-     * all means the firmware jumped to the reset vector itself. */
+     * all means the program counter reached the reset vector without a reset. */
+    const uint8_t known = _BV(PORF) | _BV(EXTRF) | _BV(BORF) | _BV(WDRF);
     uint8_t f = mcusr_at_boot;
+    if (!f && !(r2_at_boot & (uint8_t)~known))
+        f = r2_at_boot;
     if (f & _BV(PORF))
         return 0;
     if (f & _BV(BORF))

@@ -84,7 +84,8 @@ class Simavr:
             cmd += ["--serial", str(serial_number)]
         cmd.append(str(elf))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+                                     stderr=subprocess.DEVNULL, text=True, bufsize=1,
+                                     start_new_session=True)  # Ctrl-C is for the owner
         ready = self._line().split()
         if len(ready) != 3 or ready[0] != "ready":
             raise SimavrError(f"simhost did not start: {' '.join(ready)!r}")
