@@ -50,3 +50,44 @@ def fw_harness(firmware_build: FirmwareBuild, cfg: Config) -> Iterator[InProcess
 def fw_connected(fw_harness: InProcessHarness) -> InProcessHarness:
     fw_harness.connect()
     return fw_harness
+
+
+# --- one test suite, two boards ---------------------------------------------------------
+
+#: The boards a parametrised test runs against: the Python emulator (``sim.board``) and
+#: the compiled firmware in simavr (``sim.firmware``).
+BOARDS = ["python", "firmware"]
+
+
+@pytest.fixture(params=BOARDS)
+def board_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_table(board_kind: str, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """``make_table(cfg, clock, port=None, seed=, serial_number=)`` for the board under
+    test; firmware tables it made are closed (their simavr stopped) afterwards."""
+    if board_kind == "python":
+        from sim.table import SimulatedTable
+
+        yield SimulatedTable
+        return
+    build: FirmwareBuild = request.getfixturevalue("firmware_build")
+    made: list[FirmwareTable] = []
+    factory = firmware_table_factory(build)
+
+    def make(*args: Any, **kw: Any) -> FirmwareTable:
+        table = factory(*args, **kw)
+        made.append(table)
+        return table
+
+    yield make
+    for table in made:
+        table.close()
+
+
+@pytest.fixture
+def any_board_harness(make_table: Callable[..., Any], cfg: Config) -> InProcessHarness:
+    """``conftest.harness`` for the board under test (override ``harness`` with it)."""
+    return InProcessHarness(cfg, seed=1, make_table=make_table)
