@@ -8,6 +8,7 @@ ADC.  Times asserted here are the MCU's simulated time, never wall time.
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -20,12 +21,22 @@ from firmware_bridge.thermistor import Thermistor
 from hydrotherm.clock import RealClock
 from hydrotherm.config import Config
 from sim.firmware import FirmwareBuild, FirmwareTable, make_server
+from sim.firmware.harness import Simavr, symbol_address
 from sim.harness import InProcessHarness
 
 pytest.register_assert_rewrite("tests.firmware_fixtures")
 from tests.firmware_fixtures import firmware_table_factory  # noqa: E402
+from tests.test_protocol import doc_lines  # noqa: E402
 
 pytest_plugins = ["tests.firmware_fixtures"]
+
+def hydrotherm_exe() -> str:
+    """The installed ``hydrotherm`` command (as tests/test_cli.py finds it)."""
+    import shutil
+    import sys
+
+    return shutil.which("hydrotherm") or str(Path(sys.executable).parent / "hydrotherm")
+
 
 #: the ATmega328P: 32 KiB flash less the Nano's 512-byte bootloader, 2 KiB RAM
 FLASH_BYTES = 32768 - 512
@@ -271,3 +282,71 @@ def test_main_loop_time_under_load(fw_connected: InProcessHarness) -> None:
     print(f"\nworst main-loop pass: {busy} cycles = {busy / freq * 1e6:.0f} us at "
           f"{freq / 1e6:.0f} MHz (noise 5 % both ways for 20 s)")
     assert 0 < busy < 16000
+
+
+@pytest.mark.parametrize("line", doc_lines("hex-stream"))
+def test_firmware_receiver_on_the_documents_damaged_streams(firmware_build: FirmwareBuild,
+                                                            line: str) -> None:
+    """docs/protocol.md 13.3, through the MCU's UART into the C receiver: the same frames
+    (each answered by one ACK) and the same counters, read from the firmware's RAM."""
+    m = re.fullmatch(r"([0-9A-F ]+?) => frames=(\[[^\] ]*\]) crc_errors=(\d+) oversized=(\d+) "
+                     r"discarded_bytes=(\d+) resyncs=(\d+) pending=(\d+)", line)
+    assert m, line
+    stream = bytes.fromhex(m.group(1))
+    expected = [(int(s), int(t, 16)) for s, t in re.findall(r"\((\d+),0x([0-9A-F]{2})\)",
+                                                            m.group(2))]
+    crc_errors, oversized, discarded, _resyncs, pending = (int(g) for g in m.groups()[2:])
+    sim = Simavr(firmware_build.simhost, firmware_build.elf)
+    try:
+        quiet = ([0.5] * 4, [False, False])
+        sim.step(20_000, *quiet)  # booted, first TELEMETRY out
+        out = sim.step(120_000, *quiet, rx=stream).tx
+        acks = [f.decode() for f in p.FrameParser().feed(out) if f.type == p.MsgType.ACK]
+        assert [a.seq for a in acks] == [seq for seq, _ in expected]
+        for ack, (_seq, mtype) in zip(acks, expected, strict=True):
+            want = p.AckStatus.UNKNOWN_TYPE if mtype >= 0x80 else ack.status
+            assert ack.status is want
+        fc = sim.peek(symbol_address(firmware_build.elf, "frame_counters"), 8)
+        frames, crc, over, disc = struct.unpack("<4H", fc)
+        rx_len = sim.peek(symbol_address(firmware_build.elf, "rx_len"), 1)[0]
+        assert (frames, crc, over, disc, rx_len) == (len(expected), crc_errors, oversized,
+                                                     discarded, pending)
+    finally:
+        sim.close()
+
+
+def test_cli_sim_firmware_prints_a_pty_the_link_opens(firmware_build: FirmwareBuild,
+                                                      tmp_path: Path, cfg: Config) -> None:
+    """``hydrotherm sim --firmware ELF`` as a user runs it; Ctrl-C stops it cleanly."""
+    import signal
+
+    proc = subprocess.Popen([hydrotherm_exe(), "sim", "--firmware",
+                             str(firmware_build.elf), "--dir", str(tmp_path / "s")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        m = re.match(r"table 0: (\S+) -> (/dev/pts/\d+)", first)
+        assert m, first + proc.stderr.read() if proc.poll() is not None else first
+        link = BoardLink(cfg.link, Thermistor(cfg.sensor), RealClock(), url=m.group(1))
+        try:
+            link.wait_connected(10.0)
+            assert link.identity.firmware == "1.0.0"
+        finally:
+            link.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+    assert proc.returncode == 0, proc.stderr.read()
+
+
+def test_cli_sim_firmware_missing_elf_is_a_usage_error(tmp_path: Path) -> None:
+    proc = subprocess.run([hydrotherm_exe(), "sim", "--firmware",
+                           str(tmp_path / "none.elf"), "--dir", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "no firmware at" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
