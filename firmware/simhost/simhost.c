@@ -17,6 +17,8 @@
  *   hang     make the main loop hang: the CPU is sent to an endless loop at the end
  *            of flash, interrupts stay as they were (the watchdog must catch it)
  *   peek ADDR LEN     read LEN bytes of data memory at ADDR (hex answer)
+ *   stack FROM        bytes between FROM (the end of static data) and the top of RAM
+ *                     that still hold the fill pattern: RAM the stack never reached
  *   quit
  * Options: --serial N (written to the EEPROM cell the firmware reads its serial number
  * from), --seed N (ADC noise), --adc-noise-lsb X, --watch ADDR:LEN (data memory to
@@ -296,12 +298,34 @@ static void do_step(char *args)
     fputc('\n', out);
 }
 
+/* SRAM holds garbage at power-on; a known pattern instead shows how deep the stack
+ * ever went (the start-up code only initialises .data and .bss). */
+#define FILL 0xA5u
+
+static void fill_ram(void)
+{
+    memset(avr->data + avr->ioend + 1, FILL, avr->ramend - avr->ioend);
+}
+
+static void do_stack(char *args)
+{
+    unsigned from;
+    if (sscanf(args, "%u", &from) != 1 || from > avr->ramend) {
+        fprintf(out, "err bad stack request\n");
+        return;
+    }
+    unsigned n = 0;
+    while (from + n <= avr->ramend && avr->data[from + n] == FILL)
+        n++;
+    fprintf(out, "ok %u\n", n);
+}
+
 static void do_reset(int power)
 {
     avr_reset(avr);
     if (power) {
         /* RAM does not survive a power cut; the registers and I/O are reset anyway */
-        memset(avr->data + avr->ioend + 1, 0, avr->ramend - avr->ioend);
+        fill_ram();
         avr_regbit_set(avr, avr->reset_flags.porf);
     } else {
         avr_regbit_set(avr, avr->reset_flags.extrf);
@@ -379,6 +403,7 @@ int main(int argc, char **argv)
     fw.frequency = 16000000;
     fw.vcc = fw.avcc = fw.aref = VREF_MV;
     avr_load_firmware(avr, &fw);
+    fill_ram();
     avr->sleep = no_sleep;
     avr->log = 0;
     if (serial >= 0) {
@@ -429,6 +454,8 @@ int main(int argc, char **argv)
             do_hang();
         else if (!strncmp(line, "peek ", 5))
             do_peek(line + 5);
+        else if (!strncmp(line, "stack ", 6))
+            do_stack(line + 6);
         else if (!strcmp(line, "quit"))
             break;
         else

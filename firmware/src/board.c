@@ -85,6 +85,7 @@ static void raise_flags(uint16_t bits)
         return;
     board.faults |= bits;
     board.relay_closed = 0;
+    hw_drive(0, 0, 0); /* now, not at the next tick */
     uint8_t p[4];
     put16(p, fresh);
     put16(p + 2, board.faults);
@@ -128,6 +129,7 @@ void board_tick(uint8_t elapsed_ms)
 void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
 {
     uint16_t raised = 0;
+    uint8_t cutout[CHANNELS] = {hw_cutout_open(0), hw_cutout_open(1)};
     memcpy(board.adc, counts, sizeof board.adc);
     for (uint8_t ch = 0; ch < CHANNELS; ch++) {
         uint16_t a = counts[2 * ch], b = counts[2 * ch + 1];
@@ -154,15 +156,14 @@ void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
             bits |= F_LIMIT_HOT(ch);
         if (bits)
             board.setting[ch] = 0;
-        if (hw_cutout_open(ch))
+        if (cutout[ch])
             bits |= F_CUTOUT(ch);
         raised |= bits;
     }
     raise_flags(raised);
 
     board.inputs = (board.relay_closed ? IN_RELAY_CLOSED : 0)
-                   | (hw_cutout_open(0) ? IN_CUTOUT_OPEN(0) : 0)
-                   | (hw_cutout_open(1) ? IN_CUTOUT_OPEN(1) : 0);
+                   | (cutout[0] ? IN_CUTOUT_OPEN(0) : 0) | (cutout[1] ? IN_CUTOUT_OPEN(1) : 0);
     uint8_t p[19];
     put32(p, uptime_ms);
     for (uint8_t i = 0; i < SENSORS; i++)

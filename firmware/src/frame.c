@@ -1,9 +1,12 @@
 /*
  * The receiver keeps at most one candidate frame (71 bytes) and runs the loop of
- * docs/protocol.md section 4 after every byte.  Running it per byte gives the same
- * frames and counters as running it on any larger chunk, because each step depends
- * only on the buffer's contents.  After a failed candidate exactly one byte (the A5 of
- * its start marker) is dropped, so a frame that starts inside a damaged one is found.
+ * docs/protocol.md section 4 to completion before it takes the next byte.  That gives
+ * the same frames and counters as running it on any larger chunk, because each step
+ * depends only on the buffer's contents.  After a failed candidate exactly one byte
+ * (the A5 of its start marker) is dropped, so a frame that starts inside a damaged one
+ * is found.  The loop runs one step per call, so the main loop can interleave its
+ * other duties between the CRC checks of a burst of false candidates: 71 bytes of
+ * line noise can hold over twenty of them.
  */
 #include "frame.h"
 
@@ -18,6 +21,7 @@ struct frame_counters frame_counters;
 
 static uint8_t rx_buf[BUF_SIZE];
 static uint8_t rx_len;
+static uint8_t settled = 1; /* the loop has run to completion on rx_buf */
 static uint8_t tx_seq;
 
 uint16_t frame_crc(uint16_t crc, const uint8_t *data, uint8_t len)
@@ -39,56 +43,74 @@ static void discard(uint8_t n)
 void frame_rx_reset(void)
 {
     rx_len = 0;
+    settled = 1;
     tx_seq = 0;
+}
+
+uint8_t frame_rx_wants_byte(void)
+{
+    return settled;
 }
 
 void frame_rx_byte(uint8_t byte)
 {
-    rx_buf[rx_len++] = byte; /* room is guaranteed: see the end of the loop */
-    for (;;) {
-        /* 1. search for the start marker */
-        uint8_t i = 0;
-        while (i + 1u < rx_len && !(rx_buf[i] == FRAME_SOF0 && rx_buf[i + 1] == FRAME_SOF1))
-            i++;
-        if (i + 1u >= rx_len) {
-            /* no marker: keep only a final A5 (the first half of a marker) */
-            if (rx_len && rx_buf[rx_len - 1] == FRAME_SOF0)
-                discard(rx_len - 1);
-            else
-                discard(rx_len);
-            return;
-        }
-        if (i)
-            discard(i);
-        /* 2. wait for the header */
-        if (rx_len < 5)
-            return;
-        /* 3. LEN check */
-        uint8_t len = rx_buf[2];
-        if (len > FRAME_MAX_PAYLOAD) {
-            frame_counters.oversized++;
-            discard(1);
-            continue;
-        }
-        /* 4. wait for the whole candidate (at most BUF_SIZE bytes, so the buffer
-         * never overflows: this returns before a byte beyond it can arrive) */
-        uint8_t total = FRAME_OVERHEAD + len;
-        if (rx_len < total)
-            return;
-        /* 5. CRC over LEN, SEQ, TYPE, PAYLOAD; sent low byte first */
-        uint16_t crc = frame_crc(0xFFFF, rx_buf + 2, 3u + len);
-        uint16_t got = rx_buf[5 + len] | ((uint16_t)rx_buf[6 + len] << 8);
-        if (crc != got) {
-            frame_counters.crc_errors++;
-            discard(1);
-            continue;
-        }
-        /* 6. accept */
-        frame_counters.frames++;
-        frame_accepted(rx_buf[3], rx_buf[4], rx_buf + 5, len);
-        rx_len -= total;
-        memmove(rx_buf, rx_buf + total, rx_len);
+    /* Room is guaranteed: the receiver only asks for a byte while it waits for the
+     * rest of a candidate of at most BUF_SIZE bytes (step 2 or 4). */
+    rx_buf[rx_len++] = byte;
+    settled = 0;
+}
+
+uint8_t frame_rx_work(void)
+{
+    if (settled)
+        return RX_IDLE;
+    /* 1. search for the start marker */
+    uint8_t i = 0;
+    while (i + 1u < rx_len && !(rx_buf[i] == FRAME_SOF0 && rx_buf[i + 1] == FRAME_SOF1))
+        i++;
+    if (i + 1u >= rx_len) {
+        /* no marker: keep only a final A5 (the first half of a marker) */
+        if (rx_len && rx_buf[rx_len - 1] == FRAME_SOF0)
+            discard(rx_len - 1);
+        else
+            discard(rx_len);
+        settled = 1;
+        return RX_IDLE;
     }
+    if (i)
+        discard(i);
+    /* 2. wait for the header */
+    if (rx_len < 5) {
+        settled = 1;
+        return RX_IDLE;
+    }
+    /* 3. LEN check */
+    uint8_t len = rx_buf[2];
+    if (len > FRAME_MAX_PAYLOAD) {
+        frame_counters.oversized++;
+        discard(1);
+        return RX_MORE;
+    }
+    /* 4. wait for the whole candidate */
+    uint8_t total = FRAME_OVERHEAD + len;
+    if (rx_len < total) {
+        settled = 1;
+        return RX_IDLE;
+    }
+    /* 5. CRC over LEN, SEQ, TYPE, PAYLOAD; sent low byte first */
+    uint16_t crc = frame_crc(0xFFFF, rx_buf + 2, 3u + len);
+    uint16_t got = rx_buf[5 + len] | ((uint16_t)rx_buf[6 + len] << 8);
+    if (crc != got) {
+        frame_counters.crc_errors++;
+        discard(1);
+        return RX_CHECKED;
+    }
+    /* 6. accept */
+    frame_counters.frames++;
+    frame_accepted(rx_buf[3], rx_buf[4], rx_buf + 5, len);
+    rx_len -= total;
+    memmove(rx_buf, rx_buf + total, rx_len);
+    return RX_CHECKED;
 }
 
 uint8_t frame_send(uint8_t type, const uint8_t *payload, uint8_t len)

@@ -25,8 +25,16 @@ extern struct frame_counters frame_counters;
 /* Called by the receiver for every CRC-valid frame (defined by the message layer). */
 void frame_accepted(uint8_t seq, uint8_t type, const uint8_t *payload, uint8_t len);
 
-/* Feed one received byte; frames found are delivered to frame_accepted() at once. */
+/* The receiver works in small steps so that no pass of the main loop takes long,
+ * whatever arrives on the line: feed a byte only while frame_rx_wants_byte(), and call
+ * frame_rx_work() while it returns non-zero.  Frames are delivered to
+ * frame_accepted() as they are found. */
+uint8_t frame_rx_wants_byte(void);
 void frame_rx_byte(uint8_t byte);
+/* One step of the section 4 loop; returns RX_IDLE (needs a byte), RX_MORE (call again)
+ * or RX_CHECKED (a candidate's CRC was computed: the expensive step; call again). */
+uint8_t frame_rx_work(void);
+enum { RX_IDLE = 0, RX_MORE = 1, RX_CHECKED = 2 };
 
 /* Forget a partly received frame (boot). */
 void frame_rx_reset(void);

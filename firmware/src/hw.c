@@ -113,6 +113,11 @@ ISR(ADC_vect)
     ADCSRA |= _BV(ADSC);
 }
 
+uint8_t hw_work_pending(void)
+{
+    return ticks || adc_done;
+}
+
 void adc_start(void)
 {
     ATOMIC_BLOCK(ATOMIC_RESTORESTATE)

@@ -11,6 +11,9 @@ uint32_t hw_millis(void);
 /* Millisecond ticks since the last call (the main loop's heartbeat). */
 uint8_t hw_take_ticks(void);
 
+/* 1 when an interrupt left work for the main loop (a tick, a finished reading). */
+uint8_t hw_work_pending(void);
+
 /* Start one oversampled reading of the four sensors (section 11.1, ~7 ms). */
 void adc_start(void);
 /* 1 and the four 12-bit counts once the reading started last has finished. */

@@ -35,9 +35,19 @@ int main(void)
     for (;;) {
         hw_busy(1);
         wdt_reset();
-        uint8_t byte;
-        while (uart_read(&byte))
+        /* Receive: at most one CRC check per pass, so a burst of false start markers
+         * cannot hold up the dead-man, the SSR windows or the sampling. */
+        for (;;) {
+            uint8_t r = frame_rx_work();
+            if (r == RX_CHECKED)
+                break;
+            if (r == RX_MORE)
+                continue;
+            uint8_t byte;
+            if (!uart_read(&byte))
+                break;
             frame_rx_byte(byte);
+        }
         uint8_t ticks = hw_take_ticks();
         if (ticks)
             board_tick(ticks);
@@ -54,13 +64,16 @@ int main(void)
             board_sample(sample_at, counts);
         }
         hw_busy(0);
-        /* Sleep until the next interrupt (sei then sleep is atomic on the AVR).  A
-         * byte that arrived after the check above waits at most until the next 1 ms
-         * tick wakes the loop. */
+        /* Sleep until the next interrupt, unless there is work already.  Checked with
+         * interrupts off, and sei immediately followed by sleep is atomic on the AVR,
+         * so an interrupt after the check still wakes the loop. */
         cli();
-        sleep_enable();
+        if (!uart_available() && !hw_work_pending() && frame_rx_wants_byte()) {
+            sleep_enable();
+            sei();
+            sleep_cpu();
+            sleep_disable();
+        }
         sei();
-        sleep_cpu();
-        sleep_disable();
     }
 }

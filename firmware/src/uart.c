@@ -62,6 +62,11 @@ uint8_t uart_read(uint8_t *out)
     return 1;
 }
 
+uint8_t uart_available(void)
+{
+    return rx_tail != rx_head;
+}
+
 uint8_t uart_write(const uint8_t *data, uint8_t len)
 {
     uint8_t head = tx_head;

@@ -7,6 +7,8 @@
 void uart_init(void);
 /* Next received byte into *out; 0 when none is waiting. */
 uint8_t uart_read(uint8_t *out);
+/* 1 when a received byte is waiting (call with interrupts off to decide on sleeping). */
+uint8_t uart_available(void);
 /* Queue `len` bytes whole, or none of them (returns 0) if they do not fit. */
 uint8_t uart_write(const uint8_t *data, uint8_t len);
 /* Bytes lost because the receive ring was full (the main loop fell behind). */

@@ -90,6 +90,8 @@ class Simavr:
         if len(ready) != 3 or ready[0] != "ready":
             raise SimavrError(f"simhost did not start: {' '.join(ready)!r}")
         self.frequency = int(ready[1])
+        self.ramend = int(ready[2])
+        self._static_end = symbol_address(elf, "_end")
         self.cycle = 0
         self.last: StepResult | None = None
 
@@ -142,6 +144,13 @@ class Simavr:
 
     def peek(self, addr: int, length: int) -> bytes:
         return bytes.fromhex(self._request(f"peek {addr} {length}")[0])
+
+    def stack_depth(self) -> tuple[int, int]:
+        """(deepest stack use so far, RAM between static data and the top) in bytes: the
+        host fills RAM with a pattern before boot; what the stack never touched keeps it."""
+        free = self.ramend + 1 - self._static_end
+        untouched = int(self._request(f"stack {self._static_end}")[0])
+        return free - untouched, free
 
     def close(self) -> None:
         proc = self.proc

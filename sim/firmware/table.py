@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from .. import faults
 from ..plant import Plant, SensorFault
 from ..transport import BoardPort, InProcessPipe, NoisyPort
 from .build import FirmwareBuild, build_firmware, locate
-from .harness import BoardState, Simavr
+from .harness import BoardState, Simavr, SimavrError
 
 
 class FirmwareBoard:
@@ -107,6 +108,9 @@ class FirmwareTable:
         self._step_cycles = max(1, round(step_s * self.sim.frequency))
         self._t0 = clock.now()
         self._rx = bytearray()
+        #: why the simulator stopped, if it did (the board then is silent, like one
+        #: without power; the host sees that as a dead link)
+        self.error: str | None = None
         #: MCU time (s) at the start of the last step that carried host bytes to the UART
         self.last_rx_mcu_s: float | None = None
         self.sim.step(0, self._ratios(), self.plant.cutout_open)  # reads the state
@@ -169,6 +173,15 @@ class FirmwareTable:
 
     def poll(self) -> None:
         """Run MCU and plant up to the clock's now; carry the bytes both ways."""
+        if self.error is not None:
+            return
+        try:
+            self._run_until_now()
+        except SimavrError as exc:
+            self.error = str(exc)
+            print(f"firmware board stopped: {exc}", file=sys.stderr, flush=True)
+
+    def _run_until_now(self) -> None:
         now = self.clock.now()
         self.noisy.now = now
         data = self.noisy.read_available()
