@@ -154,6 +154,17 @@ static void drive_cutouts(int force)
     }
 }
 
+/* Every reset (the watchdog's too, which simavr performs by itself) releases the
+ * outputs at once. */
+static void (*core_reset)(avr_t *a);
+
+static void on_reset(avr_t *a)
+{
+    if (core_reset)
+        core_reset(a);
+    outputs_released();
+}
+
 /* --- ADC --------------------------------------------------------------------------------- */
 static void adc_trigger(struct avr_irq_t *irq, uint32_t value, void *param)
 {
@@ -330,7 +341,6 @@ static void do_reset(int power)
     } else {
         avr_regbit_set(avr, avr->reset_flags.extrf);
     }
-    outputs_released();
     drive_cutouts(1);
     rx_len = rx_pos = 0; /* bytes on the wire during the reset are lost */
     fprintf(out, "ok\n");
@@ -405,6 +415,8 @@ int main(int argc, char **argv)
     avr_load_firmware(avr, &fw);
     fill_ram();
     avr->sleep = no_sleep;
+    core_reset = avr->reset;
+    avr->reset = on_reset;
     avr->log = 0;
     if (serial >= 0) {
         uint8_t ee[4] = {(uint8_t)serial, (uint8_t)(serial >> 8), (uint8_t)(serial >> 16),
