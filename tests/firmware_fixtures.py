@@ -18,15 +18,13 @@ from hydrotherm.config import Config
 from sim.firmware import FirmwareBuild, FirmwareTable, FirmwareUnavailable, build_firmware
 from sim.harness import InProcessHarness
 
-PACKAGES = "gcc-avr avr-libc binutils-avr simavr libsimavr-dev make"
-
 
 @pytest.fixture(scope="session")
 def firmware_build() -> FirmwareBuild:
     try:
         return build_firmware()
     except FirmwareUnavailable as exc:
-        msg = f"{exc} (Debian: apt-get install {PACKAGES})"
+        msg = str(exc)
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)

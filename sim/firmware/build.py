@@ -33,13 +33,14 @@ def build_firmware(directory: Path = FIRMWARE_DIR, timeout_s: float = 300.0) -> 
     missing = missing_tools()
     if missing:
         raise FirmwareUnavailable(
-            f"cannot build the firmware: {', '.join(missing)} not found (install gcc-avr "
-            "avr-libc binutils-avr simavr libsimavr-dev make)")
+            f"cannot build the firmware: {', '.join(missing)} not found (Debian: apt-get "
+            "install gcc-avr avr-libc binutils-avr simavr libsimavr-dev make gcc)")
     proc = subprocess.run(["make", "-C", str(directory)], capture_output=True, text=True,
                           timeout=timeout_s, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise FirmwareUnavailable("make -C firmware failed: " + " | ".join(tail))
+        raise FirmwareUnavailable("make -C firmware failed (the simulator host needs "
+                                  "Debian's simavr and libsimavr-dev): " + " | ".join(tail))
     return locate(directory / "build" / ELF_NAME)
 
 
