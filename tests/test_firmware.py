@@ -378,3 +378,23 @@ def test_cli_sim_firmware_missing_elf_is_a_usage_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "no firmware at" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_physical_faults_on_the_firmware_table(fw_connected: InProcessHarness) -> None:
+    """The fault vocabulary acts on the plant and the wire around the MCU, as with the
+    Python board: a dead heater, a leak, a silent line (the dead-man catches it)."""
+    h = fw_connected
+    table: FirmwareTable = h.table
+    plant = table.plant
+    h.link.set_outputs(1.0, 1.0)
+    assert h.run(2.0, until=lambda: table.board.applied(1) == 1000)
+    table.inject("heater_dead", cushion=0)
+    table.inject("cushion_leak", cushion=1, kg_per_min=6.0)
+    kg0 = plant.water_kg[1]
+    h.run(10.0)
+    assert table.board.applied(0) == 1000 and plant.power_w[0] == 0.0
+    assert plant.power_w[1] == h.cfg.plant.heater_w
+    assert plant.water_kg[1] == pytest.approx(kg0 - 1.0, abs=0.05)
+    table.inject("serial_silence", duration_s=5.0)
+    assert h.run(5.0, until=lambda: table.board.faults & p.Fault.DEADMAN_1)
+    assert not table.board.relay_closed
