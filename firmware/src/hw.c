@@ -14,8 +14,8 @@
  * would reset the board again during start-up.  .init3 runs before .data/.bss are
  * set up, so the copies live in .noinit.
  *
- * The Nano's bootloader (optiboot) reads and clears MCUSR itself and hands its value
- * to the application in register r2, which the start-up code has not touched yet
+ * The Nano's bootloader (optiboot, version 4.6 and later) reads and clears MCUSR
+ * itself and hands its value to the application in register r2, which the start-up code has not touched yet
  * here.  So when MCUSR reads 0, the copy in r2 is used (if it looks like reset flags:
  * no bits above the four defined ones); flashed without a bootloader, MCUSR is used. */
 static uint8_t mcusr_at_boot __attribute__((section(".noinit")));
