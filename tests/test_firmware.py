@@ -398,3 +398,26 @@ def test_physical_faults_on_the_firmware_table(fw_connected: InProcessHarness) -
     table.inject("serial_silence", duration_s=5.0)
     assert h.run(5.0, until=lambda: table.board.faults & p.Fault.DEADMAN_1)
     assert not table.board.relay_closed
+
+
+@pytest.mark.parametrize("noise_lsb", [0.5, 0.0])
+def test_oversampled_counts_match_the_divider(firmware_build: FirmwareBuild, cfg: Config,
+                                              noise_lsb: float) -> None:
+    """docs/protocol.md 11.1: 16 conversions of the 10-bit ADC give 4095 · Vin / Vref to
+    within 2 counts with the ADC's usual half-LSB noise, 2.5 without any noise."""
+    therm = Thermistor(cfg.sensor)
+    sim = Simavr(firmware_build.simhost, firmware_build.elf, seed=7, adc_noise_lsb=noise_lsb)
+    worst = 0.0
+    try:
+        t_us = 0
+        for celsius in (0.5, 10.0, 20.0, 30.0, 37.0, 40.0, 41.0, 42.0, 45.0, 59.5):
+            r = therm.resistance_at(celsius)
+            ratio = r / (r + cfg.sensor.series_ohm)
+            t_us += 400_000  # two samples: the second one saw only this voltage
+            got = sim.step(t_us, [ratio] * 4, [False, False]).state.adc
+            exact = therm.counts_exact(celsius)
+            worst = max(worst, *(abs(c - exact) for c in got))
+    finally:
+        sim.close()
+    print(f"\nADC noise {noise_lsb} LSB: worst |counts - 4095 Vin/Vref| = {worst:.2f}")
+    assert worst <= (2.0 if noise_lsb else 2.5)
