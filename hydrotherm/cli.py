@@ -66,7 +66,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from hydrotherm.app.sim import run_sim
 
     cfg = _load_config(args)
-    return run_sim(cfg, Path(args.dir) if args.dir else None, args.tables, args.seed)
+    return run_sim(cfg, Path(args.dir) if args.dir else None, args.tables, args.seed,
+                   firmware=args.firmware)
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", type=int, default=1, help="number of simulated tables")
     p.add_argument("--dir", help="directory for the pty links and control socket")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--firmware", metavar="ELF",
+                   help="run the compiled board firmware in simavr (e.g. "
+                        "firmware/build/hydrotherm-board.elf) instead of the Python board")
     p.set_defaults(func=cmd_sim)
 
     def control_args(q: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ steps and everything is polled after each step, exactly as the real-time threads
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from firmware_bridge.link import BoardLink, IncompatibleBoardError, LinkState
 from firmware_bridge.thermistor import Thermistor
@@ -20,10 +21,13 @@ from .table import SimulatedTable
 class InProcessHarness:
     """Clock, simulated table and link, wired through an in-process pipe."""
 
-    def __init__(self, cfg: Config | None = None, seed: int = 0, step_s: float = 0.05) -> None:
+    def __init__(self, cfg: Config | None = None, seed: int = 0, step_s: float = 0.05,
+                 make_table: Callable[..., Any] = SimulatedTable) -> None:
+        """``make_table(cfg, clock, seed=)`` builds the table: the Python board by default,
+        ``sim.firmware.FirmwareTable`` (on an in-process pipe) for the real firmware."""
         self.cfg = cfg or Config()
         self.clock = SimClock()
-        self.table = SimulatedTable(self.cfg, self.clock, seed=seed)
+        self.table = make_table(self.cfg, self.clock, seed=seed)
         self.link = BoardLink(self.cfg.link, Thermistor(self.cfg.sensor), self.clock,
                               url="inprocess://table", opener=self.table.pipe.open)
         self.step_s = step_s

@@ -15,6 +15,7 @@ import select
 import socketserver
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ class SimServer:
     """N simulated tables polled by one thread against one clock."""
 
     def __init__(self, cfg: Config, clock: Clock | None = None, directory: Path | None = None,
-                 tables: int = 1, seed: int = 0) -> None:
+                 tables: int = 1, seed: int = 0,
+                 make_table: Callable[..., Any] = SimulatedTable) -> None:
+        """``make_table(cfg, clock, port, seed=, serial_number=)`` builds each table: the
+        Python board by default, ``sim.firmware.FirmwareTable`` for the real firmware."""
         if tables < 1:
             raise ValueError("tables must be at least 1")
         self.cfg = cfg
@@ -45,8 +49,8 @@ class SimServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.ports = [PtyPort(self.dir / f"table{i}") for i in range(tables)]
-        self.tables = [SimulatedTable(cfg, self.clock, port, seed=seed + i,
-                                      serial_number=cfg.board.serial_number + i)
+        self.tables = [make_table(cfg, self.clock, port, seed=seed + i,
+                                  serial_number=cfg.board.serial_number + i)
                        for i, port in enumerate(self.ports)]
         self.control_path = self.dir / "control.sock"
         self._stop = threading.Event()
@@ -71,6 +75,10 @@ class SimServer:
             self.control_path.unlink(missing_ok=True)
         for port in self.ports:
             port.close()
+        for table in self.tables:
+            close = getattr(table, "close", None)
+            if close is not None:
+                close()
 
     def __enter__(self) -> SimServer:
         return self.start()

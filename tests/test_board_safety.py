@@ -1,9 +1,21 @@
-"""The board's own safety, without help from the host (reference.md, 'The heater board')."""
+"""The board's own safety, without help from the host (reference.md, 'The heater board').
+
+Every test runs against both boards: the Python emulator and the compiled firmware in
+simavr (``tests/firmware_fixtures.py``)."""
 
 from __future__ import annotations
 
+import pytest
+
 from firmware_bridge import protocol as p
 from sim.harness import InProcessHarness
+
+pytest_plugins = ["tests.firmware_fixtures"]
+
+
+@pytest.fixture
+def harness(any_board_harness: InProcessHarness) -> InProcessHarness:
+    return any_board_harness
 
 
 def heat_full(h: InProcessHarness) -> None:

@@ -1,4 +1,8 @@
-"""The link against the board emulator, in-process on a simulated clock."""
+"""The link against a board, in-process on a simulated clock.
+
+The tests that take the ``harness`` / ``connected`` fixtures run against both boards: the
+Python emulator and the compiled firmware in simavr (``tests/firmware_fixtures.py``); the
+ones that reach into the emulator's internals build a Python board themselves."""
 
 from __future__ import annotations
 
@@ -9,6 +13,13 @@ from firmware_bridge.link import IncompatibleBoardError, LinkState
 from firmware_bridge.thermistor import SensorStatus
 from hydrotherm.config import Config
 from sim.harness import InProcessHarness
+
+pytest_plugins = ["tests.firmware_fixtures"]
+
+
+@pytest.fixture
+def harness(any_board_harness: InProcessHarness) -> InProcessHarness:
+    return any_board_harness
 
 
 def test_handshake_reads_identity(harness: InProcessHarness) -> None:

@@ -1,10 +1,14 @@
-"""The link against the board emulator over a real pseudo-terminal, in real time."""
+"""The link against a board over a real pseudo-terminal, in real time.
+
+Every test runs against both boards: the Python emulator and the compiled firmware in
+simavr (``tests/firmware_fixtures.py``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
@@ -16,10 +20,14 @@ from hydrotherm.clock import RealClock
 from hydrotherm.config import Config
 from sim.server import SimServer
 
+pytest_plugins = ["tests.firmware_fixtures"]
+
 
 @pytest.fixture
-def server(tmp_path: Path, cfg: Config) -> Iterator[SimServer]:
-    with SimServer(cfg, RealClock(), tmp_path / "sim", tables=1, seed=3) as srv:
+def server(tmp_path: Path, cfg: Config,
+           make_table: Callable[..., Any]) -> Iterator[SimServer]:
+    with SimServer(cfg, RealClock(), tmp_path / "sim", tables=1, seed=3,
+                   make_table=make_table) as srv:
         yield srv
 
 
@@ -92,15 +100,14 @@ def test_reconnect_after_pty_closed_and_reopened(server: SimServer, link: BoardL
     assert "disconnected" in kinds and "connected" in kinds
 
 
-def test_link_over_socket_url(cfg: Config) -> None:
+def test_link_over_socket_url(cfg: Config, make_table: Callable[..., Any]) -> None:
     """The same link over pyserial's ``socket://`` (a serial-to-Ethernet adapter)."""
     import threading
 
-    from sim.table import SimulatedTable
     from sim.transport import TcpPort
 
     port = TcpPort()
-    table = SimulatedTable(cfg, RealClock(), port, seed=5)
+    table = make_table(cfg, RealClock(), port, seed=5)
     stop = threading.Event()
 
     def board_loop() -> None:

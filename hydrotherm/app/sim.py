@@ -18,8 +18,20 @@ from .errors import UsageError
 from .parts import install_stop
 
 
-def run_sim(cfg: Config, directory: Path | None, tables: int, seed: int | None) -> int:
-    server = SimServer(cfg, RealClock(), directory, tables=tables, seed=seed)
+def run_sim(cfg: Config, directory: Path | None, tables: int, seed: int | None,
+            firmware: str | None = None) -> int:
+    """Simulated boards on ptys until Ctrl-C: the Python board emulator, or with
+    ``firmware`` the compiled board firmware (an ELF) running in simavr."""
+    if firmware:
+        from sim.firmware import FirmwareUnavailable, make_server
+
+        try:
+            server = make_server(cfg, firmware, RealClock(), directory, tables=tables,
+                                 seed=seed)
+        except FirmwareUnavailable as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        server = SimServer(cfg, RealClock(), directory, tables=tables, seed=seed)
     server.start()
     try:
         for i, port in enumerate(server.ports):
