@@ -15,7 +15,7 @@ from typing import Any
 
 from hydrotherm.config import Config, ConfigError, from_mapping, to_toml
 
-from .fmt import _g
+from .fmt import fmt_g
 from .results import AutotuneError, AutotuneResult, AutotuneSettings, CushionFit, Estimate
 
 _KEYS = ("plant.water_kg", "plant.loss_to_room_w_per_k", "plant.plate_to_water_w_per_k",
@@ -27,8 +27,8 @@ def _get(cfg: Config, key: str) -> Any:
     return getattr(getattr(cfg, sec), name)
 
 
-def _result(fits: list[CushionFit], cfg: Config, room_c: float, settings: AutotuneSettings,
-            duration_s: float) -> AutotuneResult:
+def combine_fits(fits: list[CushionFit], cfg: Config, room_c: float,
+                 settings: AutotuneSettings, duration_s: float) -> AutotuneResult:
     """Combine the cushions (the configuration has one plant for both) and tune."""
     warnings = [w for f in fits for w in f.warnings]
     problems: list[str] = []
@@ -45,7 +45,7 @@ def _result(fits: list[CushionFit], cfg: Config, room_c: float, settings: Autotu
                            ("plate time constant", lambda f: f.plate_time_constant_s)):
             a, b = get(fits[0]).value, get(fits[1]).value
             if abs(a - b) > 0.15 * max(abs(a), abs(b), 1e-9):
-                warnings.append(f"the cushions differ in {label} ({_g(a)} vs {_g(b)}); the "
+                warnings.append(f"the cushions differ in {label} ({fmt_g(a)} vs {fmt_g(b)}); the "
                                 "configuration holds one value for both: the mean is used")
     for f in fits:
         if f.r2 < 0.99:

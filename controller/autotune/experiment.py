@@ -18,8 +18,8 @@ from hydrotherm.clock import Clock
 from hydrotherm.config import CUSHIONS, Config
 
 from .fit import analyse
-from .fmt import _fmt_c, _hms
-from .results import AutotuneError, AutotuneResult, AutotuneSettings, _Record
+from .fmt import fmt_c, hms
+from .results import AutotuneError, AutotuneResult, AutotuneSettings, Record
 
 PHASES = ("connect", "prepare", "hold", "heat", "cool", "fit", "done", "aborted")
 _RUNNING = ("hold", "heat", "cool")
@@ -88,7 +88,7 @@ class Autotuner:
         self._relay_open_sent = False
         self._slopes = [SlopeEstimator(self.cfg.control.slope_window_s) for _ in range(CUSHIONS)]
         self._estimate: list[float | None] = [None] * CUSHIONS
-        self._record = _Record()
+        self._record = Record()
 
     # --- state -----------------------------------------------------------------------------
 
@@ -122,12 +122,12 @@ class Autotuner:
     @property
     def progress(self) -> str:
         """One line: phase, percent, elapsed, what is happening."""
-        head = f"autotune {self.phase} {self.percent:3.0f} % ({_hms(self.elapsed_s)} elapsed"
+        head = f"autotune {self.phase} {self.percent:3.0f} % ({hms(self.elapsed_s)} elapsed"
         if self.phase in _RUNNING and self._t0 is not None:
             left = self._t0 + self._planned_s() - self.clock.now()
-            head += f", about {_hms(max(0.0, left))} left"
+            head += f", about {hms(max(0.0, left))} left"
         head += ")"
-        waters = ", ".join(f"cushion {c} {_fmt_c(self._estimate[c])}" for c in self.cushions)
+        waters = ", ".join(f"cushion {c} {fmt_c(self._estimate[c])}" for c in self.cushions)
         if self.phase == "connect":
             return f"{head}: waiting for the board"
         if self.phase == "prepare":

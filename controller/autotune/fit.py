@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from hydrotherm.config import CUSHIONS, Config
 
-from .configuration import _result
-from .results import AutotuneError, AutotuneResult, AutotuneSettings, CushionFit, Estimate, _Record
+from .configuration import combine_fits
+from .results import AutotuneError, AutotuneResult, AutotuneSettings, CushionFit, Estimate, Record
 
 
 @dataclass
@@ -86,7 +86,7 @@ def _sum_sq(k: int) -> float:
     return k * (k + 1) * (2 * k + 1) / 6.0 if k > 0 else 0.0
 
 
-def _compensated(rec: _Record, c: int, t0: float, n: int, lag_s: float,
+def _compensated(rec: Record, c: int, t0: float, n: int, lag_s: float,
                  window_s: float) -> list[float]:
     """1 s means of cushion ``c``'s sensor mean, corrected for the sensor lag."""
     raw = _uniform(rec.t, rec.water[c], t0, 1.0, n)
@@ -269,7 +269,7 @@ def _window(v: list[float], t0: float, a: float, b: float) -> tuple[list[float],
     return ts, v[lo:hi]
 
 
-def analyse(rec: _Record, t0: float, heat_start: float, heat_end: float,
+def analyse(rec: Record, t0: float, heat_start: float, heat_end: float,
             heat_stopped_at: Sequence[float | None], cushions: Sequence[int], cfg: Config,
             room_c: float, settings: AutotuneSettings) -> AutotuneResult:
     """Fit each driven cushion's record and derive the configuration changes."""
@@ -293,7 +293,7 @@ def analyse(rec: _Record, t0: float, heat_start: float, heat_end: float,
                                  heat_stopped_at[c] or heat_end, known, heater, c_spec,
                                  tau_cfg, plant.water_kg * c_spec,
                                  plant.loss_to_room_w_per_k, cfg.control.slope_window_s))
-    return _result(fits, cfg, room_c, settings, rec.t[-1] - t0)
+    return combine_fits(fits, cfg, room_c, settings, rec.t[-1] - t0)
 
 
 def _fit_cushion(c: int, comp: list[list[float]], applied: list[list[float]], m: int,

@@ -3,24 +3,24 @@
 
 from __future__ import annotations
 
-from .fmt import _g, _hms
+from .fmt import fmt_g, hms
 from .results import AutotuneResult
 
 
 def format_report(result: AutotuneResult) -> str:
     """What was found, how well, on what assumptions, and what changes."""
     lines = [f"Autotune: {len(result.fits)} cushion(s) identified in "
-             f"{_hms(result.duration_s)} of experiment."]
+             f"{hms(result.duration_s)} of experiment."]
     for f in result.fits:
         lines += [
             f"cushion {f.cushion}: water {f.start_c:.2f} -> {f.peak_c:.2f} °C, heated "
             f"{f.heated_s / 60:.0f} min",
-            f"  water           {f.water_kg.value:8.2f} ± {_g(f.water_kg.sigma)} kg "
+            f"  water           {f.water_kg.value:8.2f} ± {fmt_g(f.water_kg.sigma)} kg "
             f"(C_w {f.water_capacity_j_per_k.value / 1000:.1f} kJ/K)",
             f"  loss to room    {f.loss_to_room_w_per_k.value:8.2f} ± "
-            f"{_g(f.loss_to_room_w_per_k.sigma)} W/K",
+            f"{fmt_g(f.loss_to_room_w_per_k.sigma)} W/K",
             f"  plate time const{f.plate_time_constant_s.value:8.1f} ± "
-            f"{_g(f.plate_time_constant_s.sigma)} s (plate-to-water "
+            f"{fmt_g(f.plate_time_constant_s.sigma)} s (plate-to-water "
             f"{f.plate_to_water_w_per_k.value:.1f} W/K)",
             f"  fit             R² {f.r2:.6f}, residual rms {f.residual_rms_c * 1000:.1f} mK, "
             f"max {f.residual_max_c * 1000:.1f} mK, {f.points} points, "
@@ -39,7 +39,7 @@ def format_report(result: AutotuneResult) -> str:
     lines.append("Configuration:")
     for key, new in result.proposed.items():
         old = result.previous.get(key)
-        lines.append(f"  {key:32s} {_g(old) if old is not None else '?':>9} -> {_g(new)}")
+        lines.append(f"  {key:32s} {fmt_g(old) if old is not None else '?':>9} -> {fmt_g(new)}")
     for w in result.warnings:
         lines.append(f"warning: {w}")
     for pr in result.problems:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hydrotherm.config import CUSHIONS
 
-from .fmt import _g
+from .fmt import fmt_g
 
 
 class AutotuneError(RuntimeError):
@@ -58,7 +58,7 @@ class Estimate:
         return self.sigma / abs(self.value) if self.value else math.inf
 
     def __str__(self) -> str:
-        return f"{_g(self.value)} ± {_g(self.sigma)}"
+        return f"{fmt_g(self.value)} ± {fmt_g(self.sigma)}"
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class AutotuneResult:
 
 
 @dataclass
-class _Record:
+class Record:
     """Every report from the start of ``hold``: time, each cushion's sensor mean (None: no
     valid sensor) and applied fraction."""
 

@@ -23,16 +23,16 @@ from hydrotherm.config import (
 from sim import faults as sim_faults
 
 from .schema import (
-    _CONFIG_TABLES,
-    _EXPECT_KEYS,
-    _NOT_CLEARABLE,
-    _PLANT_KEY_SECTION,
-    _TOP_KEYS,
+    CONFIG_TABLES,
     DEFAULT_ACTOR,
     DEFAULT_HOST_STALL_S,
     EVENT_KINDS,
+    EXPECT_KEYS,
     FAULT_NAMES,
     MAX_DURATION_S,
+    NOT_CLEARABLE,
+    PLANT_KEY_SECTION,
+    TOP_KEYS,
     TRACE_PERIOD_S,
     AlarmExpect,
     Event,
@@ -42,15 +42,15 @@ from .schema import (
     Scenario,
     ScenarioError,
     TripExpect,
-    _field_names,
+    field_names,
 )
-from .source import _KEY_RE, _SourceMap, _strip_comment
+from .source import KEY_RE, SourceMap, strip_comment
 
 
 class _Checker:
     """Validation helpers that raise ScenarioError at the right line."""
 
-    def __init__(self, path: str, smap: _SourceMap) -> None:
+    def __init__(self, path: str, smap: SourceMap) -> None:
         self.path = path
         self.smap = smap
 
@@ -173,13 +173,13 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         line = int(m.group(1)) if m else None
         key = "(syntax)"
         if line is not None and 1 <= line <= len(text.splitlines()):
-            km = _KEY_RE.match(_strip_comment(text.splitlines()[line - 1]))
+            km = KEY_RE.match(strip_comment(text.splitlines()[line - 1]))
             if km:
                 key = km.group(1).strip('"')
         raise ScenarioError(path, line, key, f"not valid TOML: {msg}") from None
-    smap = _SourceMap(text)
+    smap = SourceMap(text)
     ck = _Checker(path, smap)
-    ck.keys(data, _TOP_KEYS, (), "the top level")
+    ck.keys(data, TOP_KEYS, (), "the top level")
     default_name = Path(path).stem if path != "<scenario>" else "scenario"
     name = ck.string(data, "name", (), default=default_name)
     description = data.get("description", "")
@@ -219,15 +219,15 @@ def _build_config(data: dict[str, Any], ck: _Checker) -> Config:
             continue
         values = ck.table(data[table], (table,))
         if table == "plant":
-            allowed = sorted(_PLANT_KEY_SECTION)
+            allowed = sorted(PLANT_KEY_SECTION)
             for k, v in values.items():
-                if k not in _PLANT_KEY_SECTION:
+                if k not in PLANT_KEY_SECTION:
                     raise ck.fail(("plant", k), "unknown key in [plant] (any key of the "
                                                 "configuration's plant, board and sensor "
                                                 f"sections: {', '.join(allowed)})")
-                put(_PLANT_KEY_SECTION[k], k, v, "plant", k)
+                put(PLANT_KEY_SECTION[k], k, v, "plant", k)
             continue
-        known = list(_field_names(_CONFIG_TABLES[table]))
+        known = list(field_names(CONFIG_TABLES[table]))
         if table == "control":
             known.append("heat")
         for k, v in values.items():
@@ -283,8 +283,8 @@ def _fault_event(e: dict[str, Any], kp: tuple[Any, ...], ck: _Checker, name: str
     if name not in FAULT_NAMES:
         raise ck.fail(kp + ("fault",), f"unknown fault {name!r} (known: "
                                        f"{', '.join(FAULT_NAMES)})")
-    if clear and name in _NOT_CLEARABLE:
-        raise ck.fail(kp + ("fault",), f"{name} cannot be cleared: {_NOT_CLEARABLE[name]}")
+    if clear and name in NOT_CLEARABLE:
+        raise ck.fail(kp + ("fault",), f"{name} cannot be cleared: {NOT_CLEARABLE[name]}")
     common = ("at_s", "do", "fault", "note")
     if name == "host_stall":
         ck.keys(e, common + ("duration_s",), kp, "a host_stall event")
@@ -373,7 +373,7 @@ def _parse_expect(data: dict[str, Any], ck: _Checker, events: list[Event]) -> Ex
         return Expectations()
     kp0: tuple[Any, ...] = ("expect",)
     ex = ck.table(data["expect"], kp0)
-    ck.keys(ex, _EXPECT_KEYS, kp0, "[expect]")
+    ck.keys(ex, EXPECT_KEYS, kp0, "[expect]")
     reasons = _reasons()
     trips = []
     for i, t in enumerate(ck.array(ex, "trips", kp0)):

@@ -37,14 +37,14 @@ class TripRecord:
         return self.heater_off_at_s - self.fault.at_s
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at_s": _r(self.at_s), "cushion": self.cushion, "reason": self.reason,
+        return {"at_s": rounded(self.at_s), "cushion": self.cushion, "reason": self.reason,
                 "detail": self.detail,
                 "fault": None if self.fault is None else self.fault.label(),
-                "detect_s": _r(self.detect_s), "heater_off_s": _r(self.heater_off_s),
-                "off_after_trip_s": _r(None if self.heater_off_at_s is None
+                "detect_s": rounded(self.detect_s), "heater_off_s": rounded(self.heater_off_s),
+                "off_after_trip_s": rounded(None if self.heater_off_at_s is None
                                        else max(0.0, self.heater_off_at_s - self.at_s)),
-                "affects": list(self.affects), "cleared_at_s": _r(self.cleared_at_s),
-                "on_while_tripped_s": _r(self.on_while_tripped_s)}
+                "affects": list(self.affects), "cleared_at_s": rounded(self.cleared_at_s),
+                "on_while_tripped_s": rounded(self.on_while_tripped_s)}
 
 
 @dataclass
@@ -56,8 +56,8 @@ class AlarmRecord:
     cleared_at_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at_s": _r(self.at_s), "cushion": self.cushion, "name": self.name,
-                "detail": self.detail, "cleared_at_s": _r(self.cleared_at_s)}
+        return {"at_s": rounded(self.at_s), "cushion": self.cushion, "name": self.name,
+                "detail": self.detail, "cleared_at_s": rounded(self.cleared_at_s)}
 
 
 @dataclass
@@ -71,8 +71,8 @@ class ResetRecord:
     refused: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at_s": _r(self.at_s), "cushion": self.cushion, "actor": self.actor,
-                "done_at_s": _r(self.done_at_s), "ok": self.ok, "cleared": self.cleared,
+        return {"at_s": rounded(self.at_s), "cushion": self.cushion, "actor": self.actor,
+                "done_at_s": rounded(self.done_at_s), "ok": self.ok, "cleared": self.cleared,
                 "refused": self.refused}
 
 
@@ -87,7 +87,7 @@ class RefusalRecord:
     unchanged: bool = True  # the setting was left as it was
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at_s": _r(self.at_s), "do": self.do, "cushion": self.cushion,
+        return {"at_s": rounded(self.at_s), "do": self.do, "cushion": self.cushion,
                 "value": self.value, "reason": self.reason, "logged": self.logged,
                 "unchanged": self.unchanged}
 
@@ -103,9 +103,10 @@ class CushionFigures:
     heat_on: bool  # at the end
 
     def as_dict(self) -> dict[str, Any]:
-        return {"max_water_c": _r(self.max_water_c, 3), "final_water_c": _r(self.final_water_c, 3),
-                "settle_s": _r(self.settle_s), "overshoot_c": _r(self.overshoot_c, 3),
-                "energy_wh": _r(self.energy_wh, 2), "setpoint_c": self.setpoint_c,
+        return {"max_water_c": rounded(self.max_water_c, 3),
+                "final_water_c": rounded(self.final_water_c, 3),
+                "settle_s": rounded(self.settle_s), "overshoot_c": rounded(self.overshoot_c, 3),
+                "energy_wh": rounded(self.energy_wh, 2), "setpoint_c": self.setpoint_c,
                 "heat_on": self.heat_on}
 
 
@@ -122,12 +123,12 @@ class Trace:
     relay_closed: list[bool] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"t_s": [_r(t) for t in self.t_s],
-                "water_c": [[_r(v, 3) for v in c] for c in self.water_c],
-                "measured_c": [[_r(v, 3) for v in c] for c in self.measured_c],
+        return {"t_s": [rounded(t) for t in self.t_s],
+                "water_c": [[rounded(v, 3) for v in c] for c in self.water_c],
+                "measured_c": [[rounded(v, 3) for v in c] for c in self.measured_c],
                 "setpoint_c": self.setpoint_c,
-                "applied": [[_r(v, 3) for v in c] for c in self.applied],
-                "power_w": [[_r(v, 1) for v in c] for c in self.power_w],
+                "applied": [[rounded(v, 3) for v in c] for c in self.applied],
+                "power_w": [[rounded(v, 1) for v in c] for c in self.power_w],
                 "relay_closed": self.relay_closed}
 
 
@@ -171,9 +172,9 @@ class Result:
         out = {
             "name": self.name, "file": self.path, "passed": self.passed,
             "failures": [f.as_dict() for f in self.failures],
-            "duration_s": self.duration_s, "seed": self.seed, "wall_s": _r(self.wall_s, 3),
-            "step_s": self.step_s, "grace_s": _r(self.grace_s, 3),
-            "max_water_c": _r(self.max_water_c, 3),
+            "duration_s": self.duration_s, "seed": self.seed, "wall_s": rounded(self.wall_s, 3),
+            "step_s": self.step_s, "grace_s": rounded(self.grace_s, 3),
+            "max_water_c": rounded(self.max_water_c, 3),
             "cushions": [c.as_dict() for c in self.cushions],
             "trips": [t.as_dict() for t in self.trips],
             "alarms": [a.as_dict() for a in self.alarms],
@@ -214,7 +215,8 @@ class Result:
         return lines
 
 
-def _r(v: float | None, nd: int = 2) -> float | None:
+def rounded(v: float | None, nd: int = 2) -> float | None:
+    """``v`` rounded for the JSON; None for a missing or non-finite value (JSON has no NaN)."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return None
     return round(v, nd)

@@ -27,9 +27,9 @@ from .result import (
     Result,
     Trace,
     TripRecord,
-    _r,
+    rounded,
 )
-from .schema import _EPS, DEFAULT_ACTOR, SETTLE_BAND_C, Event, Scenario
+from .schema import DEFAULT_ACTOR, EPS, SETTLE_BAND_C, Event, Scenario
 from .verdict import check_expectations
 
 # --- the run ----------------------------------------------------------------------------
@@ -66,10 +66,10 @@ def heater_allowed_after_trip(cfg: Config, trip_at_s: float, interval_start_s: f
       dead-man can stop a heater the host cannot reach.
 
     Anything else is a heater on while tripped: a failure of the gate or the link."""
-    if interval_start_s < trip_at_s + gate_grace_s(cfg) - _EPS:
+    if interval_start_s < trip_at_s + gate_grace_s(cfg) - EPS:
         return True
-    return (last_setting_s <= trip_at_s + _EPS
-            and interval_start_s < last_setting_s + cfg.board.deadman_s + step_s - _EPS)
+    return (last_setting_s <= trip_at_s + EPS
+            and interval_start_s < last_setting_s + cfg.board.deadman_s + step_s - EPS)
 
 
 class _Run:
@@ -164,7 +164,7 @@ class _Run:
     def _apply(self, ev: Event) -> None:
         now = self.clock.now()
         c = self.c
-        rec: dict[str, Any] = {"at_s": _r(now), "do": ev.do, "line": ev.line}
+        rec: dict[str, Any] = {"at_s": rounded(now), "do": ev.do, "line": ev.line}
         if ev.fault is not None:
             rec["fault"] = ev.fault
         if ev.cushion is not None:
@@ -267,7 +267,7 @@ class _Run:
                             rec.first_on_while_tripped_s = now
         # what the board had accepted when the next step begins
         self.last_setting = list(board.output_set_at)
-        if now >= len(self.sec_t) - _EPS:
+        if now >= len(self.sec_t) - EPS:
             self.sec_t.append(now)
             self.sec_w[0].append(water[0])
             self.sec_w[1].append(water[1])
@@ -308,7 +308,7 @@ class _Run:
         duration = sc.duration_s
         step = self.step
         n_steps = max(1, math.ceil(duration / step - 1e-9))
-        while k < len(events) and events[k].at_s <= _EPS:
+        while k < len(events) and events[k].at_s <= EPS:
             self._apply(events[k])
             k += 1
         self._observe(0.0)
@@ -324,17 +324,17 @@ class _Run:
             self._observe(now)
             if self.on_step is not None:
                 self.on_step(self)
-            if now >= next_trace - _EPS:
+            if now >= next_trace - EPS:
                 self._sample_trace(now)
                 next_trace += sc.trace_period_s
-            while k < len(events) and events[k].at_s <= now + _EPS:
+            while k < len(events) and events[k].at_s <= now + EPS:
                 self._apply(events[k])
                 k += 1
             if self.progress is not None and n / n_steps >= next_progress - 1e-9:
                 next_progress += 0.1
                 self._report(now, n / n_steps)
         end = clock.now()
-        if self.trace.t_s and self.trace.t_s[-1] < end - _EPS:
+        if self.trace.t_s and self.trace.t_s[-1] < end - EPS:
             self._sample_trace(end)
         result = self._result(end)
         result.wall_s = time.perf_counter() - wall0
@@ -356,7 +356,7 @@ class _Run:
         for ev in self.log.events():
             kinds[ev.kind] = kinds.get(ev.kind, 0) + 1
         for r in self.refusals:
-            r.logged = any(abs(e.time - r.at_s) < _EPS and e.cushion == r.cushion
+            r.logged = any(abs(e.time - r.at_s) < EPS and e.cushion == r.cushion
                            and (e.detail or {}).get("command") == r.do for e in logged)
         figures = []
         for i in range(CUSHIONS):
@@ -383,7 +383,7 @@ class _Run:
         end = self.window_end[i]
         ts = self.sec_t
         ws = self.sec_w[i]
-        n = len(ts) if end is None else sum(1 for t in ts if t < end - _EPS)
+        n = len(ts) if end is None else sum(1 for t in ts if t < end - EPS)
         if n == 0:
             return None, None
         settle: float | None = 0.0

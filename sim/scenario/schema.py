@@ -33,7 +33,7 @@ DEFAULT_ACTOR = "scenario"
 #: A host stall without ``duration_s`` lasts this long (more than the 3 s limit).
 DEFAULT_HOST_STALL_S = 10.0
 
-_EPS = 1e-6
+EPS = 1e-6
 
 #: ``do`` values.  ``unplug``, ``replug``, ``board_reset`` and ``host_stall`` are also
 #: accepted as ``do = "fault", fault = "<name>"`` (the same event).
@@ -44,35 +44,35 @@ RUNNER_FAULTS = ("host_stall",)
 #: Every name ``fault =`` accepts.
 FAULT_NAMES = tuple(sim_faults.FAULTS) + RUNNER_FAULTS
 #: Faults that cannot be "cleared" (they are instantaneous, or a clear itself).
-_NOT_CLEARABLE = {"board_reset": "a reboot is instantaneous; nothing to clear",
+NOT_CLEARABLE = {"board_reset": "a reboot is instantaneous; nothing to clear",
                   "replug": "replug is itself the end of an unplug"}
 
 #: Config sections a [plant] table may address (each key belongs to exactly one).
 _PLANT_SECTIONS: dict[str, type] = {"plant": PlantConfig, "board": BoardConfig,
                                     "sensor": SensorConfig}
 #: Config sections that may appear as their own tables.
-_CONFIG_TABLES: dict[str, type] = {"plant": PlantConfig, "board": BoardConfig,
+CONFIG_TABLES: dict[str, type] = {"plant": PlantConfig, "board": BoardConfig,
                                    "sensor": SensorConfig, "safety": SafetyConfig,
                                    "control": ControlConfig, "link": LinkConfig}
 
-_TOP_KEYS = ("name", "description", "duration_s", "seed", "trace_period_s", "plant", "board",
+TOP_KEYS = ("name", "description", "duration_s", "seed", "trace_period_s", "plant", "board",
              "sensor", "safety", "control", "link", "events", "expect")
 
-_EXPECT_KEYS = ("max_water_c", "trips", "no_trips", "no_other_trips", "settled_within_s",
+EXPECT_KEYS = ("max_water_c", "trips", "no_trips", "no_other_trips", "settled_within_s",
                 "final_within_c", "alarms", "no_alarms", "resets", "refusals",
                 "heater_off_when_tripped")
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
+def field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
 #: [plant] key -> config section.
-_PLANT_KEY_SECTION: dict[str, str] = {}
+PLANT_KEY_SECTION: dict[str, str] = {}
 for _sec, _cls in _PLANT_SECTIONS.items():
-    for _k in _field_names(_cls):
-        assert _k not in _PLANT_KEY_SECTION, f"{_k} is in two config sections"
-        _PLANT_KEY_SECTION[_k] = _sec
+    for _k in field_names(_cls):
+        assert _k not in PLANT_KEY_SECTION, f"{_k} is in two config sections"
+        PLANT_KEY_SECTION[_k] = _sec
 
 
 class ScenarioError(ValueError):

@@ -15,10 +15,10 @@ from typing import Any
 
 
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?")
-_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*|\"[^\"]*\")\s*=")
+KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*|\"[^\"]*\")\s*=")
 
 
-def _strip_comment(line: str) -> str:
+def strip_comment(line: str) -> str:
     """The line without its comment (a ``#`` outside a string)."""
     quote = ""
     i = 0
@@ -38,7 +38,7 @@ def _strip_comment(line: str) -> str:
     return line
 
 
-class _SourceMap:
+class SourceMap:
     """Line numbers of tables and keys in a TOML text, for error messages.
 
     Paths are tuples as the parsed data is addressed: ``("plant", "room_c")``,
@@ -63,12 +63,12 @@ class _SourceMap:
                 if in_string in raw:
                     in_string = ""
                 continue
-            line = _strip_comment(raw)
+            line = strip_comment(raw)
             for delim in ('"""', "'''"):
                 if line.count(delim) % 2 == 1:
                     in_string = delim
             m = _HEADER_RE.match(line)
-            if m and not _KEY_RE.match(line):
+            if m and not KEY_RE.match(line):
                 parts = tuple(p.strip().strip("\"'") for p in m.group(2).split("."))
                 if m.group(1) == "[[":
                     idx = counts.get(parts, 0)
@@ -79,7 +79,7 @@ class _SourceMap:
                     current = parts
                 self.where.setdefault(current, (n, self.offsets[n - 1]))
                 continue
-            m = _KEY_RE.match(line)
+            m = KEY_RE.match(line)
             if m:
                 key = m.group(1)
                 parts = ((key.strip('"'),) if key.startswith('"')

@@ -10,7 +10,7 @@ from hydrotherm.config import (
 )
 
 from .result import Failure, Result, TripRecord
-from .schema import _EPS, SETTLE_BAND_C, Scenario
+from .schema import EPS, SETTLE_BAND_C, Scenario
 
 # --- the verdict ------------------------------------------------------------------------
 
@@ -41,7 +41,7 @@ def check_expectations(sc: Scenario, res: Result) -> list[Failure]:
             continue
         ok = [t for t in cands
               if te.within_s is None or 0.0 <= t.at_s - _anchor(t, te.since_s) <= te.within_s
-              + _EPS]
+              + EPS]
         if not ok:
             t = cands[0]
             since = _anchor(t, te.since_s)
@@ -57,7 +57,7 @@ def check_expectations(sc: Scenario, res: Result) -> list[Failure]:
             if t.heater_off_at_s is None:
                 out.append(Failure(key, f"after the {te.describe()} trip the heater(s) of "
                                         f"cushion(s) {list(t.affects)} never stayed off"))
-            elif t.heater_off_at_s - since > te.heater_off_within_s + _EPS:
+            elif t.heater_off_at_s - since > te.heater_off_within_s + EPS:
                 out.append(Failure(key, f"heater off {t.heater_off_at_s - since:.2f} s after "
                                         f"the fault, later than heater_off_within_s = "
                                         f"{te.heater_off_within_s:g} s"))
@@ -109,7 +109,7 @@ def check_expectations(sc: Scenario, res: Result) -> list[Failure]:
             continue
         if ae.within_s is not None:
             since = ae.since_s if ae.since_s is not None else _alarm_anchor(sc, cands[0].at_s)
-            if not any(0.0 <= a.at_s - since <= ae.within_s + _EPS for a in cands):
+            if not any(0.0 <= a.at_s - since <= ae.within_s + EPS for a in cands):
                 out.append(Failure(key, f"the {ae.name} alarm on cushion {ae.cushion} came "
                                         f"{cands[0].at_s - since:.1f} s after {since:g} s, "
                                         f"later than within_s = {ae.within_s:g} s"))
@@ -170,14 +170,14 @@ def check_expectations(sc: Scenario, res: Result) -> list[Failure]:
 
 def step_tolerance(res: Result) -> float:
     """Events happen on the step grid: an event time matches within one step."""
-    return res.step_s + _EPS
+    return res.step_s + EPS
 
 
 def _alarm_anchor(sc: Scenario, at_s: float) -> float:
     """Alarms count from the latest event of any kind before them (or the start)."""
     best = 0.0
     for ev in sc.events:
-        if ev.at_s <= at_s + _EPS:
+        if ev.at_s <= at_s + EPS:
             best = ev.at_s
     return best
 
