@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dashboard.stack import LocalStack
 
 from dashboard.app import create_app
 from dashboard.auth import UserStore
 from dashboard.server import DashboardServer
+from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
 from tests.test_dashboard_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser, shot
 
