@@ -583,11 +583,18 @@ def test_rise_while_off_opens_the_relay() -> None:
     w1 = 36.0 + 0.2 * t / 60
     rig.run(20, ramp(lambda t: 36.0, lambda t: w1 + 0.2 * t / 60), applied=(0.0, 0.0),
             noise=0.03)
-    res = rig.sup.reset("tech")
+    # a therapist may never reset a welded relay: with the relay open nothing shows it
+    # has been repaired (service lockout); a service person's reset is judged on the data
+    res = rig.sup.reset("therapist")
+    assert not res.ok and "only a service person" in res.refused[0][1]
+    res = rig.sup.reset("tech", service_reason="SSR replaced")
     assert not res.ok and "rising" in res.refused[0][1]
     rig.run(60, ((36.0, 36.0), (w1 + 0.07, w1 + 0.07)), applied=(0.0, 0.0), noise=0.03)
-    res = rig.sup.reset("tech")
+    assert not rig.sup.reset("therapist").ok and not rig.sup.relay_allowed
+    res = rig.sup.reset("tech", service_reason="SSR replaced")
     assert res.ok and res.cleared == [trip] and rig.sup.relay_allowed
+    [ev] = rig.kinds("trip_reset")
+    assert ev.actor == "tech" and "service reset: SSR replaced" in ev.detail
     rig.run(400, ((36.0, 36.0), (w1 + 0.07, w1 + 0.07)), applied=(0.0, 0.0), noise=0.03)
     assert rig.sup.trips == []
 
@@ -727,20 +734,30 @@ def test_board_fault_from_link_events() -> None:
                  "handshake_failed", "incompatible"):
         rig.sup.link_event(LinkEvent(kind, rig.clock.now(), "whatever"))
     assert rig.sup.trips == []
-    rig.sup.link_event(LinkEvent("board_fault", rig.clock.now(), "deadman_0, cutout_1",
-                                 {"raised": 0x81, "active": 0x81}))
+    rig.sup.link_event(LinkEvent("board_fault", rig.clock.now(), "deadman_0",
+                                 {"raised": 0x01, "active": 0x01}))
     [trip] = rig.sup.trips
     assert (trip.reason, trip.cushion) == ("board_fault", None)
-    assert "deadman_0" in trip.detail and "cutout_1" in trip.detail
+    assert "deadman_0" in trip.detail and trip.service is None
     assert rig.sup.gate((0.5, 0.5)) == (0.0, 0.0) and rig.sup.relay_allowed
-    res = rig.sup.reset("nurse")
+    # the cut-out that follows makes it a trip for a service person; the relay stays open
+    rig.sup.link_event(LinkEvent("board_fault", rig.clock.now(), "cutout_1",
+                                 {"raised": 0x80, "active": 0x81}))
+    [trip] = rig.sup.trips
+    assert "deadman_0" in trip.detail and "cutout_1" in trip.detail
+    assert trip.service and "cut-out" in trip.service and not rig.sup.relay_allowed
+    res = rig.sup.reset("nurse", service_reason="plate refilled")
     assert not res.ok and "no telemetry report since" in res.refused[0][1]
     flags = int(p.Fault.DEADMAN_0 | p.Fault.CUTOUT_1)
     rig.feed(faults=flags)
-    res = rig.sup.reset("nurse")
+    res = rig.sup.reset("nurse", service_reason="plate refilled")
     assert not res.ok and "deadman_0" in res.refused[0][1]
     rig.feed(faults=0)
-    assert rig.sup.reset("nurse").ok and rig.sup.trips == []
+    res = rig.sup.reset("nurse")
+    assert not res.ok and "only a service person" in res.refused[0][1]
+    assert rig.sup.reset("tech", service_reason="plate refilled").ok and rig.sup.trips == []
+    with pytest.raises(ValueError, match="reason"):
+        rig.sup.reset("tech", service_reason="  ")
     rig.sup.link_event(LinkEvent("board_reset", rig.clock.now(), "board uptime went back"))
     assert "unexpected reset" in rig.sup.trips[0].detail
 
@@ -755,9 +772,14 @@ def test_board_fault_from_the_flags_in_telemetry() -> None:
     [trip] = rig.sup.trips
     assert trip.reason == "board_fault" and "limit_hot_1" in trip.detail
     rig.run(1, both(37.0), faults=int(p.Fault.LIMIT_HOT_1 | p.Fault.DEADMAN_0))
-    assert len(rig.kinds("trip")) == 1  # latched once
+    # latched once; the dead-man that followed adds to it (a second trip event says so)
+    assert len(rig.kinds("trip")) == 2 and "deadman_0" in rig.kinds("trip")[1].detail
+    assert rig.sup.trips[0].flags == int(p.Fault.LIMIT_HOT_1 | p.Fault.DEADMAN_0)
     rig.feed()
-    assert rig.sup.reset("nurse").ok
+    assert rig.sup.trips[0].service and not rig.sup.relay_allowed  # the board's hot limit
+    res = rig.sup.reset("nurse")
+    assert not res.ok and "only a service person" in res.refused[0][1]
+    assert rig.sup.reset("tech", service_reason="checked the SSRs").ok
     rig.feed(faults=int(p.Fault.RESET))  # the board rebooted
     assert "unexpected reset" in rig.sup.trips[0].detail
 
@@ -955,7 +977,12 @@ def test_plant_welded_relay_trips_rise_while_off_and_relay_open_stops_it() -> No
     assert not rig.sup.relay_allowed and rig.plant.water_c[1] < 37.0
     for _ in range(round(600 / DT)):  # relay open: the plate's heat fades, then it is flat
         rig.step((0.0, 0.0), (35.0, 35.0))
-    assert rig.sup.reset("tech").ok
+    # the relay is still welded, but with the master relay open the water is flat: a
+    # reset judged on the data alone would pass, so a therapist's is refused (service
+    # lockout) and only a service person's, with a reason, is judged
+    res = rig.sup.reset("therapist")
+    assert not res.ok and "welded" in res.refused[0][1] and not rig.sup.relay_allowed
+    assert rig.sup.reset("tech", service_reason="SSR replaced").ok
     assert rig.plant.water_c[1] < 37.0
 
 
