@@ -30,7 +30,8 @@ from hydrotherm.config import CUSHIONS, Config
 
 from .control import ControlOutput, CushionController
 from .eventlog import EventLog
-from .supervisor import ResetResult, Supervisor, SupervisorEvent
+from .lockout import OpenLockout, open_lockouts, previous_run_note
+from .supervisor import SERVICE_ONLY_FLAGS, ResetResult, Supervisor, SupervisorEvent
 
 _LINK_EVENT_KINDS = {"connected": "link_connected", "disconnected": "link_disconnected",
                      "incompatible": "link_disconnected", "handshake_failed": "link_disconnected",
@@ -38,7 +39,8 @@ _LINK_EVENT_KINDS = {"connected": "link_connected", "disconnected": "link_discon
                      "command_refused": "command_refused"}
 
 
-_PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None"]
+_PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None",
+                      "str | None"]
 
 
 class CommandError(ValueError):
@@ -90,6 +92,12 @@ class Controller:
         self._pending_reset: _PendingReset | None = None
         self._relay_wanted: bool | None = None
         self.running = False
+        # read before this run records anything: the lockouts still in force and how the
+        # previous run ended (``lockout.py``)
+        self._lockouts: list[OpenLockout] = []
+        if log is not None:
+            self._lockouts = open_lockouts(log)
+            self.supervisor.note_previous_run(previous_run_note(log, self.wall()))
         link.add_listener(self._on_link_event)
 
     # --- life cycle ------------------------------------------------------------------------
@@ -100,6 +108,12 @@ class Controller:
         self.record_event("controller_start",
                           detail={"setpoints": [c.setpoint_c for c in self.cushions],
                                   "heat_on": [c.heat_on for c in self.cushions]})
+        for lk in self._lockouts:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lk.time))
+            self.supervisor.restore(lk.reason, lk.cushion,
+                                    f"still awaiting a service reset from before the controller "
+                                    f"restarted (tripped {when}): {lk.detail}", lk.flags)
+        self._lockouts = []
 
     def stop(self) -> None:
         """Heaters off, relay open, link closed, log closed: what Ctrl-C and SIGTERM do."""
@@ -162,18 +176,31 @@ class Controller:
             raise
 
     def request_reset(self, actor: str, cushion: int | None = None,
-                      done: Callable[[ResetResult], None] | None = None) -> None:
+                      done: Callable[[ResetResult], None] | None = None, *,
+                      service_reason: str | None = None) -> None:
         """A person asks to clear latched trips.  Board faults are cleared on the board
         first (CLEAR_FAULTS), then the supervisor judges each trip on the next reports;
-        ``done`` receives the result (accepted or refused with reasons)."""
+        ``done`` receives the result (accepted or refused with reasons).
+
+        ``service_reason``: a service person's reset (``hydrotherm service reset``), the
+        only one that may clear a trip that needs service (``SERVICE_ONLY``).  Without it
+        the board's service-only flags (hot-water limit, cut-out) are not even asked to
+        clear: they stay latched on the board, whose relay then stays open too."""
         _check_actor(actor)
         if cushion is not None:
             _check_cushion(cushion)
+        if service_reason is not None and (not isinstance(service_reason, str)
+                                           or not service_reason.strip()):
+            raise CommandError("a service reset needs a reason: what was found and done")
         with self.lock:
-            if self.link.connected and self._last_reading is not None and self._last_reading.faults:
-                self.link.clear_faults()
+            mask = p.ALL_FAULTS if service_reason is not None else \
+                p.ALL_FAULTS & ~SERVICE_ONLY_FLAGS
+            r = self._last_reading
+            if self.link.connected and r is not None and r.faults & mask:
+                self.link.clear_faults(mask)
             settle = 3 * self.cfg.board.telemetry_period_s + self.cfg.link.ack_timeout_s
-            self._pending_reset = (actor, cushion, self.clock.now() + settle, done)
+            self._pending_reset = (actor, cushion, self.clock.now() + settle, done,
+                                   service_reason)
 
     def stall_control(self, duration_s: float) -> None:
         """Test hook (scenario ``host_stall``): the control law stops running for a while,
@@ -245,9 +272,9 @@ class Controller:
             self._relay_wanted = None  # the board opened it on a fault: ask again after reset
 
     def _finish_reset(self) -> None:
-        actor, cushion, _, done = self._pending_reset  # type: ignore[misc]
+        actor, cushion, _, done, service_reason = self._pending_reset  # type: ignore[misc]
         self._pending_reset = None
-        result = self.supervisor.reset(actor, cushion)
+        result = self.supervisor.reset(actor, cushion, service_reason=service_reason)
         if result.cleared:
             self._relay_wanted = None
         if done is not None:
@@ -279,7 +306,7 @@ class Controller:
                     "output": round(c.applied, 3) if c else None,
                     "requested": round(st.requested, 3),
                     "ready_in_s": _ready(last) if reading else None,
-                    "trips": [{"reason": t.reason, "detail": t.detail, "at": self._to_wall(t.at)}
+                    "trips": [_trip_json(t, self._to_wall(t.at))
                               for t in self.supervisor.trips if t.cushion in (i, None)],
                     "alarms": [{"name": a.name, "detail": a.detail} for a in self.supervisor.alarms
                                if a.cushion == i],
@@ -296,6 +323,7 @@ class Controller:
                           "faults": p.fault_names(reading.faults) if reading else None}
                 if ident else None,
                 "tripped": bool(self.supervisor.trips),
+                "service_needed": self.supervisor.service_needed,
                 "cushions": cushions,
             }
 
@@ -343,8 +371,14 @@ class Controller:
             self.link.clear_faults(int(p.Fault.RESET))
 
     def _on_supervisor_event(self, ev: SupervisorEvent) -> None:
+        detail: dict[str, Any] = {"detail": ev.detail}
+        if ev.flags:
+            detail["flags"] = p.fault_names(ev.flags)
+            detail["flags_bits"] = ev.flags
+        if ev.service:
+            detail["service"] = ev.service  # open_lockouts() reads this after a restart
         self.record_event(ev.kind, cushion=ev.cushion, actor=ev.actor, reason=ev.reason,
-                     detail={"detail": ev.detail})
+                          detail=detail)
         # No actuation here: every trip is raised inside ``poll`` (observe, check, or a
         # link event during ``link.poll``), whose ``_actuate`` follows in the same pass.
 
@@ -358,6 +392,14 @@ class Controller:
                 self.log.record_sample(t, i, w, st.setpoint_c, out)  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001
                 pass
+
+
+def _trip_json(t: Any, at: float) -> dict[str, Any]:
+    """One latched trip for consumers.  ``service_only``: a therapist may not reset it
+    (``SERVICE_ONLY``); ``service_why`` says why, in words."""
+    return {"reason": t.reason, "detail": t.detail, "at": at,
+            "flags": p.fault_names(t.flags), "service_only": t.service is not None,
+            "service_why": t.service}
 
 
 def _celsius(s: Any) -> float | None:

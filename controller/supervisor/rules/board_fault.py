@@ -100,7 +100,7 @@ class BoardFault(Rule):
             detail = f"unexpected reset (board flags: {names})"
         else:
             detail = f"board fault: {names} ({'; '.join(describe_flags(new, self.st.last_reading))})"
-        self.st.trip("board_fault", None, detail, now, flags=new)
+        self.st.trip("board_fault", None, detail, now, flags=new & ~RESET_BIT)
 
     def on_connect_event(self, ev: LinkEvent, now: float) -> None:
         """The link's ``connected`` / ``disconnected``: what the connect detail says about
