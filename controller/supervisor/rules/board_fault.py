@@ -99,7 +99,8 @@ class BoardFault(Rule):
         if new & RESET_BIT:
             detail = f"unexpected reset (board flags: {names})"
         else:
-            detail = f"board fault: {names} ({'; '.join(describe_flags(new, self.st.last_reading))})"
+            words = "; ".join(describe_flags(new, self.st.last_reading))
+            detail = f"board fault: {names} ({words})"
         self.st.trip("board_fault", None, detail, now, flags=new & ~RESET_BIT)
 
     def on_connect_event(self, ev: LinkEvent, now: float) -> None:
