@@ -306,15 +306,29 @@ def cmd_run(args: argparse.Namespace) -> int:
                 embedded.stop()
             raise
     stop = _install_stop()
+    service = None
     try:
+        service = _start_service_socket(controller, log)
         _run_controller(controller, stop, args.interval, args.duration)
     finally:
+        if service is not None:
+            service.stop()
         if bridge is not None:
             bridge.stop()
         if embedded is not None:
             embedded.stop()
     print("stopped: heaters off, event log closed", flush=True)
     return 0
+
+
+def _start_service_socket(controller: Any, log: Any) -> Any:
+    """``hydrotherm service`` reaches this controller here (``controller/service_socket.py``)."""
+    from controller.service_socket import ServiceSocket, ServiceSocketError
+
+    try:
+        return ServiceSocket(controller, log.path.parent).start()
+    except ServiceSocketError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _apply_start_commands(controller: Any, args: argparse.Namespace) -> None:
@@ -517,6 +531,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             runner = ControllerRunner(controller, poll_s=poll_s)
             runner.start()
             started.append(runner)
+            started.append(_start_service_socket(controller, log))
             runners.append(runner)
             started.append(_start_bridge(tcfg, controller, address))
         # the dashboard, on the same broker, with a fresh demo login each run
@@ -686,6 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dashboard.cli import register as register_dashboard
 
     register_dashboard(sub)
+    from hydrotherm.service_cmd import register as register_service
+
+    register_service(sub)
     return ap
 
 
