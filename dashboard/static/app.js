@@ -170,13 +170,14 @@
       heat.setAttribute("aria-pressed", c.heat_on ? "true" : "false");
       setText(part(i, "heat"), c.heat_on ? "on" : "off");
       card.querySelector('[data-action="reset"]').disabled = !c.can_reset;
+      setText(part(i, "reset-note"), c.reset_note || "");
       card.classList.toggle("tripped", c.trips.length > 0);
 
       const trips = part(i, "trips");
       const tkey = JSON.stringify(c.trips);
       if (trips.dataset.key !== tkey) {
         trips.dataset.key = tkey;
-        trips.replaceChildren(...c.trips.map((t) => el("div", { class: "trip", "data-reason": t.reason },
+        trips.replaceChildren(...c.trips.map((t) => el("div", { class: t.service ? "trip service" : "trip", "data-reason": t.reason },
           el("p", { class: "trip-title" }, el("span", { class: "icon", "aria-hidden": "true" }, "⚠"), " ", t.title),
           el("p", { class: "trip-text" }, t.text),
           (t.detail || t.at) ? el("p", { class: "trip-detail" }, (t.at ? "Since " + t.at + ". " : "") + t.detail) : null)));
