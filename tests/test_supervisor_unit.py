@@ -784,6 +784,69 @@ def test_board_fault_from_the_flags_in_telemetry() -> None:
     assert "unexpected reset" in rig.sup.trips[0].detail
 
 
+@pytest.mark.parametrize("flag", ["DEADMAN_0", "DEADMAN_1", "LIMIT_HOT_0", "LIMIT_HOT_1",
+                                  "LIMIT_SENSOR_0", "LIMIT_SENSOR_1", "CUTOUT_0", "CUTOUT_1"])
+def test_a_flag_latched_at_the_first_report_is_a_trip(flag: str) -> None:
+    """Issue 9: a controller restarted against a board whose dead-man fired (or any other
+    flag latched) must not show a table that cannot heat as heating."""
+    rig = Rig()
+    rig.sup.note_previous_run("The previous controller run ended without a clean stop.")
+    bit = int(p.Fault[flag])
+    rig.uptime_ms = 125_000
+    rig.feed(faults=bit | int(p.Fault.RESET))
+    [trip] = rig.sup.trips
+    assert (trip.reason, trip.cushion, trip.flags) == ("board_fault", None, bit)
+    assert f"{flag}:" in trip.detail and "when the controller connected" in trip.detail
+    assert "running for 2.1 min" in trip.detail and "without a clean stop" in trip.detail
+    assert rig.sup.gate((1.0, 1.0)) == (0.0, 0.0)
+    service = flag.startswith(("LIMIT_HOT", "CUTOUT"))
+    assert (trip.service is not None) is service and rig.sup.relay_allowed is not service
+    rig.run(1, AT_37, faults=bit)  # still latched: no second trip
+    assert len(rig.kinds("trip")) == 1
+    assert not rig.sup.reset("therapist").ok
+    rig.feed()  # the board cleared it
+    assert rig.sup.reset("therapist").ok is not service
+    assert rig.sup.reset("tech", service_reason="checked").ok and rig.sup.trips == []
+
+
+def test_the_boot_reset_alone_is_expected_at_the_first_connection_only() -> None:
+    rig = Rig()
+    rig.run(1, AT_37, faults=int(p.Fault.RESET))
+    assert rig.sup.trips == []
+    rig.run(1, AT_37)
+    rig.sup.link_event(LinkEvent("disconnected", rig.clock.now(), "port error"))
+    rig.clock.advance(12.0)
+    rig.sup.link_event(LinkEvent("connected", rig.clock.now(), "serial 1"))
+    rig.feed(faults=int(p.Fault.RESET))  # a later connection: the board restarted meanwhile
+    assert "unexpected reset" in rig.sup.trips[0].detail
+
+
+def test_flags_found_at_a_reconnection_say_how_long_the_link_was_down() -> None:
+    rig = Rig()
+    rig.run(2, AT_37)
+    rig.sup.link_event(LinkEvent("disconnected", rig.clock.now(), "port error"))
+    rig.clock.advance(20.0)
+    rig.sup.link_event(LinkEvent("connected", rig.clock.now(), "serial 1"))
+    deadman = int(p.Fault.DEADMAN_0 | p.Fault.DEADMAN_1)
+    rig.feed(faults=deadman)
+    [trip] = rig.sup.trips
+    assert "DEADMAN_0:" in trip.detail and "DEADMAN_1:" in trip.detail
+    assert "down for 20 s before this connection" in trip.detail
+
+
+def test_a_restored_service_lockout_stays_until_a_service_reset() -> None:
+    rig = Rig()
+    rig.sup.restore("rise_while_off", 1, "carried over: welded relay?")
+    [trip] = rig.sup.trips
+    assert trip.service and not rig.sup.relay_allowed
+    assert rig.kinds("trip")[0].service == trip.service  # logged again, as a lockout
+    rig.run(40, AT_37, applied=(0.0, 0.0))
+    assert not rig.sup.reset("therapist").ok
+    assert rig.sup.reset("tech", service_reason="SSR replaced").ok
+    with pytest.raises(ValueError):
+        rig.sup.restore("no_such_reason", None, "x")
+
+
 # --- gate, reset, listeners -----------------------------------------------------------------
 
 
