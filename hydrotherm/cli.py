@@ -196,7 +196,8 @@ def _status_line(controller: Any) -> str:
     parts = []
     for c in snap["cushions"]:
         w = c["water_c"]["estimate"]
-        trips = ",".join(t["reason"] for t in c["trips"])
+        trips = ",".join(t["reason"] + (" (call service)" if t.get("service_only") else "")
+                         for t in c["trips"])
         ready = c["ready_in_s"]
         parts.append(
             f"cushion {c['cushion']}: {w if w is None else f'{w:6.2f}'} °C "
