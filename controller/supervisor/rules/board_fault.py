@@ -53,30 +53,47 @@ def fmt_duration(seconds: float) -> str:
 
 
 def describe_flags(flags: int, reading: BoardReading | None = None) -> list[str]:
-    """Each set flag in words (the flag's name first, as the board's documentation names
-    it); ``reading`` adds whether a cut-out is still open."""
+    """Each set flag family in words, the flags' names first (as the board's documentation
+    names them), both channels of a family in one sentence; ``reading`` adds whether a
+    cut-out is still open."""
+
+    def channels(family: str) -> list[int]:
+        return [n for n in _CHANNELS if flags & int(p.Fault.for_channel(family, n))]
+
+    def names(family: str, chs: list[int]) -> str:
+        return ", ".join(f"{family}_{n}" for n in chs)
+
+    def which(noun: str, chs: list[int]) -> str:
+        return f"{noun} {chs[0]}" if len(chs) == 1 else f"{noun}s {' and '.join(map(str, chs))}"
+
     out = []
-    for n in _CHANNELS:
-        if flags & int(p.Fault.for_channel("DEADMAN", n)):
-            out.append(f"DEADMAN_{n}: the board switched heater {n} off because its setting "
-                       "was not refreshed in time (its dead-man), which happens when the "
-                       "controller stops (killed, crashed) or loses the cable while heating")
-    for n in _CHANNELS:
-        if flags & int(p.Fault.for_channel("LIMIT_HOT", n)):
-            out.append(f"LIMIT_HOT_{n}: the board's own limit switched heater {n} off because "
-                       f"a cushion {n} sensor read above the board's hot-water limit for "
-                       "several samples in a row")
-    for n in _CHANNELS:
-        if flags & int(p.Fault.for_channel("LIMIT_SENSOR", n)):
-            out.append(f"LIMIT_SENSOR_{n}: the board switched heater {n} off because a "
-                       f"cushion {n} sensor read open or shorted for several samples while "
-                       "the heater was on")
-    for n in _CHANNELS:
-        if flags & int(p.Fault.for_channel("CUTOUT", n)):
-            still = (", and it is still open" if reading is not None
-                     and reading.cushions[n].cutout_open else "")
-            out.append(f"CUTOUT_{n}: the bimetal cut-out of heater plate {n} opened "
-                       f"(the plate overheated){still}")
+    chs = channels("DEADMAN")
+    if chs:
+        out.append(f"{names('DEADMAN', chs)}: the board switched {which('heater', chs)} off "
+                   f"because {'its setting was' if len(chs) == 1 else 'their settings were'} "
+                   "not refreshed in time (the board's dead-man), which "
+                   "happens when the controller stops (killed, crashed) or loses the cable "
+                   "while heating")
+    chs = channels("LIMIT_HOT")
+    if chs:
+        out.append(f"{names('LIMIT_HOT', chs)}: the board's own limit switched "
+                   f"{which('heater', chs)} off because a sensor of {which('cushion', chs)} "
+                   "read above the board's hot-water limit for several samples in a row")
+    chs = channels("LIMIT_SENSOR")
+    if chs:
+        out.append(f"{names('LIMIT_SENSOR', chs)}: the board switched {which('heater', chs)} "
+                   f"off because a sensor of {which('cushion', chs)} read open or shorted for "
+                   "several samples while the heater was on")
+    chs = channels("CUTOUT")
+    if chs:
+        still = [n for n in chs if reading is not None and reading.cushions[n].cutout_open]
+        tail = ""
+        if still:
+            tail = (", and it is still open" if len(chs) == 1 else
+                    f", and {which('plate', still)} {'is' if len(still) == 1 else 'are'} "
+                    "still open")
+        out.append(f"{names('CUTOUT', chs)}: the bimetal cut-out of heater "
+                   f"{which('plate', chs)} opened (the plate overheated){tail}")
     if flags & RESET_BIT:
         out.append("RESET: the board restarted")
     return out
