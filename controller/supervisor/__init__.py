@@ -72,8 +72,9 @@ Where things are
 * ``core.py``: ``Supervisor``, the data path that feeds the rules (one pass per report,
   one per second), the gate and the reset;
 * ``history.py``: the 1 Hz per-sensor histories; ``state.py``: what the rules read;
-* ``latch.py``: latching and the event queue; ``events.py``: reasons, reactions, trips,
-  alarms, events (the interface other packages quote).
+* ``latch.py``: latching and the event queue; ``events.py``: reasons, reactions, who may
+  reset what (``SERVICE_ONLY``), trips, alarms, events (the interface other packages
+  quote).
 
 To add a rule, see ``rules/__init__.py``.
 """
