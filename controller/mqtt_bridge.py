@@ -231,7 +231,9 @@ class MqttBridge:
 
         def done(res: Any) -> None:
             payload = {"cushion": cushion, "cleared": [t.reason for t in res.cleared],
-                       "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
+                       "refused": [{"reason": t.reason, "why": why,
+                                    "service_only": t.service is not None}
+                                   for t, why in res.refused]}
             if res.ok:
                 self.counters["commands_ok"] += 1
                 self._reply("reset", request_id, True, payload, reply_to, correlation)

@@ -361,6 +361,7 @@ def test_a_trip_that_needs_service_is_refused_over_mqtt(table: Table, recorder) 
     reply = send(rec, table, "reset", cmd(actor="nurse"), timeout_s=8)
     assert reply["ok"] is False and reply["cleared"] == []
     assert "only a service person may reset this" in reply["error"]
+    assert reply["refused"][0]["service_only"] is True
     assert table.sim_status()["faults"] & 0x80 and not table.sim_status()["relay_closed"]
     assert ("reset_refused", "mqtt:nurse") in [(e.kind, e.actor) for e in table.events()]
     # the service person's reset (here in-process) clears it; the relay closes again
