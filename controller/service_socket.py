@@ -29,6 +29,7 @@ import os
 import pwd
 import socket
 import socketserver
+import stat
 import struct
 import threading
 from pathlib import Path
@@ -83,6 +84,8 @@ class ServiceSocket:
             raise ServiceSocketError(f"the data directory path is too long for a UNIX socket "
                                      f"({path}); use a shorter --data-dir")
         if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise ServiceSocketError(f"{path} exists and is not a socket: move it away")
             if _answers(path):
                 raise ServiceSocketError(f"another controller already serves {path}: "
                                          "one controller per data directory")
@@ -106,6 +109,8 @@ class ServiceSocket:
                     answer = server.handle(body, user)
                 except (ValueError, PermissionError) as exc:
                     answer = {"ok": False, "error": str(exc)}
+                except OSError:
+                    return  # the client went away or never wrote: nothing to answer
                 with contextlib.suppress(OSError):
                     self.wfile.write((json.dumps(answer) + "\n").encode())
 

@@ -30,7 +30,7 @@ import pytest
 from controller.eventlog import EventLog
 from controller.runner import ControllerRunner
 from controller.service import Controller
-from controller.service_socket import ServiceSocket, request
+from controller.service_socket import ServiceSocket, ServiceSocketError, request
 from firmware_bridge import protocol as p
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
@@ -225,8 +225,14 @@ def test_service_socket_is_private_and_checks_its_input(server: SimServer, cfg: 
                           ({"cmd": "reboot"}, "unknown cmd")):
             ans = request(host.service.path, body)
             assert not ans["ok"] and why in ans["error"], ans
-        with pytest.raises(Exception, match="already serves"):
+        with pytest.raises(ServiceSocketError, match="already serves"):
             ServiceSocket(host.controller, tmp_path / "data").start()
+    # a stale socket file left by a killed controller is replaced; any other file is not
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "service.sock").write_text("not a socket")
+    with pytest.raises(ServiceSocketError, match="not a socket"):
+        ServiceSocket(None, other).start()
 
 
 # --- `hydrotherm run` as a process -------------------------------------------------------------
