@@ -21,6 +21,7 @@ from controller.supervisor import (
     NO_CUSHION,
     RATE_WINDOW_S,
     REACTIONS,
+    SERVICE_ONLY_FLAGS,
     TABLE_WIDE,
     Reaction,
     Supervisor,
@@ -807,6 +808,32 @@ def test_a_flag_latched_at_the_first_report_is_a_trip(flag: str) -> None:
     rig.feed()  # the board cleared it
     assert rig.sup.reset("therapist").ok is not service
     assert rig.sup.reset("tech", service_reason="checked").ok and rig.sup.trips == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(first=st.integers(0, 0x1FF), later=st.integers(0, 0x1FF),
+       reconnect=st.booleans())
+def test_latched_flags_are_trips_whenever_seen(first: int, later: int, reconnect: bool) -> None:
+    """Property: a flag other than RESET in the first report of a connection trips; so
+    does any flag that appears later; a service-only flag among them keeps the relay open
+    and only a service reset clears the trip; nothing else trips."""
+    rig = Rig()
+    rig.feed(faults=first)
+    assert bool(rig.sup.trips) == bool(first & ~int(p.Fault.RESET))
+    if reconnect:
+        rig.sup.link_event(LinkEvent("disconnected", rig.clock.now(), "port error"))
+        rig.sup.link_event(LinkEvent("connected", rig.clock.now(), "serial 1"))
+    rig.feed(faults=later)
+    reset_bit = int(p.Fault.RESET)
+    # RESET trips only when it appears after the first report (an unexpected restart)
+    expect = bool((first | later) & ~reset_bit) or bool(later & ~first & reset_bit)
+    assert bool(rig.sup.trips) == expect
+    service = bool((first | later) & SERVICE_ONLY_FLAGS)
+    assert rig.sup.service_needed is service and rig.sup.relay_allowed is not service
+    rig.feed()  # the board's flags cleared
+    if service:
+        assert not rig.sup.reset("therapist").ok
+    assert rig.sup.reset("tech", service_reason="inspected").ok and rig.sup.trips == []
 
 
 def test_the_boot_reset_alone_is_expected_at_the_first_connection_only() -> None:
