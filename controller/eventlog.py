@@ -484,6 +484,19 @@ class EventLog:
         self._newest = newest
         self._state_loaded = True
 
+    def newest_sample_time(self) -> float | None:
+        """The time of the newest 1 s history row of any cushion (None: none): the last
+        sign of life a killed controller left (one index seek per cushion)."""
+        newest: float | None = None
+        with self._lock:
+            db = self._conn()
+            for c in (0, 1):
+                row = db.execute("SELECT time FROM history_second WHERE cushion = ? "
+                                 "ORDER BY second DESC LIMIT 1", (c,)).fetchone()
+                if row is not None:
+                    newest = row[0] if newest is None else max(newest, row[0])
+        return newest
+
     def history(self, cushion: int, since: float, until: float | None = None) -> list[Sample]:
         """Samples of one cushion with ``since <= time < until``, oldest first.
 

@@ -32,8 +32,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .reset_policy import SERVICE_ONLY, therapist_may_reset
-
 STATES = ("heating", "holding", "ready", "off", "blocked", "unknown")
 #: the states in which a cushion can heat (a "Ready in" estimate means something)
 CAN_HEAT = frozenset({"heating", "holding", "ready"})
@@ -224,9 +222,8 @@ def derive(snap: Mapping[str, Any]) -> list[HeatState]:
     return [cushion_state(c, snap) for c in snap.get("cushions") or []]
 
 
-def reset_allowed(trips: Iterable[Mapping[str, Any]],
-                  service_only: Iterable[str] = SERVICE_ONLY) -> bool:
+def reset_allowed(trips: Iterable[Mapping[str, Any]]) -> bool:
     """A reset is offered to a therapist when at least one latched trip is one a therapist
-    may reset (``reset_policy``); the supervisor still judges each trip's cause."""
-    only = frozenset(service_only)
-    return any(therapist_may_reset(str(t.get("reason")), only) for t in trips)
+    may reset (not ``service_only``: the supervisor's ``SERVICE_ONLY`` decides); the
+    supervisor still judges each trip's cause."""
+    return any(not t.get("service_only") for t in trips)

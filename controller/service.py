@@ -33,9 +33,10 @@ from .control import ControlOutput, CushionController
 from .eventbuffer import EventBuffer
 from .eventlog import EventLog
 from .heat_state import cushion_state
-from .reset_policy import therapist_may_reset
+from .lockout import OpenLockout, open_lockouts, previous_run_note
 from .supervisor import (
     REACTIONS,
+    SERVICE_ONLY_FLAGS,
     TABLE_WIDE,
     Reaction,
     ResetResult,
@@ -58,7 +59,8 @@ _log = logging.getLogger(__name__)
 #: before an open relay counts as a blocker (the answer shows in the next report, 0.2 s)
 RELAY_CLOSE_GRACE_S = 2.0
 
-_PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None"]
+_PendingReset = tuple[str, "int | None", float, "Callable[[ResetResult], None] | None",
+                      "str | None"]
 
 
 class CommandError(ValueError):
@@ -118,6 +120,12 @@ class Controller:
         self._relay_close_sent = float("-inf")  # when the last SET_RELAY close was sent
         self._heat_states: list[str | None] = [None] * CUSHIONS  # for the ready band's hysteresis
         self.running = False
+        # read before this run records anything: the lockouts still in force and how the
+        # previous run ended (``lockout.py``)
+        self._lockouts: list[OpenLockout] = []
+        if log is not None:
+            self._lockouts = open_lockouts(log)
+            self.supervisor.note_previous_run(previous_run_note(log, self.wall()))
         link.add_listener(self._on_link_event)
 
     # --- life cycle ------------------------------------------------------------------------
@@ -128,6 +136,12 @@ class Controller:
         self.record_event("controller_start",
                           detail={"setpoints": [c.setpoint_c for c in self.cushions],
                                   "heat_on": [c.heat_on for c in self.cushions]})
+        for lk in self._lockouts:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lk.time))
+            self.supervisor.restore(lk.reason, lk.cushion,
+                                    f"still awaiting a service reset from before the controller "
+                                    f"restarted (tripped {when}): {lk.detail}", lk.flags)
+        self._lockouts = []
 
     def stop(self) -> None:
         """Heaters off, relay open, link closed, log closed: what Ctrl-C and SIGTERM do."""
@@ -195,18 +209,31 @@ class Controller:
             raise
 
     def request_reset(self, actor: str, cushion: int | None = None,
-                      done: Callable[[ResetResult], None] | None = None) -> None:
+                      done: Callable[[ResetResult], None] | None = None, *,
+                      service_reason: str | None = None) -> None:
         """A person asks to clear latched trips.  Board faults are cleared on the board
         first (CLEAR_FAULTS), then the supervisor judges each trip on the next reports;
-        ``done`` receives the result (accepted or refused with reasons)."""
+        ``done`` receives the result (accepted or refused with reasons).
+
+        ``service_reason``: a service person's reset (``hydrotherm service reset``), the
+        only one that may clear a trip that needs service (``SERVICE_ONLY``).  Without it
+        the board's service-only flags (hot-water limit, cut-out) are not even asked to
+        clear: they stay latched on the board, whose relay then stays open too."""
         _check_actor(actor)
         if cushion is not None:
             _check_cushion(cushion)
+        if service_reason is not None and (not isinstance(service_reason, str)
+                                           or not service_reason.strip()):
+            raise CommandError("a service reset needs a reason: what was found and done")
         with self.lock:
-            if self.link.connected and self._last_reading is not None and self._last_reading.faults:
-                self.link.clear_faults()
+            mask = p.ALL_FAULTS if service_reason is not None else \
+                p.ALL_FAULTS & ~SERVICE_ONLY_FLAGS
+            r = self._last_reading
+            if self.link.connected and r is not None and r.faults & mask:
+                self.link.clear_faults(mask)
             settle = 3 * self.cfg.board.telemetry_period_s + self.cfg.link.ack_timeout_s
-            self._pending_reset = (actor, cushion, self.clock.now() + settle, done)
+            self._pending_reset = (actor, cushion, self.clock.now() + settle, done,
+                                   service_reason)
 
     def stall_control(self, duration_s: float) -> None:
         """Test hook (scenario ``host_stall``): the control law stops running for a while,
@@ -308,9 +335,9 @@ class Controller:
             self.relay_commands += 1
 
     def _finish_reset(self) -> None:
-        actor, cushion, _, done = self._pending_reset  # type: ignore[misc]
+        actor, cushion, _, done, service_reason = self._pending_reset  # type: ignore[misc]
         self._pending_reset = None
-        result = self.supervisor.reset(actor, cushion)
+        result = self.supervisor.reset(actor, cushion, service_reason=service_reason)
         if result.cleared:
             self._relay_wanted = None
         if done is not None:
@@ -342,10 +369,7 @@ class Controller:
                     "output": round(c.applied, 3) if c else None,
                     "requested": round(st.requested, 3),
                     "ready_in_s": _ready(last) if reading else None,
-                    "trips": [{"reason": t.reason, "cushion": t.cushion, "detail": t.detail,
-                               "at": self._to_wall(t.at),
-                               "reset_allowed": therapist_may_reset(t.reason),
-                               "opens_relay": REACTIONS[t.reason] is Reaction.RELAY_OPEN}
+                    "trips": [_trip_json(t, self._to_wall(t.at))
                               for t in self.supervisor.trips
                               if t.cushion in (i, None) or t.reason in TABLE_WIDE],
                     "alarms": [{"name": a.name, "detail": a.detail} for a in self.supervisor.alarms
@@ -369,6 +393,7 @@ class Controller:
                 if ident else None,
                 "tripped": bool(self.supervisor.trips),
                 "event_log": self.events.status() if self.events is not None else None,
+                "service_needed": self.supervisor.service_needed,
                 "cushions": cushions,
             }
             self._heat_states = _add_heat_states(snap, self._heat_states)
@@ -451,8 +476,14 @@ class Controller:
             self.link.clear_faults(int(p.Fault.RESET))
 
     def _on_supervisor_event(self, ev: SupervisorEvent) -> None:
+        detail: dict[str, Any] = {"detail": ev.detail}
+        if ev.flags:
+            detail["flags"] = p.fault_names(ev.flags)
+            detail["flags_bits"] = ev.flags
+        if ev.service:
+            detail["service"] = ev.service  # open_lockouts() reads this after a restart
         self.record_event(ev.kind, cushion=ev.cushion, actor=ev.actor, reason=ev.reason,
-                     detail={"detail": ev.detail})
+                          detail=detail)
         # No actuation here: every trip is raised inside ``poll`` (observe, check, or a
         # link event during ``link.poll``), whose ``_actuate`` follows in the same pass.
 
@@ -481,6 +512,17 @@ def _add_heat_states(snap: dict[str, Any], previous: list[str | None]) -> list[s
             c["ready_in_s"] = None
         states.append(hs.state)
     return states
+
+
+def _trip_json(t: Any, at: float) -> dict[str, Any]:
+    """One latched trip for consumers.  ``service_only``: a therapist may not reset it
+    (``SERVICE_ONLY``); ``service_why`` says why, in words; ``reset_allowed`` is its
+    negation, for the screens that offer a reset; ``opens_relay``: this trip keeps the
+    shared master relay open (its reaction, or a service lockout)."""
+    return {"reason": t.reason, "cushion": t.cushion, "detail": t.detail, "at": at,
+            "flags": p.fault_names(t.flags), "service_only": t.service is not None,
+            "service_why": t.service, "reset_allowed": t.service is None,
+            "opens_relay": REACTIONS[t.reason] is Reaction.RELAY_OPEN or t.service is not None}
 
 
 def _celsius(s: Any) -> float | None:

@@ -29,6 +29,8 @@ def status_line(snap: dict[str, Any]) -> str:
                 + f" -> {c['setpoint_c']:.1f} {hs['state']}")
         if hs["state"] == "blocked":
             text += " (" + ", ".join(b["reason"] for b in hs["blocked_by"]) + ")"
+        if any(t.get("service_only") for t in c.get("trips") or []):
+            text += " CALL SERVICE"
         if out is not None:
             text += f", out {100 * out:5.1f} %"
         ready = c["ready_in_s"]

@@ -158,11 +158,7 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
     heat_on = bool(c.get("heat_on"))
     output = _num(c.get("output")) if usable else None
     ready_s = _num(c.get("ready_in_s")) if usable else None
-    trips = [{"reason": t.get("reason", "?"),
-              "title": trip_text(cfg, t.get("reason", "?"))[0],
-              "text": trip_text(cfg, t.get("reason", "?"))[1],
-              "detail": str(t.get("detail") or ""), "at": _clock(t.get("at"))}
-             for t in c.get("trips") or []]
+    trips = [present_trip(cfg, t) for t in c.get("trips") or []]
     alarms = [{"name": a.get("name", "?"), "text": alarm_text(cfg, a.get("name", "?")),
                "detail": str(a.get("detail") or "")} for a in c.get("alarms") or []]
     hs = c.get("heat_state")
@@ -178,14 +174,7 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
         ready = f"Ready in {math.ceil(ready_s / 60)} min"
     elif kind == "ready":
         ready = "At temperature"
-    allowed = c.get("reset_allowed")
-    can_reset = bool(trips) and (allowed if isinstance(allowed, bool) else True)
-    reset_note = ""
-    if trips and not can_reset:
-        reset_note = ("These trips cannot be reset here: they need a service person "
-                      "(call service).")
-    elif not trips:
-        reset_note = "No safety trip to reset."
+    service = [t for t in trips if t["service"]]
     return {
         "cushion": i,
         "name": cushion_name(i),
@@ -205,9 +194,36 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
         "ready_text": ready,
         "trips": trips,
         "alarms": alarms,
-        "can_reset": can_reset,
-        "reset_note": reset_note,
+        "can_reset": any(not t["service"] for t in trips),
+        "reset_note": (SERVICE_RESET_NOTE if service and len(service) == len(trips) else
+                       SERVICE_PARTIAL_NOTE if service else ""),
     }
+
+
+#: Why the reset button is not offered for a trip that needs a service person.
+SERVICE_RESET_NOTE = (
+    "Reset is not offered here: this trip's cause cannot be shown to have gone while the "
+    "heaters are cut off, so only a service person may reset it, at the controller's "
+    "machine, after checking the table. Call service.")
+SERVICE_PARTIAL_NOTE = (
+    "Reset clears only the other trips: the one marked \"Call service\" needs a service "
+    "person at the controller's machine.")
+
+
+def present_trip(cfg: Config, t: dict[str, Any]) -> dict[str, Any]:
+    """One latched trip for display.  A trip that needs a service person (the state's
+    ``service_only``, from the supervisor's ``SERVICE_ONLY``) says "Call service" first and
+    why, in the controller's words."""
+    reason = t.get("reason", "?")
+    title, text = trip_text(cfg, reason)
+    service = bool(t.get("service_only"))
+    if service:
+        title = f"Call service: {title}"
+        why = str(t.get("service_why") or "").strip()
+        text = (f"{text} Only a service person can reset this, at the controller's machine"
+                + (f": {why}." if why else "."))
+    return {"reason": reason, "title": title, "text": text, "service": service,
+            "detail": str(t.get("detail") or ""), "at": _clock(t.get("at"))}
 
 
 def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,

@@ -283,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dashboard.cli import register as register_dashboard
 
     register_dashboard(sub)
+    from hydrotherm.service_cmd import register as register_service
+
+    register_service(sub)
     return ap
 
 

@@ -105,6 +105,17 @@ class BoardEmulator:
     def silence(self, duration_s: float) -> None:
         self.port.silent_until = self.clock.now() + duration_s
 
+    def latch(self, bits: int) -> None:
+        """Raise fault flags as if their cause had happened (relay open, the channel's
+        setting to 0 where the flag does that, FAULT sent): a test hook for a board met
+        with flags latched while no host watched.  The flags then clear on CLEAR_FAULTS
+        unless their cause is present in the plant."""
+        bits &= p.ALL_FAULTS & ~int(p.Fault.RESET)
+        for ch in range(CHANNELS):
+            if bits & (_DEADMAN_BITS[ch] | _LIMIT_BITS[ch]):
+                self.output[ch] = 0
+        self._raise(bits)
+
     # --- the main loop -------------------------------------------------------------------
 
     def poll(self) -> None:

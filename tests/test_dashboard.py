@@ -886,3 +886,26 @@ def test_stream_over_waitress_ends_when_the_browser_goes_away(
     finally:
         server.stop()
     assert dash.broadcaster.closed.is_set()
+
+
+def test_a_trip_that_needs_service_is_not_offered_for_reset() -> None:
+    from dashboard.present import present_cushion
+
+    cfg = Config()
+    base = {"cushion": 1, "water_c": {"estimate": 34.2}, "setpoint_c": 37.0, "heat_on": True,
+            "output": 0.0, "requested": 0.0, "ready_in_s": 900.0, "alarms": []}
+    welded = {"reason": "rise_while_off", "detail": "welded relay?", "at": 0.0,
+              "flags": [], "service_only": True, "service_why": "a relay may be welded on"}
+    stale = {"reason": "stale_telemetry", "detail": "", "at": 0.0, "flags": [],
+             "service_only": False, "service_why": None}
+    c = present_cushion(cfg, {**base, "trips": [welded]}, usable=True)
+    assert not c["can_reset"] and "Reset is not offered here" in c["reset_note"]
+    [t] = c["trips"]
+    assert t["service"] and t["title"].startswith("Call service: ")
+    assert "a relay may be welded on" in t["text"]
+    assert c["action_text"] == "Stopped: call service" and c["ready_text"] == ""
+    both = present_cushion(cfg, {**base, "trips": [welded, stale]}, usable=True)
+    assert both["can_reset"] and "Call service" in both["reset_note"]
+    plain = present_cushion(cfg, {**base, "trips": [stale]}, usable=True)
+    assert plain["can_reset"] and plain["reset_note"] == ""
+    assert not plain["trips"][0]["title"].startswith("Call service")

@@ -129,13 +129,30 @@ def test_blocked_cushions_show_no_countdown_and_explain_the_open_relay(
             assert stack.sim.handle({"fault": "sensor_drift", "cushion": 0,
                                      "sensor": "primary", "clear": True})["ok"]
             page.on("dialog", lambda d: d.accept())
+            reset = page.locator('#cushion-0 [data-action="reset"]')
+            results: list[Any] = []
             for _ in range(8):
-                page.locator('#cushion-0 [data-action="reset"]').click()
-                page.wait_for_function(
-                    "() => !document.querySelector('#cushion-0 [data-role=reply]')"
-                    ".classList.contains('busy')")
-                if "reset accepted" in text(page, "#cushion-0 [data-role=reply]"):
-                    break
+                if reset.is_disabled():
+                    # A 10 °C drift also trips the board's own hot-water limit (42 °C),
+                    # which only a service person may reset (issue 9 part 3): the page
+                    # says so, and the reset comes from the controller's machine, as
+                    # `hydrotherm service reset` sends it.
+                    assert "Call service" in text(page, "#cushion-0 [data-role=reset-note]")
+                    stack.controller.request_reset(
+                        "service:test", done=results.append,
+                        service_reason="sensor replaced, checked on the bench")
+                    deadline = time.monotonic() + 5.0
+                    while not results and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                    if results and results[-1].ok:
+                        break
+                else:
+                    reset.click()
+                    page.wait_for_function(
+                        "() => !document.querySelector('#cushion-0 [data-role=reply]')"
+                        ".classList.contains('busy')")
+                    if "reset accepted" in text(page, "#cushion-0 [data-role=reply]"):
+                        break
                 time.sleep(1.0)
             page.wait_for_selector('#cushion-1:not([data-state="blocked"])', timeout=30000)
             page.wait_for_selector('#cushion-0:not([data-state="blocked"])', timeout=30000)

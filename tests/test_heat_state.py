@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from controller.heat_state import derive, reset_allowed
-from controller.reset_policy import therapist_may_reset
 from controller.service import Controller
+from controller.supervisor.events import service_why
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
 from hydrotherm.config import from_mapping
@@ -155,12 +155,13 @@ def test_restart_against_a_board_whose_dead_man_fired() -> None:
 
 
 def test_reset_policy_is_one_set_of_reasons() -> None:
-    trips = [{"reason": "rise_while_off"}, {"reason": "sensor_open"}]
-    assert therapist_may_reset("rise_while_off")
-    assert not therapist_may_reset("rise_while_off", {"rise_while_off"})
-    assert reset_allowed(trips)
-    assert reset_allowed(trips, {"rise_while_off"}), "sensor_open may still be reset"
-    assert not reset_allowed(trips, {"rise_while_off", "sensor_open"})
+    """The supervisor's SERVICE_ONLY decides; the snapshot's ``service_only`` carries it."""
+    assert service_why("rise_while_off") is not None
+    assert service_why("sensor_open") is None
+    welded = {"reason": "rise_while_off", "service_only": True}
+    sensor = {"reason": "sensor_open", "service_only": False}
+    assert reset_allowed([welded, sensor]), "sensor_open may still be reset"
+    assert not reset_allowed([welded])
     assert not reset_allowed([])
 
 

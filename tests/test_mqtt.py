@@ -355,6 +355,33 @@ def test_reset_over_mqtt(table: Table, recorder) -> None:
     assert ("trip_reset", "mqtt:nurse") in kinds
 
 
+def test_a_trip_that_needs_service_is_refused_over_mqtt(table: Table, recorder) -> None:
+    """Issue 9 part 3: a cut-out (a service-only board flag) cannot be reset over MQTT;
+    the state says so per trip, and the board's flag is not even asked to clear."""
+    t = table.topics
+    healthy_estimate(table)
+    rec = recorder(table.bridge.address.display(), [t.result, t.state])
+    with table.server.lock:
+        table.server.tables[table.index].board.latch(0x80)  # CUTOUT_1
+    st = rec.wait_topic(t.state, lambda m: m.json()["service_needed"], 10)
+    assert st, "no state with service_needed"
+    [trip] = st.json()["cushions"][1]["trips"]
+    assert trip["reason"] == "board_fault" and trip["flags"] == ["cutout_1"]
+    assert trip["service_only"] is True and "cut-out" in trip["service_why"]
+    reply = send(rec, table, "reset", cmd(actor="nurse"), timeout_s=8)
+    assert reply["ok"] is False and reply["cleared"] == []
+    assert "only a service person may reset this" in reply["error"]
+    assert reply["refused"][0]["service_only"] is True
+    assert table.sim_status()["faults"] & 0x80 and not table.sim_status()["relay_closed"]
+    assert ("reset_refused", "mqtt:nurse") in [(e.kind, e.actor) for e in table.events()]
+    # the service person's reset (here in-process) clears it; the relay closes again
+    done: list[Any] = []
+    table.controller.request_reset("service:Sam", None, done.append,
+                                   service_reason="plate checked, cut-out closed")
+    assert wait_for(lambda: done, 5) and done[0].ok
+    assert rec.wait_topic(t.state, lambda m: not m.json()["service_needed"], 10)
+
+
 # --- brokers -------------------------------------------------------------------------------
 
 def test_broker_restart_survived_and_state_republished(mosquitto, table_factory,

@@ -21,6 +21,7 @@ from controller.supervisor import (
     NO_CUSHION,
     RATE_WINDOW_S,
     REACTIONS,
+    SERVICE_ONLY_FLAGS,
     TABLE_WIDE,
     Reaction,
     Supervisor,
@@ -583,11 +584,18 @@ def test_rise_while_off_opens_the_relay() -> None:
     w1 = 36.0 + 0.2 * t / 60
     rig.run(20, ramp(lambda t: 36.0, lambda t: w1 + 0.2 * t / 60), applied=(0.0, 0.0),
             noise=0.03)
-    res = rig.sup.reset("tech")
+    # a therapist may never reset a welded relay: with the relay open nothing shows it
+    # has been repaired (service lockout); a service person's reset is judged on the data
+    res = rig.sup.reset("therapist")
+    assert not res.ok and "only a service person" in res.refused[0][1]
+    res = rig.sup.reset("tech", service_reason="SSR replaced")
     assert not res.ok and "rising" in res.refused[0][1]
     rig.run(60, ((36.0, 36.0), (w1 + 0.07, w1 + 0.07)), applied=(0.0, 0.0), noise=0.03)
-    res = rig.sup.reset("tech")
+    assert not rig.sup.reset("therapist").ok and not rig.sup.relay_allowed
+    res = rig.sup.reset("tech", service_reason="SSR replaced")
     assert res.ok and res.cleared == [trip] and rig.sup.relay_allowed
+    [ev] = rig.kinds("trip_reset")
+    assert ev.actor == "tech" and "service reset: SSR replaced" in ev.detail
     rig.run(400, ((36.0, 36.0), (w1 + 0.07, w1 + 0.07)), applied=(0.0, 0.0), noise=0.03)
     assert rig.sup.trips == []
 
@@ -727,20 +735,30 @@ def test_board_fault_from_link_events() -> None:
                  "handshake_failed", "incompatible"):
         rig.sup.link_event(LinkEvent(kind, rig.clock.now(), "whatever"))
     assert rig.sup.trips == []
-    rig.sup.link_event(LinkEvent("board_fault", rig.clock.now(), "deadman_0, cutout_1",
-                                 {"raised": 0x81, "active": 0x81}))
+    rig.sup.link_event(LinkEvent("board_fault", rig.clock.now(), "deadman_0",
+                                 {"raised": 0x01, "active": 0x01}))
     [trip] = rig.sup.trips
     assert (trip.reason, trip.cushion) == ("board_fault", None)
-    assert "deadman_0" in trip.detail and "cutout_1" in trip.detail
+    assert "deadman_0" in trip.detail and trip.service is None
     assert rig.sup.gate((0.5, 0.5)) == (0.0, 0.0) and rig.sup.relay_allowed
-    res = rig.sup.reset("nurse")
+    # the cut-out that follows makes it a trip for a service person; the relay stays open
+    rig.sup.link_event(LinkEvent("board_fault", rig.clock.now(), "cutout_1",
+                                 {"raised": 0x80, "active": 0x81}))
+    [trip] = rig.sup.trips
+    assert "deadman_0" in trip.detail and "cutout_1" in trip.detail
+    assert trip.service and "cut-out" in trip.service and not rig.sup.relay_allowed
+    res = rig.sup.reset("nurse", service_reason="plate refilled")
     assert not res.ok and "no telemetry report since" in res.refused[0][1]
     flags = int(p.Fault.DEADMAN_0 | p.Fault.CUTOUT_1)
     rig.feed(faults=flags)
-    res = rig.sup.reset("nurse")
+    res = rig.sup.reset("nurse", service_reason="plate refilled")
     assert not res.ok and "deadman_0" in res.refused[0][1]
     rig.feed(faults=0)
-    assert rig.sup.reset("nurse").ok and rig.sup.trips == []
+    res = rig.sup.reset("nurse")
+    assert not res.ok and "only a service person" in res.refused[0][1]
+    assert rig.sup.reset("tech", service_reason="plate refilled").ok and rig.sup.trips == []
+    with pytest.raises(ValueError, match="reason"):
+        rig.sup.reset("tech", service_reason="  ")
     rig.sup.link_event(LinkEvent("board_reset", rig.clock.now(), "board uptime went back"))
     assert "unexpected reset" in rig.sup.trips[0].detail
 
@@ -755,11 +773,105 @@ def test_board_fault_from_the_flags_in_telemetry() -> None:
     [trip] = rig.sup.trips
     assert trip.reason == "board_fault" and "limit_hot_1" in trip.detail
     rig.run(1, both(37.0), faults=int(p.Fault.LIMIT_HOT_1 | p.Fault.DEADMAN_0))
-    assert len(rig.kinds("trip")) == 1  # latched once
+    # latched once; the dead-man that followed adds to it (a second trip event says so)
+    assert len(rig.kinds("trip")) == 2 and "deadman_0" in rig.kinds("trip")[1].detail
+    assert rig.sup.trips[0].flags == int(p.Fault.LIMIT_HOT_1 | p.Fault.DEADMAN_0)
     rig.feed()
-    assert rig.sup.reset("nurse").ok
+    assert rig.sup.trips[0].service and not rig.sup.relay_allowed  # the board's hot limit
+    res = rig.sup.reset("nurse")
+    assert not res.ok and "only a service person" in res.refused[0][1]
+    assert rig.sup.reset("tech", service_reason="checked the SSRs").ok
     rig.feed(faults=int(p.Fault.RESET))  # the board rebooted
     assert "unexpected reset" in rig.sup.trips[0].detail
+
+
+@pytest.mark.parametrize("flag", ["DEADMAN_0", "DEADMAN_1", "LIMIT_HOT_0", "LIMIT_HOT_1",
+                                  "LIMIT_SENSOR_0", "LIMIT_SENSOR_1", "CUTOUT_0", "CUTOUT_1"])
+def test_a_flag_latched_at_the_first_report_is_a_trip(flag: str) -> None:
+    """Issue 9: a controller restarted against a board whose dead-man fired (or any other
+    flag latched) must not show a table that cannot heat as heating."""
+    rig = Rig()
+    rig.sup.note_previous_run("The previous controller run ended without a clean stop.")
+    bit = int(p.Fault[flag])
+    rig.uptime_ms = 125_000
+    rig.feed(faults=bit | int(p.Fault.RESET))
+    [trip] = rig.sup.trips
+    assert (trip.reason, trip.cushion, trip.flags) == ("board_fault", None, bit)
+    assert f"{flag}:" in trip.detail and "when the controller connected" in trip.detail
+    assert "running for 2.1 min" in trip.detail and "without a clean stop" in trip.detail
+    assert rig.sup.gate((1.0, 1.0)) == (0.0, 0.0)
+    service = flag.startswith(("LIMIT_HOT", "CUTOUT"))
+    assert (trip.service is not None) is service and rig.sup.relay_allowed is not service
+    rig.run(1, AT_37, faults=bit)  # still latched: no second trip
+    assert len(rig.kinds("trip")) == 1
+    assert not rig.sup.reset("therapist").ok
+    rig.feed()  # the board cleared it
+    assert rig.sup.reset("therapist").ok is not service
+    assert rig.sup.reset("tech", service_reason="checked").ok and rig.sup.trips == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(first=st.integers(0, 0x1FF), later=st.integers(0, 0x1FF),
+       reconnect=st.booleans())
+def test_latched_flags_are_trips_whenever_seen(first: int, later: int, reconnect: bool) -> None:
+    """Property: a flag other than RESET in the first report of a connection trips; so
+    does any flag that appears later; a service-only flag among them keeps the relay open
+    and only a service reset clears the trip; nothing else trips."""
+    rig = Rig()
+    rig.feed(faults=first)
+    assert bool(rig.sup.trips) == bool(first & ~int(p.Fault.RESET))
+    if reconnect:
+        rig.sup.link_event(LinkEvent("disconnected", rig.clock.now(), "port error"))
+        rig.sup.link_event(LinkEvent("connected", rig.clock.now(), "serial 1"))
+    rig.feed(faults=later)
+    reset_bit = int(p.Fault.RESET)
+    # RESET trips only when it appears after the first report (an unexpected restart)
+    expect = bool((first | later) & ~reset_bit) or bool(later & ~first & reset_bit)
+    assert bool(rig.sup.trips) == expect
+    service = bool((first | later) & SERVICE_ONLY_FLAGS)
+    assert rig.sup.service_needed is service and rig.sup.relay_allowed is not service
+    rig.feed()  # the board's flags cleared
+    if service:
+        assert not rig.sup.reset("therapist").ok
+    assert rig.sup.reset("tech", service_reason="inspected").ok and rig.sup.trips == []
+
+
+def test_the_boot_reset_alone_is_expected_at_the_first_connection_only() -> None:
+    rig = Rig()
+    rig.run(1, AT_37, faults=int(p.Fault.RESET))
+    assert rig.sup.trips == []
+    rig.run(1, AT_37)
+    rig.sup.link_event(LinkEvent("disconnected", rig.clock.now(), "port error"))
+    rig.clock.advance(12.0)
+    rig.sup.link_event(LinkEvent("connected", rig.clock.now(), "serial 1"))
+    rig.feed(faults=int(p.Fault.RESET))  # a later connection: the board restarted meanwhile
+    assert "unexpected reset" in rig.sup.trips[0].detail
+
+
+def test_flags_found_at_a_reconnection_say_how_long_the_link_was_down() -> None:
+    rig = Rig()
+    rig.run(2, AT_37)
+    rig.sup.link_event(LinkEvent("disconnected", rig.clock.now(), "port error"))
+    rig.clock.advance(20.0)
+    rig.sup.link_event(LinkEvent("connected", rig.clock.now(), "serial 1"))
+    deadman = int(p.Fault.DEADMAN_0 | p.Fault.DEADMAN_1)
+    rig.feed(faults=deadman)
+    [trip] = rig.sup.trips
+    assert "DEADMAN_0, DEADMAN_1: the board switched heaters 0 and 1 off" in trip.detail
+    assert "down for 20 s before this connection" in trip.detail
+
+
+def test_a_restored_service_lockout_stays_until_a_service_reset() -> None:
+    rig = Rig()
+    rig.sup.restore("rise_while_off", 1, "carried over: welded relay?")
+    [trip] = rig.sup.trips
+    assert trip.service and not rig.sup.relay_allowed
+    assert rig.kinds("trip")[0].service == trip.service  # logged again, as a lockout
+    rig.run(40, AT_37, applied=(0.0, 0.0))
+    assert not rig.sup.reset("therapist").ok
+    assert rig.sup.reset("tech", service_reason="SSR replaced").ok
+    with pytest.raises(ValueError):
+        rig.sup.restore("no_such_reason", None, "x")
 
 
 # --- gate, reset, listeners -----------------------------------------------------------------
@@ -955,7 +1067,12 @@ def test_plant_welded_relay_trips_rise_while_off_and_relay_open_stops_it() -> No
     assert not rig.sup.relay_allowed and rig.plant.water_c[1] < 37.0
     for _ in range(round(600 / DT)):  # relay open: the plate's heat fades, then it is flat
         rig.step((0.0, 0.0), (35.0, 35.0))
-    assert rig.sup.reset("tech").ok
+    # the relay is still welded, but with the master relay open the water is flat: a
+    # reset judged on the data alone would pass, so a therapist's is refused (service
+    # lockout) and only a service person's, with a reason, is judged
+    res = rig.sup.reset("therapist")
+    assert not res.ok and "welded" in res.refused[0][1] and not rig.sup.relay_allowed
+    assert rig.sup.reset("tech", service_reason="SSR replaced").ok
     assert rig.plant.water_c[1] < 37.0
 
 

@@ -233,20 +233,9 @@ class MqttBridge:
         cushion = body.get("cushion")
         if cushion is not None:
             _check_cushion(cushion)
-        self._check_reset_allowed(cushion)
         c.request_reset(actor, cushion, done=self._reset_done("reset", request_id, cushion,
                                                               reply_to, correlation))
         return None
-
-    def _check_reset_allowed(self, cushion: int | None) -> None:
-        """Refuse a reset when every latched trip it would judge is one a therapist may
-        not reset (``reset_policy``); with no trip at all the reset is harmless."""
-        snap = self.controller.snapshot()
-        trips = [t for c in snap["cushions"] if cushion is None or c["cushion"] == cushion
-                 for t in c["trips"]]
-        if trips and not any(t.get("reset_allowed", True) for t in trips):
-            raise CommandRefused("these trips need a service person: "
-                                 + ", ".join(sorted({t["reason"] for t in trips})))
 
     def _reset_done(self, name: str, request_id: Any, cushion: int | None,
                     reply_to: str | None = None, correlation: bytes | None = None
@@ -254,7 +243,9 @@ class MqttBridge:
         """The reply to a reset, sent once the supervisor has judged it."""
         def done(res: Any) -> None:
             payload = {"cushion": cushion, "cleared": [t.reason for t in res.cleared],
-                       "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
+                       "refused": [{"reason": t.reason, "why": why,
+                                    "service_only": t.service is not None}
+                                   for t, why in res.refused]}
             if res.ok:
                 self.counters["commands_ok"] += 1
                 self._reply(name, request_id, True, payload, reply_to, correlation)
@@ -319,7 +310,6 @@ class MqttBridge:
         if what == "reset":
             if text != "PRESS":
                 raise CommandRefused(f"reset {text!r}: send PRESS")
-            self._check_reset_allowed(cushion)
             self.controller.request_reset(actor, cushion, done=self._reset_done("ha", None,
                                                                                cushion))
             return None

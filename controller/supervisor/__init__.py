@@ -7,6 +7,26 @@ below is a row of the "Safety limits" table of ``shared/reference.md``; every li
 from ``SafetyConfig``.  A trip **latches**: it stays until ``reset()`` clears it, and
 ``reset()`` clears a trip only when its cause has gone, judged on the latest data.
 
+Who may reset
+-------------
+A therapist (the dashboard, MQTT, Home Assistant) may reset any trip whose cause the data
+can show to have gone.  Some causes cannot be shown to have gone while the master relay is
+open: a welded solid-state relay (``rise_while_off``), the board's own hot-water limit
+(``LIMIT_HOT_n``) and a bimetal cut-out (``CUTOUT_n``), both ``board_fault``.  With the relay
+open the water stops rising, the flags clear, the cut-out closes as the plate cools, and
+a reset judged on that would be accepted and trip again minutes after the heat returned.
+These are ``SERVICE_ONLY`` (``events.py``, the one place the set is defined): only a named
+service person resets them (``reset(..., service_reason=...)``, reached through
+``hydrotherm service reset`` on the controller's machine), the master relay stays open
+while one is latched, and a controller restart latches them again from the event log.
+
+Latched board flags
+-------------------
+A flag the board has latched is a ``board_fault`` trip whenever it is seen, also in the
+first report of a connection (a board whose dead-man fired while the controller was
+dead has its relay open and cannot heat); only the RESET of the board's boot, at the first
+connection, is expected.  See ``rules/board_fault.py``.
+
 Outputs reach the link only through ``gate()``, which zeroes every cushion a latched trip
 affects (and everything until ``arm()``); ``relay_allowed`` is False while a trip whose
 reaction is "master relay open" is latched.
@@ -52,8 +72,9 @@ Where things are
 * ``core.py``: ``Supervisor``, the data path that feeds the rules (one pass per report,
   one per second), the gate and the reset;
 * ``history.py``: the 1 Hz per-sensor histories; ``state.py``: what the rules read;
-* ``latch.py``: latching and the event queue; ``events.py``: reasons, reactions, trips,
-  alarms, events (the interface other packages quote).
+* ``latch.py``: latching and the event queue; ``events.py``: reasons, reactions, who may
+  reset what (``SERVICE_ONLY``), trips, alarms, events (the interface other packages
+  quote).
 
 To add a rule, see ``rules/__init__.py``.
 """
@@ -64,12 +85,15 @@ from .core import Supervisor
 from .events import (
     NO_CUSHION,
     REACTIONS,
+    SERVICE_ONLY,
+    SERVICE_ONLY_FLAGS,
     TABLE_WIDE,
     Alarm,
     Reaction,
     ResetResult,
     SupervisorEvent,
     Trip,
+    service_why,
 )
 from .history import (
     DECIMATION_S,
@@ -82,6 +106,7 @@ from .latch import EVENT_LOG_LEN
 
 __all__ = [
     "DECIMATION_S", "EVENT_LOG_LEN", "NO_CUSHION", "RATE_MIN_POINTS", "RATE_MIN_SPAN_S",
-    "RATE_WINDOW_S", "REACTIONS", "SENSOR_NAMES", "TABLE_WIDE", "Alarm", "Reaction",
-    "ResetResult", "Supervisor", "SupervisorEvent", "Trip",
+    "RATE_WINDOW_S", "REACTIONS", "SENSOR_NAMES", "SERVICE_ONLY", "SERVICE_ONLY_FLAGS",
+    "TABLE_WIDE", "Alarm", "Reaction", "ResetResult", "Supervisor", "SupervisorEvent", "Trip",
+    "service_why",
 ]

@@ -24,6 +24,7 @@ from .events import REACTIONS, Alarm, Reaction, ResetResult, SupervisorEvent, Tr
 from .history import DECIMATION_S, CushionState
 from .latch import Latches, affects
 from .rules import RULES, BoardFault, OverTemperature, Rule, SensorBroken
+from .rules.board_fault import RESET_BIT
 from .state import SupervisorState
 
 _OK = SensorStatus.OK
@@ -52,6 +53,7 @@ class Supervisor(SupervisorState):
         #: the supervisor's own log of its events, newest last (bounded)
         self.events = latches.events
         self._prev_faults = 0
+        self._connect_pending = False  # the next report is the first of a connection
         self._bucket: int | None = None
         self.rules: tuple[Rule, ...] = tuple(r(self) for r in RULES)
         self._by_reason: dict[str, Rule] = {x: r for r in self.rules for x in r.reasons}
@@ -101,20 +103,56 @@ class Supervisor(SupervisorState):
                     self._finalize(now)
                 self._bucket = bucket
             faults = reading.faults
-            new = faults & ~self._prev_faults
+            prev = self._prev_faults
             self._prev_faults = faults
-            if new and not first:
+            if first or self._connect_pending:
+                # the first report of a connection: every latched flag is a trip, RESET
+                # apart (the board's boot, expected at the first connection)
+                self._connect_pending = False
+                found = faults & ~RESET_BIT
+                if found:
+                    self._board_fault.at_connect(found, reading, now, first)
+                new = 0 if first else faults & ~prev & RESET_BIT
+            else:
+                new = faults & ~prev
+            if new:
                 self._board_fault.on_flags(new, now)
             self._observe_cushions(reading, commanded, setpoints, heat_on, now)
         self.latches.flush()
 
     def link_event(self, ev: LinkEvent) -> None:
-        """``board_fault`` and ``board_reset`` trip ``board_fault``; other kinds are
-        ignored (a lost link is judged by ``check()`` from the reports themselves)."""
+        """``board_fault`` and ``board_reset`` trip ``board_fault``; ``connected`` makes
+        the next report the first of a connection (its latched flags are trips, see
+        ``rules/board_fault.py``); other kinds are ignored (a lost link is judged by
+        ``check()`` from the reports themselves)."""
+        if ev.kind in ("connected", "disconnected"):
+            with self._lock:
+                self._board_fault.on_connect_event(ev, self.clock.now())
+                if ev.kind == "connected":
+                    self._connect_pending = True
+            return
         if ev.kind not in ("board_fault", "board_reset"):
             return
         with self._lock:
             self._board_fault.on_link_event(ev, self.clock.now())
+        self.latches.flush()
+
+    def note_previous_run(self, text: str) -> None:
+        """What the controller knows about its previous run (when it left its last record,
+        whether it stopped cleanly), quoted when flags are found latched at the first
+        connection: the board does not say when a flag was raised."""
+        with self._lock:
+            self._board_fault.previous_run = text
+
+    def restore(self, reason: str, cushion: int | None, detail: str, flags: int = 0) -> None:
+        """Latch again a trip that needs a service person and was latched when the
+        controller last stopped (the event log says so, ``controller/lockout.py``): a
+        restart must not lift a service lockout."""
+        if reason not in REACTIONS:
+            raise ValueError(f"unknown trip reason {reason!r}")
+        with self._lock:
+            now = self.clock.now()
+            self.latches.add(Trip(reason, cushion, now, detail, flags), self.reports, now)
         self.latches.flush()
 
     def control_heartbeat(self) -> None:
@@ -164,10 +202,18 @@ class Supervisor(SupervisorState):
 
     @property
     def relay_allowed(self) -> bool:
-        """False while a trip whose reaction opens the master relay is latched."""
+        """False while a trip whose reaction opens the master relay is latched, or a trip
+        that needs a service person (``SERVICE_ONLY``: its cause may be a welded heater
+        relay, which only the open master relay stops)."""
         with self._lock:
-            return not any(REACTIONS[k[0]] is Reaction.RELAY_OPEN
-                           for k in self.latches.latched)
+            return not any(REACTIONS[k[0]] is Reaction.RELAY_OPEN or latch.trip.service
+                           for k, latch in self.latches.latched.items())
+
+    @property
+    def service_needed(self) -> bool:
+        """A latched trip needs a service person (see ``SERVICE_ONLY``)."""
+        with self._lock:
+            return any(latch.trip.service for latch in self.latches.latched.values())
 
     @property
     def trips(self) -> list[Trip]:
@@ -182,7 +228,8 @@ class Supervisor(SupervisorState):
 
     # --- reset ---------------------------------------------------------------------------
 
-    def reset(self, actor: str, cushion: int | None = None) -> ResetResult:
+    def reset(self, actor: str, cushion: int | None = None, *,
+              service_reason: str | None = None) -> ResetResult:
         """A person asks to clear the latched trips affecting ``cushion`` (its own and the
         table-wide ones, ``over_temperature``/``rise_while_off`` of either cushion
         included), or all of them when None.  Each clears only if its cause has gone,
@@ -190,10 +237,19 @@ class Supervisor(SupervisorState):
         rule's module); otherwise it stays, and the result and a ``reset_refused`` event
         say what persists.  When in doubt the heaters stay off.
 
-        Raises ``ValueError`` for an empty ``actor`` or a cushion other than 0, 1, None.
-        ``ok`` is True when nothing was refused (also when nothing was latched)."""
+        A trip that needs a service person (``Trip.service``, from ``SERVICE_ONLY``) is
+        refused without ``service_reason``: the service person's statement of what was
+        found and done (``hydrotherm service reset --reason``), logged with the reset.
+        With it, such a trip is judged like any other.
+
+        Raises ``ValueError`` for an empty ``actor`` or ``service_reason`` or a cushion
+        other than 0, 1, None.  ``ok`` is True when nothing was refused (also when nothing
+        was latched)."""
         if not isinstance(actor, str) or not actor.strip():
             raise ValueError("a reset needs the name of who asks for it")
+        if service_reason is not None and (not isinstance(service_reason, str)
+                                           or not service_reason.strip()):
+            raise ValueError("a service reset needs a reason: what was found and done")
         if cushion is not None and cushion not in range(CUSHIONS):
             raise ValueError(f"cushion must be 0, 1 or None, got {cushion!r}")
         cleared: list[Trip] = []
@@ -206,11 +262,18 @@ class Supervisor(SupervisorState):
                 latch = latches.latched[key]
                 trip = latch.trip
                 rule = self._by_reason[trip.reason]
-                if rule.needs_reading and self.last_reading is None:
-                    why: str | None = "no telemetry report yet to judge it on"
+                service = trip.service
+                if service and service_reason is None:
+                    why: str | None = (f"only a service person may reset this: {service} "
+                                       "(hydrotherm service reset on the controller's machine)")
+                    note = ""
+                elif rule.needs_reading and self.last_reading is None:
+                    why = "no telemetry report yet to judge it on"
                     note = ""
                 else:
                     why, note = rule.cause(latch, now)
+                if why is None and service_reason is not None:
+                    note = f"service reset: {service_reason.strip()}; {note}"
                 if why is None:
                     del latches.latched[key]
                     if trip.cushion is not None:

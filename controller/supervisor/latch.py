@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .events import TABLE_WIDE, SupervisorEvent, Trip
 
@@ -51,18 +51,41 @@ class Latches:
         return key in self.latched
 
     def trip(self, reason: str, cushion: int | None, detail: str, now: float, reports: int,
-             sensor: int | None = None) -> None:
+             sensor: int | None = None, flags: int = 0) -> None:
         """Latch ``(reason, cushion)`` unless it already is (the first detail is kept);
-        ``sensor`` adds a sensor to those the trip involves (its reset checks each)."""
+        ``sensor`` adds a sensor to those the trip involves (its reset checks each).
+
+        ``flags`` (board fault flags, ``board_fault``) accumulate: board flags that the
+        latched trip has not seen yet are added to it, its detail gains this one, and a
+        ``trip`` event says so again (a cut-out opening after a dead-man makes the trip one
+        that needs a service person, and the record must show why)."""
         key = (reason, cushion)
         latch = self.latched.get(key)
         if latch is None:
-            trip = Trip(reason, cushion, now, detail)
+            trip = Trip(reason, cushion, now, detail, flags)
             latch = Latch(trip, reports)
             self.latched[key] = latch
-            self.emit("trip", now, cushion, reason, None, detail)
+            self._emit_trip(trip, now)
+        elif flags & ~latch.trip.flags:
+            old = latch.trip
+            trip = replace(old, flags=old.flags | flags, detail=f"{old.detail}; then {detail}")
+            latch.trip = trip
+            self._emit_trip(trip, now)
         if sensor is not None:
             latch.sensors.add(sensor)
+
+    def add(self, trip: Trip, reports: int, now: float) -> None:
+        """Latch a trip carried over from before a restart (``Supervisor.restore``)."""
+        key = (trip.reason, trip.cushion)
+        if key not in self.latched:
+            self.latched[key] = Latch(trip, reports)
+            self._emit_trip(trip, now)
+
+    def _emit_trip(self, trip: Trip, now: float) -> None:
+        ev = SupervisorEvent("trip", now, trip.cushion, trip.reason, None, trip.detail,
+                             trip.flags, trip.service)
+        self.events.append(ev)
+        self._pending.append(ev)
 
     def emit(self, kind: str, now: float, cushion: int | None, reason: str,
              actor: str | None, detail: str) -> None:

@@ -38,9 +38,9 @@ class SupervisorState:
         self.cushions = [CushionState(lookback_len) for _ in range(CUSHIONS)]
 
     def trip(self, reason: str, cushion: int | None, detail: str, now: float,
-             sensor: int | None = None) -> None:
+             sensor: int | None = None, flags: int = 0) -> None:
         """Latch a trip (see ``Latches.trip``)."""
-        self.latches.trip(reason, cushion, detail, now, self.reports, sensor)
+        self.latches.trip(reason, cushion, detail, now, self.reports, sensor, flags)
 
     def rates(self, c: int) -> list[tuple[int, float]]:
         """(sensor, °C/min) of the sensors of cushion ``c`` whose rate is known."""

@@ -171,8 +171,8 @@
       setText(part(i, "heat"), c.heat_on ? "on" : "off");
       const reset = card.querySelector('[data-action="reset"]');
       reset.disabled = !c.can_reset;
-      reset.title = c.reset_note;
-      setText(part(i, "reset-note"), c.trips.length && !c.can_reset ? c.reset_note : "");
+      reset.title = c.reset_note || (c.trips.length ? "" : "No safety trip to reset.");
+      setText(part(i, "reset-note"), c.reset_note || "");
       card.classList.toggle("tripped", c.trips.length > 0);
       card.classList.toggle("blocked", c.heat_state === "blocked");
       card.dataset.state = c.heat_state;
@@ -187,7 +187,7 @@
       const tkey = JSON.stringify(c.trips);
       if (trips.dataset.key !== tkey) {
         trips.dataset.key = tkey;
-        trips.replaceChildren(...c.trips.map((t) => el("div", { class: "trip", "data-reason": t.reason },
+        trips.replaceChildren(...c.trips.map((t) => el("div", { class: t.service ? "trip service" : "trip", "data-reason": t.reason },
           el("p", { class: "trip-title" }, el("span", { class: "icon", "aria-hidden": "true" }, "⚠"), " ", t.title),
           el("p", { class: "trip-text" }, t.text),
           (t.detail || t.at) ? el("p", { class: "trip-detail" }, (t.at ? "Since " + t.at + ". " : "") + t.detail) : null)));

@@ -34,6 +34,7 @@ from .parts import (
     open_log,
     start_bridge,
     start_broker,
+    start_service_socket,
     status_line,
 )
 
@@ -122,6 +123,7 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
             runner = ControllerRunner(controller, poll_s=poll_s)
             runner.start()
             started.append(runner)
+            started.append(start_service_socket(controller, log))
             runners.append(runner)
             started.append(start_bridge(tcfg, controller, address))
         # the dashboard, on the same broker, with a fresh demo login each run

@@ -19,6 +19,7 @@ from controller.mqtt.broker import BrokerError, EmbeddedBroker
 from controller.mqtt.client import BrokerAddress, BrokerUrlError, parse_broker_url
 from controller.runner import ControllerRunner
 from controller.service import CommandError, Controller
+from controller.service_socket import ServiceSocket, ServiceSocketError
 from controller.status_line import status_line as format_status_line
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
@@ -59,6 +60,15 @@ def open_log(cfg: Config, data_dir: str | None) -> EventLog:
     try:
         return preflight.open_event_log(directory)
     except preflight.PreflightError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def start_service_socket(controller: Controller, log: EventLog) -> ServiceSocket:
+    """``hydrotherm service`` reaches this controller through a 0600 socket in its data
+    directory (``controller/service_socket.py``)."""
+    try:
+        return ServiceSocket(controller, log.path.parent).start()
+    except ServiceSocketError as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -16,6 +16,7 @@ from .parts import (
     run_controller,
     start_bridge,
     start_broker,
+    start_service_socket,
 )
 
 
@@ -39,9 +40,13 @@ def run_table(cfg: Config, url: str, *, data_dir: str | None, setpoints: list[fl
                 embedded.stop()
             raise
     stop = install_stop()
+    service = None
     try:
+        service = start_service_socket(controller, log)
         run_controller(controller, stop, interval_s, duration_s)
     finally:
+        if service is not None:
+            service.stop()
         if bridge is not None:
             bridge.stop()
         if embedded is not None:

@@ -355,10 +355,11 @@ def _parse_events(data: dict[str, Any], ck: _Checker, duration: float) -> list[E
             ck.keys(e, common + ("cushion",), kp, f"a {do} event")
             events.append(Event(i, at, do, line, cushion=ck.cushion(e, kp), note=note))
         else:  # reset
-            ck.keys(e, common + ("cushion", "actor"), kp, "a reset event")
+            ck.keys(e, common + ("cushion", "actor", "service_reason"), kp, "a reset event")
+            service = ck.string(e, "service_reason", kp, default=None)
             events.append(Event(i, at, do, line, cushion=ck.cushion(e, kp),
                                 actor=ck.string(e, "actor", kp, default=DEFAULT_ACTOR) or "",
-                                note=note))
+                                note=note, service_reason=service))
     return events
 
 

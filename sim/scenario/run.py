@@ -217,7 +217,7 @@ class _Run:
                 rr.refused = [{"reason": t.reason, "cushion": t.cushion, "why": why}
                               for t, why in result.refused]
 
-            c.request_reset(ev.actor, ev.cushion, done)
+            c.request_reset(ev.actor, ev.cushion, done, service_reason=ev.service_reason)
 
     def _end_window(self, cushion: int, now: float) -> None:
         if self.window_end[cushion] is None:

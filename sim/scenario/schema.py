@@ -107,6 +107,7 @@ class Event:
     value: Any = None  # setpoint_c (float) or heat (bool)
     actor: str = DEFAULT_ACTOR
     note: str = ""
+    service_reason: str | None = None  # a reset by a service person (``reset`` only)
 
     @property
     def is_disturbance(self) -> bool:

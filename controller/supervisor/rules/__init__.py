@@ -3,8 +3,9 @@
 To add a rule: write a ``Rule`` subclass in its own module here, add it to ``RULES`` (the
 order is the order rules are judged in, which is the order of their events when several
 fire in the same instant), give each of its ``reasons`` a reaction in
-``controller/supervisor/events.py`` ``REACTIONS``, and a row in
-``tests/test_supervisor_unit.py``.
+``controller/supervisor/events.py`` ``REACTIONS``, decide whether a therapist may reset it
+(if its cause cannot be shown to have gone while the master relay is open, add it to
+``SERVICE_ONLY`` there), and a row in ``tests/test_supervisor_unit.py``.
 """
 
 from __future__ import annotations
