@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from firmware_bridge import protocol as p
+from hydrotherm.clock import heartbeat, leave
 
 from .service import Controller
 
@@ -54,6 +55,15 @@ class ControllerRunner:
 
     def _poll_loop(self) -> None:
         c = self.controller
+        # A paced demo clock (``hydrotherm.clock.PacedClock``) waits for this loop.
+        name = f"controller-{id(self):x}"
+        beat = heartbeat(c.clock, name)
+        try:
+            self._poll_until_stopped(c, beat)
+        finally:
+            leave(c.clock, name)
+
+    def _poll_until_stopped(self, c: Controller, beat: Callable[[], None]) -> None:
         while not self._stop.is_set():
             try:
                 c.poll()
@@ -63,6 +73,7 @@ class ControllerRunner:
                 self._stop.wait(0.5)
                 continue
             self._last_progress = time.monotonic()
+            beat()
             self._stop.wait(self.poll_s)
 
     def _watchdog_loop(self) -> None:
