@@ -32,6 +32,9 @@ class ControllerRunner:
         self._poll_thread: threading.Thread | None = None
         self._watchdog_thread: threading.Thread | None = None
         self.watchdog_fired = 0
+        #: How long the loop had been stalled when the watchdog last cut (its own
+        #: monotonic timestamps), e.g. to check it acted before the board's dead-man.
+        self.cut_after_s: float | None = None
         self.error: BaseException | None = None
 
     def start(self) -> ControllerRunner:
@@ -82,6 +85,7 @@ class ControllerRunner:
         while not self._stop.wait(min(0.25, limit / 4)):
             stalled_for = time.monotonic() - self._last_progress
             if stalled_for > limit:
+                self.cut_after_s = stalled_for
                 self._cut(f"control loop stalled for {stalled_for:.1f} s")
                 self._last_progress = time.monotonic()  # repeat while it stays hung
 
