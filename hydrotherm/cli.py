@@ -219,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fault)
 
     p = sub.add_parser("client", help="a client lies on (or gets off) a cushion")
-    p.add_argument("state", choices=("on", "off"))
-    p.add_argument("--cushion", type=int, choices=(0, 1), required=True)
+    p.add_argument("state", choices=("on", "off"), help="on: lies down, off: gets up")
+    p.add_argument("--cushion", type=int, choices=(0, 1), required=True,
+                   help="0 (upper body) or 1 (lower body)")
     control_args(p)
     p.set_defaults(func=cmd_client)
 

@@ -411,8 +411,16 @@
       const bits = [];
       if (f.cushion !== undefined) bits.push(cushions[f.cushion]);
       if (f.sensor) bits.push(f.sensor + " sensor");
+      const words = {
+        offset_c: (v) => "reads " + (v > 0 ? "+" : "") + v + " °C off",
+        kg_per_min: (v) => v + " kg/min",
+        error_rate: (v) => +(100 * v).toPrecision(3) + " % of bytes",
+        remaining_s: (v) => v + " simulated s left",
+      };
       Object.keys(f).forEach((k) => {
-        if (!["fault", "cushion", "sensor"].includes(k)) bits.push(k + " " + f[k]);
+        if (!["fault", "cushion", "sensor"].includes(k)) {
+          bits.push(words[k] ? words[k](f[k]) : k + " " + f[k]);
+        }
       });
       return (labels[f.fault] || f.fault) + (bits.length ? " (" + bits.join(", ") + ")" : "");
     }
