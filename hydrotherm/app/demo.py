@@ -50,7 +50,8 @@ def demo_timing(cfg: Config, speed: float) -> Config:
     *wall-clock* events (link silence, dead-man, ACK, refresh, loop stall) are widened by
     ``speed / 6`` so they keep at least a sixth of their real-time wall duration; the
     physics (temperatures, rates, windows of minutes) is untouched.  Never used by
-    ``hydrotherm run``.
+    ``hydrotherm run``.  A busy machine can still miss more than that; ``demo_clock``
+    then holds simulated time rather than let a limit expire on time nobody lived.
     """
     f = max(1.0, speed / 6.0)
     if f == 1.0:
