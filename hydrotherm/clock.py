@@ -4,7 +4,7 @@ Everything that reasons about time (dead-man timers, retransmission, thermal ste
 safety windows) asks a clock instead of calling ``time`` directly.  That is what lets
 a four-hour scenario run in seconds in-process (``SimClock``), the same code run in
 real time against a pty (``RealClock``), and the demo run N times faster
-(``ScaledClock``).
+(``ScaledClock``, or ``PacedClock``, which also waits for a thread that falls behind).
 """
 
 from __future__ import annotations

@@ -109,8 +109,19 @@ def test_inject_list_and_clear_from_the_panel(served: tuple[LocalStack, str]) ->
                 "() => document.querySelector('#tester-active').textContent === 'none'")
             assert sim_faults(stack) == []
 
-            # a refused request says why
+            # the control loop hangs: listed too, with the time left
             panel.get_by_label("Fault", exact=True).select_option("host_stall")
+            assert float(panel.get_by_label("For (simulated seconds)").input_value()) == 60
+            panel.get_by_role("button", name="Inject").click()
+            page.wait_for_function(
+                "() => document.querySelector('#tester-active').textContent"
+                ".includes('control loop hangs')")
+            assert "simulated s left" in active.text_content()
+            panel.get_by_role("button", name="Clear").click()
+            page.wait_for_function(
+                "() => document.querySelector('#tester-active').textContent === 'none'")
+
+            # a refused request says why
             panel.get_by_label("For (simulated seconds)").fill("0")
             panel.get_by_role("button", name="Inject").click()
             page.wait_for_function(

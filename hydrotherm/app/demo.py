@@ -131,7 +131,13 @@ def demo_actions(server: SimServer, table_ids: list[str],
         if table_id not in table_ids:
             return {"ok": False, "error": f"no simulated table {table_id!r}"}
         if name == "status":
-            return server.handle({"cmd": "status", "table": table_id})
+            status = server.handle({"cmd": "status", "table": table_id})
+            runner = (runners or {}).get(table_id)
+            left = runner.controller.control_stall_left_s() if runner else 0.0
+            if status.get("ok") and left > 0:
+                status["tables"][0]["active_faults"].append(
+                    {"fault": "host_stall", "remaining_s": round(left, 1)})
+            return status
         if name in ("client_on", "client_off"):
             results = [server.handle({"cmd": "client", "table": table_id, "cushion": c,
                                       "on": name == "client_on"}) for c in (0, 1)]
