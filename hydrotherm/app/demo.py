@@ -163,9 +163,11 @@ def demo_actions(server: SimServer, table_ids: list[str],
 def clock_line(clock: PacedClock) -> str:
     """How far the paced clock fell behind ``speed`` × wall time, for the console."""
     now = clock.now()
-    return (f"[clock] simulated {now / 60:.1f} min at x{clock.speed:g}; "
-            f"{clock.behind_s:.1f} simulated s behind (held {clock.holds} times) "
-            "because the machine was busy")
+    head = f"[clock] simulated {now / 60:.1f} min at x{clock.speed:g}"
+    if not clock.holds:
+        return head + "; keeping up"
+    return (head + f"; {clock.behind_s:.1f} simulated s behind (held {clock.holds} times "
+            "for a part the busy machine had not yet run; no time limit was affected)")
 
 
 def demo_password() -> str:
