@@ -75,6 +75,9 @@ def test_demo_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         state = retained_state(broker_port, "hydrotherm/table0/state")
         assert state["table_id"] == "table0" and state["link"]["healthy"]
         read_until(proc, r"out 100\.0 %", 20)  # heating through the real link
+        # the paced clock says whether it kept up or how far it fell behind
+        read_until(proc, r"^\[clock\] simulated [\d.]+ min at x60; (keeping up|[\d.]+ "
+                         r"simulated s behind)", 20)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
