@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from firmware_bridge import protocol as p
+from hydrotherm.clock import heartbeat, leave
 
 from .service import Controller
 
@@ -31,6 +32,9 @@ class ControllerRunner:
         self._poll_thread: threading.Thread | None = None
         self._watchdog_thread: threading.Thread | None = None
         self.watchdog_fired = 0
+        #: How long the loop had been stalled when the watchdog last cut (its own
+        #: monotonic timestamps), e.g. to check it acted before the board's dead-man.
+        self.cut_after_s: float | None = None
         self.error: BaseException | None = None
 
     def start(self) -> ControllerRunner:
@@ -54,6 +58,15 @@ class ControllerRunner:
 
     def _poll_loop(self) -> None:
         c = self.controller
+        # A paced demo clock (``hydrotherm.clock.PacedClock``) waits for this loop.
+        name = f"controller-{id(self):x}"
+        beat = heartbeat(c.clock, name)
+        try:
+            self._poll_until_stopped(c, beat)
+        finally:
+            leave(c.clock, name)
+
+    def _poll_until_stopped(self, c: Controller, beat: Callable[[], None]) -> None:
         while not self._stop.is_set():
             try:
                 c.poll()
@@ -63,6 +76,7 @@ class ControllerRunner:
                 self._stop.wait(0.5)
                 continue
             self._last_progress = time.monotonic()
+            beat()
             self._stop.wait(self.poll_s)
 
     def _watchdog_loop(self) -> None:
@@ -71,6 +85,7 @@ class ControllerRunner:
         while not self._stop.wait(min(0.25, limit / 4)):
             stalled_for = time.monotonic() - self._last_progress
             if stalled_for > limit:
+                self.cut_after_s = stalled_for
                 self._cut(f"control loop stalled for {stalled_for:.1f} s")
                 self._last_progress = time.monotonic()  # repeat while it stays hung
 

@@ -240,6 +240,10 @@ class Controller:
         as if its thread hung; the supervisor and the link keep running."""
         self._stalled_until = self.clock.now() + duration_s
 
+    def control_stall_left_s(self) -> float:
+        """Simulated seconds the ``stall_control`` hook still holds the control law."""
+        return max(0.0, self._stalled_until - self.clock.now())
+
     # --- the loop --------------------------------------------------------------------------
 
     def poll(self) -> None:

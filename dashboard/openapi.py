@@ -258,7 +258,9 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
                            "params": {"type": "object"}}}
         paths["/api/demo/fault"] = {"post": {
-            "summary": "Tester panel: inject a simulated fault", "operationId": "demo_fault",
+            "summary": "Tester panel: inject (params.clear: remove) a simulated fault; "
+                       "name \"status\" answers the table's active faults",
+            "operationId": "demo_fault",
             "security": [{"session": [], "csrf": []}],
             "requestBody": {"required": True,
                             "content": {JSON: {"schema": _ref("DemoFault")}}},

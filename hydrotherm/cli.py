@@ -73,8 +73,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_fault(args: argparse.Namespace) -> int:
     from hydrotherm.app.sim import send_to_sim
 
-    req: dict[str, Any] = {"cmd": "fault", "fault": args.name, "table": args.table,
-                           "clear": args.clear}
+    req: dict[str, Any] = {"cmd": "fault", "fault": args.name,
+                           "table": args.table or 0, "clear": args.clear}
     for key in ("cushion", "sensor", "offset_c", "kg_per_min", "error_rate", "duration_s"):
         value = getattr(args, key)
         if value is not None:
@@ -85,14 +85,14 @@ def cmd_fault(args: argparse.Namespace) -> int:
 def cmd_client(args: argparse.Namespace) -> int:
     from hydrotherm.app.sim import send_to_sim
 
-    return send_to_sim(args.control, {"cmd": "client", "table": args.table,
+    return send_to_sim(args.control, {"cmd": "client", "table": args.table or 0,
                                       "cushion": args.cushion, "on": args.state == "on"})
 
 
 def cmd_sim_status(args: argparse.Namespace) -> int:
-    from hydrotherm.app.sim import send_to_sim
+    from hydrotherm.app.sim import print_sim_status
 
-    return send_to_sim(args.control, {"cmd": "status"})
+    return print_sim_status(args.control, args.table, args.json)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -115,7 +115,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     from hydrotherm.app.events import print_events
 
     cfg = _load_config(args)
-    return print_events(cfg, args.data_dir, args.since, args.kind, args.limit, args.json)
+    return print_events(cfg, args.data_dir, args.since, args.kind, args.limit, args.json,
+                        table=args.table)
 
 
 def cmd_autotune(args: argparse.Namespace) -> int:
@@ -184,33 +185,54 @@ def build_parser() -> argparse.ArgumentParser:
                         "firmware/build/hydrotherm-board.elf) instead of the Python board")
     p.set_defaults(func=cmd_sim)
 
-    def control_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--control", help="control socket of the running simulator")
-        q.add_argument("--table", type=int, default=0, help="table number (default 0)")
+    def control_args(q: argparse.ArgumentParser, table_help: str = "the table: its name "
+                     "(table0, table1, ...; as the dashboard names it) or its number "
+                     "(default: the first)") -> None:
+        q.add_argument("--control", help="control socket of the running simulator "
+                                         "(default: the one `hydrotherm sim` or `demo` "
+                                         "started)")
+        q.add_argument("--table", help=table_help)
 
-    p = sub.add_parser("fault", help="inject (or --clear) a fault in a running simulator")
-    from sim.faults import FAULTS
+    from sim.faults import DEFAULTS, FAULTS
 
+    p = sub.add_parser("fault", help="inject (or --clear) a fault in a running simulator",
+                       epilog="faults: " + "; ".join(f"{f.name}: {f.doc}"
+                                                     for f in FAULTS.values()))
     p.add_argument("name", choices=sorted(FAULTS), metavar="NAME",
                    help="one of: " + ", ".join(FAULTS))
-    p.add_argument("--cushion", type=int, choices=(0, 1))
-    p.add_argument("--sensor", choices=("primary", "redundant"))
-    p.add_argument("--offset-c", dest="offset_c", type=float)
-    p.add_argument("--kg-per-min", dest="kg_per_min", type=float)
-    p.add_argument("--error-rate", dest="error_rate", type=float)
-    p.add_argument("--duration-s", dest="duration_s", type=float)
+    p.add_argument("--cushion", type=int, choices=(0, 1),
+                   help="which cushion: 0 (upper body) or 1 (lower body); needed by the "
+                        "sensor, heater and leak faults")
+    p.add_argument("--sensor", choices=("primary", "redundant"),
+                   help="which of the cushion's two sensors (sensor faults; default "
+                        f"{DEFAULTS['sensor']})")
+    p.add_argument("--offset-c", dest="offset_c", type=float, metavar="C",
+                   help="sensor_drift: how far the sensor reads off, °C "
+                        f"(default {DEFAULTS['offset_c']:g})")
+    p.add_argument("--kg-per-min", dest="kg_per_min", type=float, metavar="KG",
+                   help="cushion_leak: water lost per minute "
+                        f"(default {DEFAULTS['kg_per_min']:g})")
+    p.add_argument("--error-rate", dest="error_rate", type=float, metavar="P",
+                   help="serial_noise: probability that a byte is corrupted, 0–1 "
+                        f"(default {DEFAULTS['error_rate']:g})")
+    p.add_argument("--duration-s", dest="duration_s", type=float, metavar="S",
+                   help="serial_silence: how long the board is silent, seconds "
+                        f"(default {DEFAULTS['duration_s']:g})")
     p.add_argument("--clear", action="store_true", help="remove the fault instead")
     control_args(p)
     p.set_defaults(func=cmd_fault)
 
     p = sub.add_parser("client", help="a client lies on (or gets off) a cushion")
-    p.add_argument("state", choices=("on", "off"))
-    p.add_argument("--cushion", type=int, choices=(0, 1), required=True)
+    p.add_argument("state", choices=("on", "off"), help="on: lies down, off: gets up")
+    p.add_argument("--cushion", type=int, choices=(0, 1), required=True,
+                   help="0 (upper body) or 1 (lower body)")
     control_args(p)
     p.set_defaults(func=cmd_client)
 
     p = sub.add_parser("sim-status", help="true plant state of a running simulator")
-    control_args(p)
+    control_args(p, "only this table: its name or number (default: every table)")
+    p.add_argument("--json", action="store_true", help="the simulator's JSON answer, "
+                                                       "for scripts")
     p.set_defaults(func=cmd_sim_status)
 
     p = sub.add_parser("monitor", help="open a board and print live telemetry")
@@ -244,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", action="append", help="only this kind (repeatable)")
     p.add_argument("--limit", type=int, help="only the newest N")
     p.add_argument("--json", action="store_true", help="JSON array instead of text")
-    p.add_argument("--data-dir", help="event log directory (default: data.dir)")
+    p.add_argument("--data-dir", help="event log directory (default: data.dir; with "
+                                      "--table: the newest demo run's)")
+    p.add_argument("--table", help="a demo table's log (table0, table1, ...): the "
+                                   "<data-dir>/<table> folder")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("scenario", help="scripted sessions with faults, for testers")
@@ -273,10 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", type=int, default=1, help="simulated tables (a clinic)")
     p.add_argument("--host", help="dashboard address (default 127.0.0.1)")
     p.add_argument("--dashboard-port", type=int, help="dashboard port (default 8080)")
-    p.add_argument("--data-dir", help="event log directory (default: data.dir)")
-    p.add_argument("--speed", type=float, default=1.0, help="run N times faster than real time")
-    p.add_argument("--dir", help="directory for the pty link")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="keep the event logs and login here, across runs "
+                                      "(default: a fresh <data.dir>/demo/<start time> "
+                                      "each run)")
+    p.add_argument("--speed", type=float, default=1.0, help="run N times faster than real "
+                   "time (the clock holds when the machine is too busy to keep up)")
+    p.add_argument("--dir", help="directory for the pty links and control socket")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between lines")
     p.add_argument("--duration", type=float, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_demo)

@@ -127,3 +127,33 @@ def apply(table: FaultTarget, name: str, params: dict[str, Any], clear: bool = F
     elif name == "replug":
         if not clear:
             table.replug()
+
+
+def faults_now(table: FaultTarget) -> list[dict[str, Any]]:
+    """The faults active on ``table`` now, each as ``{"fault": NAME, **params}`` in the
+    vocabulary of ``FAULTS`` (what the tester panel and ``sim-status`` list)."""
+    out: list[dict[str, Any]] = []
+    for c, f in enumerate(table.plant.faults):
+        for sensor, s in SENSORS.items():
+            if f.sensor[s] is not SensorFault.NONE:
+                name = "sensor_open" if f.sensor[s] is SensorFault.OPEN else "sensor_short"
+                out.append({"fault": name, "cushion": c, "sensor": sensor})
+            if f.sensor_offset_c[s]:
+                out.append({"fault": "sensor_drift", "cushion": c, "sensor": sensor,
+                            "offset_c": f.sensor_offset_c[s]})
+        if f.heater_stuck_on:
+            out.append({"fault": "heater_stuck_on", "cushion": c})
+        if f.heater_dead:
+            out.append({"fault": "heater_dead", "cushion": c})
+        if f.leak_kg_per_min:
+            out.append({"fault": "cushion_leak", "cushion": c, "kg_per_min": f.leak_kg_per_min})
+    port = table.board.port
+    rate = getattr(port, "error_rate", 0.0)
+    if rate:
+        out.append({"fault": "serial_noise", "error_rate": rate})
+    left = getattr(port, "silent_until", float("-inf")) - table.board.clock.now()
+    if left > 0:
+        out.append({"fault": "serial_silence", "remaining_s": round(left, 1)})
+    if getattr(getattr(table, "port", None), "plugged", True) is False:
+        out.append({"fault": "unplug"})
+    return out

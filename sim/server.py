@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hydrotherm.clock import Clock, RealClock
+from hydrotherm.clock import Clock, RealClock, heartbeat, leave
 from hydrotherm.config import Config
 
-from .faults import FaultError
+from .faults import FaultError, faults_now
 from .table import SimulatedTable
 from .transport import PtyPort
 
@@ -37,18 +37,24 @@ class SimServer:
     """N simulated tables polled by one thread against one clock."""
 
     def __init__(self, cfg: Config, clock: Clock | None = None, directory: Path | None = None,
-                 tables: int = 1, seed: int = 0,
+                 tables: int = 1, seed: int = 0, names: list[str] | None = None,
                  make_table: Callable[..., Any] = SimulatedTable) -> None:
         """``make_table(cfg, clock, port, seed=, serial_number=)`` builds each table: the
         Python board by default, ``sim.firmware.FirmwareTable`` for the real firmware."""
         if tables < 1:
             raise ValueError("tables must be at least 1")
+        #: The tables' names: their pty links (``<dir>/<name>``) and what the control
+        #: socket's ``table`` takes (a name or an index); the demo passes its MQTT ids so
+        #: the simulator, the dashboard and the CLI say the same ``table1``.
+        self.names = list(names) if names else [f"table{i}" for i in range(tables)]
+        if len(self.names) != tables or len(set(self.names)) != tables:
+            raise ValueError("names: one distinct name per table")
         self.cfg = cfg
         self.clock = clock or RealClock()
         self.dir = Path(directory) if directory else default_dir()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        self.ports = [PtyPort(self.dir / f"table{i}") for i in range(tables)]
+        self.ports = [PtyPort(self.dir / name) for name in self.names]
         self.tables = [make_table(cfg, self.clock, port, seed=seed + i,
                                   serial_number=cfg.board.serial_number + i)
                        for i, port in enumerate(self.ports)]
@@ -88,6 +94,14 @@ class SimServer:
 
     def _run(self) -> None:
         period = min(0.01, self.cfg.board.telemetry_period_s / 4)
+        # A paced demo clock (``hydrotherm.clock.PacedClock``) waits for the boards.
+        beat = heartbeat(self.clock, "sim-boards")
+        try:
+            self._poll_until_stopped(period, beat)
+        finally:
+            leave(self.clock, "sim-boards")
+
+    def _poll_until_stopped(self, period: float, beat: Callable[[], None]) -> None:
         while not self._stop.is_set():
             fds = [p.master_fd for p in self.ports if p.plugged]
             if fds:
@@ -100,17 +114,23 @@ class SimServer:
             with self.lock:
                 for table in self.tables:
                     table.poll()
+            beat()
 
     # --- control -------------------------------------------------------------------------
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         """Carry out one control request; always answers, never raises."""
         try:
-            idx = req.get("table", 0)
-            if not isinstance(idx, int) or not 0 <= idx < len(self.tables):
-                return {"ok": False, "error": f"no table {idx!r} (have {len(self.tables)})"}
-            table = self.tables[idx]
             cmd = req.get("cmd", "fault")
+            if cmd == "status" and req.get("table") is None:
+                with self.lock:
+                    return {"ok": True,
+                            "tables": [self.status(i) for i in range(len(self.tables))]}
+            idx = self.index(req.get("table", 0))
+            if idx is None:
+                return {"ok": False, "error": f"no table {req.get('table')!r} (have "
+                                              f"{', '.join(self.names)})"}
+            table = self.tables[idx]
             with self.lock:
                 if cmd == "fault":
                     params = {k: v for k, v in req.items()
@@ -124,17 +144,29 @@ class SimServer:
                     table.set_client(cushion, bool(req.get("on", True)))
                     return {"ok": True}
                 if cmd == "status":
-                    return {"ok": True, "tables": [self.status(i) for i in range(len(self.tables))]}
+                    return {"ok": True, "tables": [self.status(idx)]}
             return {"ok": False, "error": f"unknown cmd {cmd!r} (fault, client, status)"}
         except FaultError as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - report, keep serving
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
+    def index(self, table: Any) -> int | None:
+        """A table's index from its name or its number (``None``: no such table)."""
+        if isinstance(table, str) and table in self.names:
+            return self.names.index(table)
+        if isinstance(table, str) and table.isdigit():
+            table = int(table)
+        if isinstance(table, int) and not isinstance(table, bool) \
+                and 0 <= table < len(self.tables):
+            return table
+        return None
+
     def status(self, i: int) -> dict[str, Any]:
         t = self.tables[i]
         pl, b = t.plant, t.board
-        return {"table": i, "path": self.ports[i].path, "plugged": self.ports[i].plugged,
+        return {"table": self.names[i], "index": i, "path": self.ports[i].path,
+                "plugged": self.ports[i].plugged, "active_faults": faults_now(t),
                 "water_c": [round(x, 3) for x in pl.water_c],
                 "plate_c": [round(x, 3) for x in pl.plate_c],
                 "output": [b.applied(0) / 1000, b.applied(1) / 1000],

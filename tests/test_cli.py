@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -55,11 +56,12 @@ def test_bad_config_refused_naming_the_key(tmp_path: Path, body: str, key: str) 
 
 def test_sim_fault_injection_from_cli(tmp_path: Path) -> None:
     d = tmp_path / "sim"
-    proc = subprocess.Popen([EXE, "sim", "--dir", str(d)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([EXE, "sim", "--dir", str(d), "--tables", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()
-        assert first.startswith("table 0: ") and "/dev/pts/" in first
+        assert first.startswith("table0: ") and "/dev/pts/" in first
+        assert proc.stdout.readline().startswith("table1: ")
         ctl = d / "control.sock"
         for _ in range(100):
             if ctl.exists():
@@ -67,8 +69,24 @@ def test_sim_fault_injection_from_cli(tmp_path: Path) -> None:
             time.sleep(0.05)
         ok = run("fault", "sensor_open", "--cushion", "0", "--control", str(ctl))
         assert ok.returncode == 0 and ok.stdout.strip() == "ok", ok.stderr
+        # the same table names as the dashboard: table1 (or its number)
+        ok = run("fault", "heater_stuck_on", "--cushion", "1", "--table", "table1",
+                 "--control", str(ctl))
+        assert ok.returncode == 0, ok.stderr
         status = run("sim-status", "--control", str(ctl))
         assert status.returncode == 0
+        lines = status.stdout.splitlines()
+        assert lines[0].split()[:2] == ["table", "cushion"] and len(lines) == 5
+        row = {(ln.split()[0], ln.split()[1]): ln for ln in lines[1:]}
+        assert "sensor_open (sensor=primary)" in row[("table0", "upper")]
+        assert "heater_stuck_on" in row[("table1", "lower")]
+        assert row[("table1", "upper")].rstrip().endswith("-")
+        one = run("sim-status", "--table", "1", "--json", "--control", str(ctl))
+        tables = json.loads(one.stdout)
+        assert [t["table"] for t in tables] == ["table1"]
+        assert tables[0]["active_faults"] == [{"fault": "heater_stuck_on", "cushion": 1}]
+        nosuch = run("sim-status", "--table", "table7", "--control", str(ctl))
+        assert nosuch.returncode == 2 and "table0, table1" in nosuch.stderr
         bad = run("fault", "sensor_open", "--control", str(ctl))  # no cushion
         assert bad.returncode == 2 and "cushion is required" in bad.stderr
         unknown = run("fault", "gremlins", "--control", str(ctl))
@@ -78,6 +96,19 @@ def test_sim_fault_injection_from_cli(tmp_path: Path) -> None:
         proc.wait(timeout=10)
     assert proc.returncode == 0
     assert not (d / "control.sock").exists() and not (d / "table0").exists()
+
+
+def test_every_fault_option_has_help() -> None:
+    from hydrotherm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for command in ("fault", "client", "sim-status", "events", "demo"):
+        for action in sub.choices[command]._actions:
+            assert action.help, f"hydrotherm {command} {action.option_strings or action.dest}"
+    text = run("fault", "--help").stdout
+    for option in ("--offset-c", "--kg-per-min", "--error-rate", "--duration-s", "--table"):
+        assert option in text
+    assert "cushion_leak: the cushion loses water" in " ".join(text.split())
 
 
 def test_fault_without_simulator_is_a_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -74,6 +75,9 @@ def test_demo_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         state = retained_state(broker_port, "hydrotherm/table0/state")
         assert state["table_id"] == "table0" and state["link"]["healthy"]
         read_until(proc, r"out 100\.0 %", 20)  # heating through the real link
+        # the paced clock says whether it kept up or how far it fell behind
+        read_until(proc, r"^\[clock\] simulated [\d.]+ min at x60; (keeping up|[\d.]+ "
+                         r"simulated s behind)", 20)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -85,8 +89,44 @@ def test_demo_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     assert str(tmp_path / "data") not in ps
     # the event log recorded the session
-    events = subprocess.run([EXE, "events", "--data-dir", str(tmp_path / "data" / "demo" /
-                                                           "table0"), "--json"],
+    events = subprocess.run([EXE, "events", "--data-dir", str(tmp_path / "data"),
+                             "--table", "table0", "--json"],
                             capture_output=True, text=True, timeout=30)
     kinds = [e["kind"] for e in json.loads(events.stdout)]
     assert "controller_start" in kinds and kinds[-1] == "controller_stop"
+
+
+def test_each_demo_run_gets_a_fresh_data_folder_that_events_reads(tmp_path: Path) -> None:
+    conf = tmp_path / "hydrotherm.toml"
+    conf.write_text(f'[data]\ndir = "{tmp_path / "data"}"\n')
+    folders = []
+    for _ in range(2):
+        res = subprocess.run(
+            [EXE, "--config", str(conf), "demo", "--speed", "60", "--tables", "2",
+             "--dir", str(tmp_path / "sim"), "--broker-port", "0", "--dashboard-port", "0",
+             "--duration", "2", "--interval", "1"],
+            capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        m = re.search(r"^data: (\S+) ", res.stdout, re.M)
+        assert m, res.stdout
+        folders.append(Path(m.group(1)))
+        # one naming scheme: the simulator's links are the MQTT/dashboard table ids
+        assert "publishing as hydrotherm/table1 " in res.stdout
+        assert "(table0, table1)" in res.stdout and "heating switched on" in res.stdout
+    assert folders[0] != folders[1] and folders[0].parent == folders[1].parent
+    assert folders[0].parent == tmp_path / "data" / "demo"
+    assert (tmp_path / "data" / "demo" / "latest").resolve() == folders[1].resolve()
+    for folder in folders:
+        assert (folder / "table1" / "events.sqlite3").exists()
+    # without --data-dir, --table reads the newest run's log of that table
+    newest = (folders[1] / "table1" / "events.sqlite3").stat().st_mtime
+    os.utime(folders[0] / "table1" / "events.sqlite3", (newest - 60, newest - 60))
+    res = subprocess.run([EXE, "--config", str(conf), "events", "--table", "table1", "--json"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    kinds = [e["kind"] for e in json.loads(res.stdout)]
+    assert kinds.count("controller_start") == 1 and kinds[-1] == "controller_stop"
+    missing = subprocess.run([EXE, "--config", str(conf), "events", "--table", "table9"],
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 2 and "table9" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -372,15 +372,8 @@
     });
 
     // tester panel (demo only) ---------------------------------------------------------
-    document.querySelectorAll(".tester [data-fault]").forEach((btn) => {
-      btn.addEventListener("click", async () => {
-        const reply = document.getElementById("tester-reply");
-        const params = Object.assign(JSON.parse(btn.dataset.params), { table_id: tid });
-        const r = await api("POST", "/api/demo/fault", { name: btn.dataset.fault, params: params });
-        reply.className = "reply " + (r.status === 200 ? "ok" : "refused");
-        reply.textContent = r.status === 200 ? btn.textContent + ": done" : (r.data.error || "Error " + r.status);
-      });
-    });
+    const tester = document.getElementById("tester-form");
+    if (tester) testerPanel(tester, tid);
 
     if (view) render(view);
     makeChart();
@@ -388,6 +381,91 @@
     openStream("/api/tables/" + encodeURIComponent(tid) + "/stream", {
       table: (v) => { lastTable = Date.now(); render(v); },
     });
+  }
+
+  // --- the tester panel (demo only) -------------------------------------------------
+
+  function testerPanel(form, tid) {
+    const reply = document.getElementById("tester-reply");
+    const active = document.getElementById("tester-active");
+    const pick = form.elements.fault;
+    const labels = {};
+    Array.from(pick.options).forEach((o) => { labels[o.value] = o.textContent; });
+    const cushions = ["upper body", "lower body"];
+
+    function chosen() { return pick.options[pick.selectedIndex]; }
+    function wanted() { return (chosen().dataset.params || "").split(",").filter(Boolean); }
+    function showFields() {
+      const want = wanted();
+      form.querySelectorAll("[data-param]").forEach((el) => {
+        el.hidden = !want.includes(el.dataset.param);
+      });
+      const d = chosen().dataset.default;
+      want.forEach((k) => {
+        if (d && form.elements[k] && form.elements[k].type === "number") form.elements[k].value = d;
+      });
+    }
+    function params(clear) {
+      const out = { table_id: tid };
+      wanted().forEach((k) => {
+        const el = form.elements[k];
+        out[k] = el.type === "number" || k === "cushion" ? Number(el.value) : el.value;
+      });
+      if (clear) out.clear = true;
+      return out;
+    }
+    function say(ok, text) {
+      reply.className = "reply " + (ok ? "ok" : "refused");
+      reply.textContent = text;
+    }
+    function describe(f) {
+      const bits = [];
+      if (f.cushion !== undefined) bits.push(cushions[f.cushion]);
+      if (f.sensor) bits.push(f.sensor + " sensor");
+      const words = {
+        offset_c: (v) => "reads " + (v > 0 ? "+" : "") + v + " °C off",
+        kg_per_min: (v) => v + " kg/min",
+        error_rate: (v) => +(100 * v).toPrecision(3) + " % of bytes",
+        remaining_s: (v) => v + " simulated s left",
+      };
+      Object.keys(f).forEach((k) => {
+        if (!["fault", "cushion", "sensor"].includes(k)) {
+          bits.push(words[k] ? words[k](f[k]) : k + " " + f[k]);
+        }
+      });
+      return (labels[f.fault] || f.fault) + (bits.length ? " (" + bits.join(", ") + ")" : "");
+    }
+    async function refresh() {
+      const r = await api("POST", "/api/demo/fault", { name: "status", params: { table_id: tid } });
+      active.textContent = "";
+      const faults = r.status === 200 ? r.data.result.tables[0].active_faults : null;
+      const items = faults === null ? ["unknown (" + (r.data.error || "no answer") + ")"]
+        : faults.length ? faults.map(describe) : ["none"];
+      items.forEach((t) => {
+        const li = document.createElement("li");
+        li.textContent = t;
+        active.appendChild(li);
+      });
+    }
+    async function send(name, p, what) {
+      const r = await api("POST", "/api/demo/fault", { name: name, params: p });
+      say(r.status === 200, r.status === 200 ? what + ": done" : (r.data.error || "Error " + r.status));
+      refresh();
+    }
+    pick.addEventListener("change", showFields);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      send(pick.value, params(false), chosen().textContent);
+    });
+    form.querySelector("[data-action=clear]").addEventListener("click", () =>
+      send(pick.value, params(true), "Cleared: " + chosen().textContent));
+    form.querySelectorAll("[data-fault]").forEach((btn) => {
+      btn.addEventListener("click", () => send(btn.dataset.fault,
+        Object.assign(JSON.parse(btn.dataset.params), { table_id: tid }), btn.textContent));
+    });
+    showFields();
+    refresh();
+    setInterval(refresh, 3000);
   }
 
   // --- the fleet page -----------------------------------------------------------------

@@ -10,10 +10,12 @@ tester panel is the one wire from the dashboard to the simulator, and it is made
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from dashboard.app import create_app
 from dashboard.auth import FIRST_USER, UserStore, load_secret_key
 from dashboard.context import DemoActions
 from dashboard.server import DashboardServer
-from hydrotherm.clock import RealClock, ScaledClock
+from hydrotherm.clock import PacedClock, RealClock
 from hydrotherm.config import Config
 from sim.server import SimServer
 
@@ -49,7 +51,8 @@ def demo_timing(cfg: Config, speed: float) -> Config:
     *wall-clock* events (link silence, dead-man, ACK, refresh, loop stall) are widened by
     ``speed / 6`` so they keep at least a sixth of their real-time wall duration; the
     physics (temperatures, rates, windows of minutes) is untouched.  Never used by
-    ``hydrotherm run``.
+    ``hydrotherm run``.  A busy machine can still miss more than that; ``demo_clock``
+    then holds simulated time rather than let a limit expire on time nobody lived.
     """
     f = max(1.0, speed / 6.0)
     if f == 1.0:
@@ -65,25 +68,107 @@ def demo_timing(cfg: Config, speed: float) -> Config:
                        control_stall_s=safety.control_stall_s * f))
 
 
-def demo_actions(server: SimServer, table_ids: list[str]) -> DemoActions:
-    """The dashboard's tester panel: fault injection into the simulated boards."""
+def demo_clock(cfg: Config, speed: float) -> PacedClock | RealClock:
+    """The demo's shared clock: real time at ×1, else a ``PacedClock`` that holds
+    simulated time when the simulator or a controller loop falls behind (a busy
+    machine), so no time limit is ever judged on time a participant did not live.
+
+    It may run ahead of the slowest participant by a quarter of the shortest limit a
+    late participant could break (telemetry age, the board's dead-man, the control
+    stall), so a hold always comes well before a false trip; ``cfg`` is the demo's
+    configuration (``demo_timing`` applied)."""
+    if speed == 1:
+        return RealClock()
+    shortest = min(cfg.safety.stale_telemetry_s, cfg.link.stale_s, cfg.board.deadman_s,
+                   cfg.safety.control_stall_s)
+    return PacedClock(speed, lead_s=shortest / 4)
+
+
+def table_names(first: str, n: int) -> list[str]:
+    """The demo's table names, the same in the simulator, MQTT, the dashboard and the
+    CLI: a trailing number counts up (``table0``, ``table1``, ``table2``; ``room3``,
+    ``room4``), any other name gets ``-1``, ``-2``, ..."""
+    m = re.fullmatch(r"(.*?)(\d+)", first)
+    if m:
+        return [f"{m.group(1)}{int(m.group(2)) + i}" for i in range(n)]
+    return [first] + [f"{first}-{i}" for i in range(1, n)]
+
+
+def demo_data_root(cfg: Config, data_dir: str | None) -> Path:
+    """Where this demo run keeps its event logs and login: ``--data-dir`` as given (kept
+    across runs), else a fresh ``<data.dir>/demo/<start time>`` (so a second run's chart
+    never mixes with the first's) with ``<data.dir>/demo/latest`` pointing to it."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    base = cfg.data_dir / "demo"
+    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    root, n = base / stamp, 1
+    while root.exists():
+        n += 1
+        root = base / f"{stamp}-{n}"
+    return root
+
+
+def _point_latest(root: Path) -> None:
+    latest = root.parent / "latest"
+    try:
+        if latest.is_symlink():
+            latest.unlink()
+        if not latest.exists():
+            latest.symlink_to(root.name)
+    except OSError:
+        pass  # only a convenience
+
+
+def demo_actions(server: SimServer, table_ids: list[str],
+                 runners: dict[str, ControllerRunner] | None = None) -> DemoActions:
+    """The dashboard's tester panel: fault injection into the simulated boards (and
+    ``host_stall``, the control loop hanging, into a table's controller); ``status``
+    lists the faults now active on a table."""
 
     def act(name: str, params: dict[str, Any]) -> dict[str, Any]:
         params = dict(params)
         table_id = params.pop("table_id", table_ids[0])
         if table_id not in table_ids:
             return {"ok": False, "error": f"no simulated table {table_id!r}"}
-        idx = table_ids.index(table_id)
+        if name == "status":
+            status = server.handle({"cmd": "status", "table": table_id})
+            runner = (runners or {}).get(table_id)
+            left = runner.controller.control_stall_left_s() if runner else 0.0
+            if status.get("ok") and left > 0:
+                status["tables"][0]["active_faults"].append(
+                    {"fault": "host_stall", "remaining_s": round(left, 1)})
+            return status
         if name in ("client_on", "client_off"):
-            results = [server.handle({"cmd": "client", "table": idx, "cushion": c,
+            results = [server.handle({"cmd": "client", "table": table_id, "cushion": c,
                                       "on": name == "client_on"}) for c in (0, 1)]
             bad = [r for r in results if not r.get("ok")]
             return bad[0] if bad else {"ok": True}
         clear = bool(params.pop("clear", False))
-        return server.handle({"cmd": "fault", "fault": name, "table": idx, "clear": clear,
-                              **params})
+        if name == "host_stall":
+            runner = (runners or {}).get(table_id)
+            if runner is None:
+                return {"ok": False, "error": "host_stall needs the table's controller"}
+            duration = params.get("duration_s", 60.0)
+            if isinstance(duration, bool) or not isinstance(duration, int | float) \
+                    or not 0 < duration <= 3600:
+                return {"ok": False, "error": "host_stall: duration_s must be 0–3600"}
+            runner.controller.stall_control(0.0 if clear else float(duration))
+            return {"ok": True}
+        return server.handle({"cmd": "fault", "fault": name, "table": table_id,
+                              "clear": clear, **params})
 
     return act
+
+
+def clock_line(clock: PacedClock) -> str:
+    """How far the paced clock fell behind ``speed`` × wall time, for the console."""
+    now = clock.now()
+    head = f"[clock] simulated {now / 60:.1f} min at x{clock.speed:g}"
+    if not clock.holds:
+        return head + "; keeping up"
+    return (head + f"; {clock.behind_s:.1f} simulated s behind (held {clock.holds} times "
+            "for a part the busy machine had not yet run; no time limit was affected)")
 
 
 def demo_password() -> str:
@@ -98,25 +183,30 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
         raise UsageError("--speed must be positive")
     if not 1 <= tables <= 50:
         raise UsageError("--tables must be 1–50")
-    clock = ScaledClock(speed) if speed != 1 else RealClock()
     cfg = demo_timing(cfg, speed)
+    clock = demo_clock(cfg, speed)
     poll_s = 0.005 if speed <= 1 else 0.001
-    root = (Path(data_dir).expanduser() if data_dir else cfg.data_dir) / "demo"
+    root = demo_data_root(cfg, data_dir)
+    table_ids = table_names(cfg.mqtt.table_id, tables)
     directory = Path(sim_dir) if sim_dir else None
     stop = install_stop()
     started: list[Any] = []  # stopped in reverse order, whatever happens
     runners: list[Any] = []
     try:
-        server = SimServer(cfg, clock, directory, tables=tables, seed=seed).start()
+        logs = {t: open_log(cfg, str(root / t)) for t in table_ids}  # refuses a bad dir first
+        if data_dir is None:
+            _point_latest(root)
+        print(f"data: {root} (one event log per table: hydrotherm events --data-dir "
+              f"{root} --table {table_ids[0]})", flush=True)
+        server = SimServer(cfg, clock, directory, tables=tables, seed=seed,
+                           names=table_ids).start()
         started.append(server)
         address, embedded = start_broker(cfg)
         if embedded is not None:
             started.append(embedded)  # stopped after every client of it (reverse order)
-        first_id = cfg.mqtt.table_id
-        table_ids = [first_id] + [f"{first_id}-{i}" for i in range(1, tables)]
         for i, table_id in enumerate(table_ids):
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
-            log = open_log(cfg, str(root / table_id))
+            log = logs[table_id]
             controller = build_controller(tcfg, server.ports[i].path, clock, log)
             for c in range(2):
                 controller.set_heat(c, True, "demo")
@@ -133,7 +223,8 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
         password = demo_password()
         users.set_password(FIRST_USER, password)
         app = create_app(cfg, fleet, users, secret_key=load_secret_key(root), demo=True,
-                         demo_actions=demo_actions(server, table_ids))
+                         demo_actions=demo_actions(server, table_ids,
+                                                   dict(zip(table_ids, runners, strict=True))))
         host = host or cfg.dashboard.host
         port = cfg.dashboard.port if dashboard_port is None else dashboard_port
         try:
@@ -143,12 +234,15 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
                              " (pass --dashboard-port)") from None
         started.append(dash)
         print(f"dashboard: {dash.url}/  login: {FIRST_USER} / {password}", flush=True)
-        print(f"{tables} simulated table(s) at x{speed} speed; Ctrl-C stops "
-              "everything (heaters off first)", flush=True)
+        print(f"{tables} simulated table(s) ({', '.join(table_ids)}) at x{speed:g} speed, "
+              "heating switched on; this terminal is the demo's: Ctrl-C stops everything "
+              "(heaters off first)", flush=True)
         t_end = time.monotonic() + duration_s if duration_s else None
         while not stop.wait(interval_s):
             for table_id, runner in zip(table_ids, runners, strict=True):
                 print(f"[{table_id}] " + status_line(runner.controller), flush=True)
+            if isinstance(clock, PacedClock):
+                print(clock_line(clock), flush=True)
             if t_end and time.monotonic() >= t_end:
                 break
     finally:

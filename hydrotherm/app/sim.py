@@ -34,8 +34,8 @@ def run_sim(cfg: Config, directory: Path | None, tables: int, seed: int | None,
         server = SimServer(cfg, RealClock(), directory, tables=tables, seed=seed)
     server.start()
     try:
-        for i, port in enumerate(server.ports):
-            print(f"table {i}: {port.path} -> {port.slave_path}", flush=True)
+        for name, port in zip(server.names, server.ports, strict=True):
+            print(f"{name}: {port.path} -> {port.slave_path}", flush=True)
         print(f"control socket: {server.control_path}", flush=True)
         print("open a table with: hydrotherm monitor --port " + server.ports[0].path, flush=True)
         print("inject a fault with: hydrotherm fault sensor_open --cushion 0", flush=True)
@@ -66,6 +66,49 @@ def send_to_sim(control: str | None, req: dict[str, Any]) -> int:
         raise UsageError(resp.get("error", "refused"))
     print(json.dumps(resp) if len(resp) > 1 else "ok")
     return 0
+
+
+def print_sim_status(control: str | None, table: str | None, as_json: bool) -> int:
+    """``hydrotherm sim-status``: the simulator's true plant state, as a table for a
+    person (``--json``: the simulator's answer as it is, for scripts)."""
+    req: dict[str, Any] = {"cmd": "status"}
+    if table is not None:
+        req["table"] = table
+    try:
+        resp = send_control(control_path(control), req)
+    except OSError as exc:
+        raise UsageError(f"simulator control socket: {exc}") from None
+    if not resp.get("ok"):
+        raise UsageError(resp.get("error", "refused"))
+    print(json.dumps(resp["tables"], indent=2) if as_json else format_status(resp["tables"]))
+    return 0
+
+
+def format_status(tables: list[dict[str, Any]]) -> str:
+    """One row per cushion: true water and plate temperature, output, client, faults."""
+    head = ("table", "cushion", "water °C", "plate °C", "output", "relay", "client",
+            "cable", "faults")
+    rows = []
+    for t in tables:
+        faults = t.get("active_faults", [])
+        for c in (0, 1):
+            mine = [f for f in faults if f.get("cushion", c) == c]
+            rows.append((
+                str(t["table"]), ("upper body", "lower body")[c],
+                f"{t['water_c'][c]:.2f}", f"{t['plate_c'][c]:.2f}",
+                f"{100 * t['output'][c]:.0f} %",
+                "closed" if t["relay_closed"] else "open",
+                "on" if t["client_on"][c] else "-",
+                "plugged" if t["plugged"] else "UNPLUGGED",
+                ", ".join(_fault_text(f) for f in mine) or "-"))
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+                     for r in (head, *rows))
+
+
+def _fault_text(f: dict[str, Any]) -> str:
+    extra = [f"{k}={v}" for k, v in f.items() if k not in ("fault", "cushion")]
+    return f["fault"] + (f" ({', '.join(extra)})" if extra else "")
 
 
 def run_scenario_file(path: str, json_out: str | None, plot_out: str | None,
