@@ -155,7 +155,9 @@ static void drive_cutouts(int force)
 }
 
 /* Every reset (the watchdog's too, which simavr performs by itself) releases the
- * outputs at once. */
+ * outputs at once; the cut-out read-back wires keep the level the plant gives them (the
+ * port's reset would otherwise forget the external level, and a cut-out still open at
+ * boot would read closed). */
 static void (*core_reset)(avr_t *a);
 
 static void on_reset(avr_t *a)
@@ -163,6 +165,8 @@ static void on_reset(avr_t *a)
     if (core_reset)
         core_reset(a);
     outputs_released();
+    if (cut_irq[0])
+        drive_cutouts(1);
 }
 
 /* --- ADC --------------------------------------------------------------------------------- */

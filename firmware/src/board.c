@@ -29,14 +29,18 @@ typedef char board_layout_check[(offsetof(struct board, faults) == 4
                                  && offsetof(struct board, adc) == 10
                                  && offsetof(struct board, hot_run) == 18
                                  && offsetof(struct board, refreshed_ms) == 22
-                                 && sizeof(struct board) == 26) ? 1 : -1];
+                                 && offsetof(struct board, commands_rejected) == 26
+                                 && sizeof(struct board) == 28) ? 1 : -1];
 
 struct board board;
 
 static const uint8_t payload_len[6] = {0, 2, 4, 1, 2, 0}; /* by host TYPE 1..5 */
 
-/* The last command received, for duplicate detection (section 5). */
-static uint8_t last_valid, last_seq, last_type, last_status;
+/* The last command received, for duplicate detection (section 5): its SEQ, TYPE and
+ * PAYLOAD (every CRC-valid frame, carried out or rejected), the status it got and whether
+ * an IDENTITY followed the ACK. */
+static uint8_t last_valid, last_seq, last_type, last_len, last_status, last_identity;
+static uint8_t last_payload[FRAME_MAX_PAYLOAD];
 static uint16_t window_pos;
 static uint32_t serial_number;
 
@@ -98,7 +102,7 @@ void board_boot(uint8_t reset_cause)
     board.reset_cause = reset_cause;
     board.faults = F_RESET; /* no FAULT for it: nobody can be listening yet */
     last_valid = 0;
-    window_pos = 0;
+    window_pos = 0; /* the windows run back to back from boot (9.2) */
     uint32_t s = eeprom_read_dword((const uint32_t *)EEPROM_SERIAL_ADDR);
     serial_number = (s == 0xFFFFFFFFUL) ? SERIAL_DEFAULT : s;
 }
@@ -117,13 +121,20 @@ void board_tick(uint8_t elapsed_ms)
         }
         raise_flags(bits);
     }
-    /* Time-proportioned SSRs (9.2): on for applied/1000 of every window.  Channel 1
-     * runs half a window out of phase, so the two heaters rarely switch on together. */
+    /* Time-proportioned SSRs (9.2): window k covers uptime [k, k + 1) x WINDOW_MS, the
+     * same for both channels; a channel is on while the time since its window started
+     * is below applied/1000 of the window.  `applied` is compared on every tick, so a
+     * change in mid-window acts at once on the same window. */
     window_pos = (uint16_t)((window_pos + elapsed_ms) % WINDOW_MS);
-    uint16_t pos1 = (uint16_t)((window_pos + WINDOW_MS / 2u) % WINDOW_MS);
     uint16_t on0 = (uint16_t)((uint32_t)applied(0) * WINDOW_MS / 1000u);
     uint16_t on1 = (uint16_t)((uint32_t)applied(1) * WINDOW_MS / 1000u);
-    hw_drive(window_pos < on0, pos1 < on1, board.relay_closed);
+    hw_drive(window_pos < on0, window_pos < on1, board.relay_closed);
+}
+
+/* A consecutive-sample counter one higher, stopping at 255 ("at least", 9.4). */
+static uint8_t run_up(uint8_t n)
+{
+    return n < 255u ? (uint8_t)(n + 1u) : n;
 }
 
 void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
@@ -133,21 +144,14 @@ void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
     memcpy(board.adc, counts, sizeof board.adc);
     for (uint8_t ch = 0; ch < CHANNELS; ch++) {
         uint16_t a = counts[2 * ch], b = counts[2 * ch + 1];
-        uint8_t rail = a <= RAIL_LOW_MAX || a >= RAIL_HIGH_MIN
-                       || b <= RAIL_LOW_MAX || b >= RAIL_HIGH_MIN;
-        if (rail) {
-            if (board.rail_run[ch] < 255u)
-                board.rail_run[ch]++;
-            board.hot_run[ch] = 0;
-        } else {
-            board.rail_run[ch] = 0;
-            if (a < HOT_BELOW_COUNTS || b < HOT_BELOW_COUNTS) {
-                if (board.hot_run[ch] < 255u)
-                    board.hot_run[ch]++;
-            } else {
-                board.hot_run[ch] = 0;
-            }
-        }
+        uint8_t a_rail = a <= RAIL_LOW_MAX || a >= RAIL_HIGH_MIN;
+        uint8_t b_rail = b <= RAIL_LOW_MAX || b >= RAIL_HIGH_MIN;
+        /* Two independent counters (9.4).  A sensor at a rail is broken, never hot (a
+         * short reads like boiling water), and it does not hide the other sensor's hot
+         * reading. */
+        uint8_t hot = (!a_rail && a < HOT_BELOW_COUNTS) || (!b_rail && b < HOT_BELOW_COUNTS);
+        board.rail_run[ch] = (a_rail || b_rail) ? run_up(board.rail_run[ch]) : 0;
+        board.hot_run[ch] = hot ? run_up(board.hot_run[ch]) : 0;
         uint16_t bits = 0;
         /* A broken sensor only forces a channel that is still driven (9.4). */
         if (board.rail_run[ch] >= LIMIT_SAMPLES && board.setting[ch])
@@ -218,6 +222,7 @@ static uint8_t execute(uint8_t type, const uint8_t *p, uint8_t len, uint8_t *ide
             board.setting[ch] =
                 (board.faults & (F_LIMIT_HOT(ch) | F_LIMIT_SENSOR(ch))) ? 0 : v[ch];
         board.refreshed_ms = hw_millis();
+        board_tick(0); /* a change acts at once, in the current window (9.2) */
         return S_OK;
     }
     case T_SET_RELAY:
@@ -236,22 +241,29 @@ static uint8_t execute(uint8_t type, const uint8_t *p, uint8_t len, uint8_t *ide
 
 void frame_accepted(uint8_t seq, uint8_t type, const uint8_t *payload, uint8_t len)
 {
-    uint8_t identity = 0;
-    if (last_valid && seq == last_seq && type == last_type) {
-        /* A retransmission (section 5): same status, nothing carried out again except
-         * what is idempotent. */
+    if (last_valid && seq == last_seq && type == last_type && len == last_len
+        && memcmp(payload, last_payload, len) == 0) {
+        /* A retransmission (section 5): the same answer as the first time, and nothing
+         * carried out again except what is idempotent (the dead-man refresh of an
+         * accepted SET_OUTPUTS, a fresh IDENTITY if the first answer had one). */
         if (type == T_SET_OUTPUTS && last_status == S_OK)
             board.refreshed_ms = hw_millis();
         send_ack(seq, last_status);
-        if (type == T_HELLO || type == T_GET_IDENTITY)
+        if (last_identity)
             send_identity();
         return;
     }
+    /* Every CRC-valid frame, carried out or rejected, is the last command. */
     last_valid = 1;
     last_seq = seq;
     last_type = type;
-    last_status = execute(type, payload, len, &identity);
+    last_len = len;
+    memcpy(last_payload, payload, len);
+    last_identity = 0;
+    last_status = execute(type, payload, len, &last_identity);
+    if (last_status != S_OK)
+        board.commands_rejected++;
     send_ack(seq, last_status);
-    if (identity)
+    if (last_identity)
         send_identity();
 }

@@ -14,7 +14,8 @@
  * checked at compile time in board.c and read by sim/firmware/harness.py):
  *   0 setting[2] u16, 4 faults u16, 6 relay_closed u8, 7 reset_cause u8, 8 inputs u8,
  *   9 reserved u8, 10 adc[4] u16, 18 hot_run[2] u8, 20 rail_run[2] u8,
- *   22 refreshed_ms u32 (the last dead-man refresh). */
+ *   22 refreshed_ms u32 (the last dead-man refresh), 26 commands_rejected u16 (commands
+ *   answered with another status than OK; a retransmission is not judged again). */
 struct board {
     uint16_t setting[2];
     uint16_t faults;
@@ -26,6 +27,7 @@ struct board {
     uint8_t hot_run[2];
     uint8_t rail_run[2];
     uint32_t refreshed_ms;
+    uint16_t commands_rejected;
 };
 
 extern struct board board;

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: ``struct board`` in firmware/src/board.h (the firmware checks this layout at build).
-BOARD_STRUCT = struct.Struct("<HHHBBBB4H2B2BI")
+BOARD_STRUCT = struct.Struct("<HHHBBBB4H2B2BIH")
 #: Where avr-nm puts data memory in the ELF's address space.
 _DATA_OFFSET = 0x800000
 
@@ -37,13 +37,14 @@ class BoardState:
     hot_run: tuple[int, int]
     rail_run: tuple[int, int]
     refreshed_ms: int
+    commands_rejected: int
 
     @classmethod
     def decode(cls, raw: bytes) -> BoardState:
         (s0, s1, faults, relay, cause, inputs, _res, a0, a1, a2, a3, h0, h1, r0, r1,
-         refreshed) = BOARD_STRUCT.unpack(raw)
+         refreshed, rejected) = BOARD_STRUCT.unpack(raw)
         return cls((s0, s1), faults, bool(relay), cause, inputs, (a0, a1, a2, a3), (h0, h1),
-                   (r0, r1), refreshed)
+                   (r0, r1), refreshed, rejected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,11 @@ class FirmwareBoard:
     def last_adc(self) -> tuple[int, int, int, int]:
         return self.state.adc
 
+    @property
+    def commands_rejected(self) -> int:
+        """Commands answered with another status than OK (retransmissions not again)."""
+        return self.state.commands_rejected
+
     # --- fault injection hooks, as the Python board has them ---------------------------
 
     def set_serial_noise(self, error_rate: float) -> None:
