@@ -145,7 +145,8 @@ def cmd_autotune(args: argparse.Namespace) -> int:
 def cmd_scenario_run(args: argparse.Namespace) -> int:
     from hydrotherm.app.sim import run_scenario_file
 
-    return run_scenario_file(args.file, args.json, args.plot, args.quiet)
+    return run_scenario_file(args.file, args.json, args.plot, args.quiet, board=args.board,
+                             firmware=args.firmware)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -255,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="write the result as JSON to this file (- for stdout)")
     q.add_argument("--plot", help="write a PNG plot (needs matplotlib)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.add_argument("--board", choices=("python", "firmware"),
+                   help="the board to run it on, overriding the file's [board] kind: the "
+                        "Python emulator or the compiled firmware in simavr")
+    q.add_argument("--firmware", metavar="ELF",
+                   help="the firmware to run (implies --board firmware; default: built "
+                        "with make -C firmware)")
     q.set_defaults(func=cmd_scenario_run)
 
     p = sub.add_parser("autotune", help="identify the plant and write the model and gains")

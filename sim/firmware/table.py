@@ -70,6 +70,13 @@ class FirmwareBoard:
         return self.state.adc
 
     @property
+    def output_set_at(self) -> list[float]:
+        """Clock time of the last SET_OUTPUTS the firmware accepted (its dead-man
+        refresh), for both channels, as ``BoardEmulator.output_set_at``."""
+        t = self._table.refreshed_at
+        return [t, t]
+
+    @property
     def commands_rejected(self) -> int:
         """Commands answered with another status than OK (retransmissions not again)."""
         return self.state.commands_rejected
@@ -118,6 +125,10 @@ class FirmwareTable:
         self.error: str | None = None
         #: MCU time (s) at the start of the last step that carried host bytes to the UART
         self.last_rx_mcu_s: float | None = None
+        #: clock time at the end of the step in which the firmware last accepted a
+        #: SET_OUTPUTS (its ``refreshed_ms`` changed; a reboot's 0 is not a refresh)
+        self.refreshed_at = clock.now()
+        self._refreshed_ms = 0
         self.sim.step(0, self._ratios(), self.plant.cutout_open)  # reads the state
 
     # --- what SimulatedTable offers ---------------------------------------------------
@@ -204,6 +215,11 @@ class FirmwareTable:
                            bytes(self._rx))
             self._rx.clear()
             dt = res.cycle - start
+            refreshed = res.state.refreshed_ms
+            if refreshed != self._refreshed_ms:
+                self._refreshed_ms = refreshed
+                if refreshed:
+                    self.refreshed_at = self._t0 + res.cycle / freq
             if dt <= 0:
                 break  # until rounded down to the cycle we are at
             relay = res.relay_cycles * 2 >= dt
