@@ -51,7 +51,7 @@ def test_board_kind_in_the_file() -> None:
     assert parse_scenario(SHORT).board_kind == "python"
     with pytest.raises(ScenarioError) as err:
         parse_scenario(SHORT + '\n[board]\nkind = "arduino"\n')
-    assert err.value.key == "board.kind" and err.value.line == 26
+    assert err.value.key == "board.kind" and err.value.line == 23
     assert "python, firmware" in err.value.problem
 
 

@@ -19,18 +19,23 @@ enum { S_OK, S_BAD_LENGTH, S_BAD_VALUE, S_UNKNOWN_TYPE, S_INCOMPATIBLE_VERSION, 
 #define F_LIMIT_SENSOR(ch) ((uint16_t)(0x0010u << (ch)))
 #define F_CUTOUT(ch) ((uint16_t)(0x0040u << (ch)))
 #define F_RESET 0x0100u
-#define F_ALL 0x01FFu
+#define F_LIMIT_PLATE(ch) ((uint16_t)(0x0200u << (ch)))
+#define F_ALL 0x07FFu
+/* Flags that hold a channel's setting at 0 while latched. */
+#define F_HOLDS_ZERO(ch) (F_LIMIT_HOT(ch) | F_LIMIT_SENSOR(ch) | F_LIMIT_PLATE(ch))
 #define IN_RELAY_CLOSED 0x01u
 #define IN_CUTOUT_OPEN(ch) ((uint8_t)(0x02u << (ch)))
 
 /* Layout promised in board.h (a negative array size fails the build). */
 typedef char board_layout_check[(offsetof(struct board, faults) == 4
                                  && offsetof(struct board, relay_closed) == 6
+                                 && offsetof(struct board, host_minor) == 9
                                  && offsetof(struct board, adc) == 10
-                                 && offsetof(struct board, hot_run) == 18
-                                 && offsetof(struct board, refreshed_ms) == 22
-                                 && offsetof(struct board, commands_rejected) == 26
-                                 && sizeof(struct board) == 28) ? 1 : -1];
+                                 && offsetof(struct board, hot_run) == 24
+                                 && offsetof(struct board, plate_run) == 28
+                                 && offsetof(struct board, refreshed_ms) == 30
+                                 && offsetof(struct board, commands_rejected) == 34
+                                 && sizeof(struct board) == 36) ? 1 : -1];
 
 struct board board;
 
@@ -137,15 +142,19 @@ static uint8_t run_up(uint8_t n)
     return n < 255u ? (uint8_t)(n + 1u) : n;
 }
 
-void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
+static uint8_t at_rail(uint16_t c)
+{
+    return c <= RAIL_LOW_MAX || c >= RAIL_HIGH_MIN;
+}
+
+void board_sample(uint32_t uptime_ms, const uint16_t counts[SENSORS])
 {
     uint16_t raised = 0;
     uint8_t cutout[CHANNELS] = {hw_cutout_open(0), hw_cutout_open(1)};
     memcpy(board.adc, counts, sizeof board.adc);
     for (uint8_t ch = 0; ch < CHANNELS; ch++) {
         uint16_t a = counts[2 * ch], b = counts[2 * ch + 1];
-        uint8_t a_rail = a <= RAIL_LOW_MAX || a >= RAIL_HIGH_MIN;
-        uint8_t b_rail = b <= RAIL_LOW_MAX || b >= RAIL_HIGH_MIN;
+        uint8_t a_rail = at_rail(a), b_rail = at_rail(b);
         /* Two independent counters (9.4).  A sensor at a rail is broken, never hot (a
          * short reads like boiling water), and it does not hide the other sensor's hot
          * reading. */
@@ -158,6 +167,14 @@ void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
             bits |= F_LIMIT_SENSOR(ch);
         if (board.hot_run[ch] >= LIMIT_SAMPLES)
             bits |= F_LIMIT_HOT(ch);
+        /* The plate limit (9.7): a plate sensor clear of the rails above 60 °C, whatever
+         * the setting.  A plate sensor at a rail is broken, never hot: the bimetal
+         * cut-out still guards that plate. */
+        uint16_t pl = counts[SENSOR_PLATE0 + ch];
+        board.plate_run[ch] = (!at_rail(pl) && pl < PLATE_HOT_BELOW_COUNTS)
+                                  ? run_up(board.plate_run[ch]) : 0;
+        if (board.plate_run[ch] >= LIMIT_SAMPLES)
+            bits |= F_LIMIT_PLATE(ch);
         if (bits)
             board.setting[ch] = 0;
         if (cutout[ch])
@@ -168,15 +185,19 @@ void board_sample(uint32_t uptime_ms, const uint16_t counts[4])
 
     board.inputs = (board.relay_closed ? IN_RELAY_CLOSED : 0)
                    | (cutout[0] ? IN_CUTOUT_OPEN(0) : 0) | (cutout[1] ? IN_CUTOUT_OPEN(1) : 0);
-    uint8_t p[19];
+    /* The 1.0 layout (19 bytes), and the 1.1 fields after it (25 bytes) for a host that
+     * said minor >= 1 in its HELLO: a 1.0 host ignores a TELEMETRY of another length. */
+    uint8_t p[25];
     put32(p, uptime_ms);
-    for (uint8_t i = 0; i < SENSORS; i++)
+    for (uint8_t i = 0; i < WATER_SENSORS; i++)
         put16(p + 4 + 2 * i, counts[i]);
     put16(p + 12, applied(0));
     put16(p + 14, applied(1));
     p[16] = board.inputs;
     put16(p + 17, board.faults);
-    frame_send(T_TELEMETRY, p, sizeof p);
+    for (uint8_t i = 0; i < 3; i++)
+        put16(p + 19 + 2 * i, counts[SENSOR_PLATE0 + i]);
+    frame_send(T_TELEMETRY, p, board.host_minor >= 1 ? 25u : 19u);
 }
 
 /* A flag's cause has gone (8.1) unless its condition held on the latest sample. */
@@ -188,6 +209,8 @@ static void clear_flags(uint16_t mask)
             persisting |= F_LIMIT_HOT(ch);
         if (board.rail_run[ch])
             persisting |= F_LIMIT_SENSOR(ch);
+        if (board.plate_run[ch])
+            persisting |= F_LIMIT_PLATE(ch);
         if (hw_cutout_open(ch))
             persisting |= F_CUTOUT(ch);
     }
@@ -210,7 +233,10 @@ static uint8_t execute(uint8_t type, const uint8_t *p, uint8_t len, uint8_t *ide
     switch (type) {
     case T_HELLO:
         *identity = 1;
-        return p[0] == PROTO_MAJOR ? S_OK : S_INCOMPATIBLE_VERSION;
+        if (p[0] != PROTO_MAJOR)
+            return S_INCOMPATIBLE_VERSION;
+        board.host_minor = p[1]; /* the telemetry layout this host reads */
+        return S_OK;
     case T_GET_IDENTITY:
         *identity = 1;
         return S_OK;
@@ -219,8 +245,7 @@ static uint8_t execute(uint8_t type, const uint8_t *p, uint8_t len, uint8_t *ide
         if (v[0] > 1000u || v[1] > 1000u)
             return S_BAD_VALUE;
         for (uint8_t ch = 0; ch < CHANNELS; ch++)
-            board.setting[ch] =
-                (board.faults & (F_LIMIT_HOT(ch) | F_LIMIT_SENSOR(ch))) ? 0 : v[ch];
+            board.setting[ch] = (board.faults & F_HOLDS_ZERO(ch)) ? 0 : v[ch];
         board.refreshed_ms = hw_millis();
         board_tick(0); /* a change acts at once, in the current window (9.2) */
         return S_OK;

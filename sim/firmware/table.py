@@ -70,6 +70,16 @@ class FirmwareBoard:
         return self.state.adc
 
     @property
+    def last_plate(self) -> tuple[int, int]:
+        return self.state.plate
+
+    @property
+    def last_room(self) -> int:
+        return self.state.room
+
+    has_plate = True  # the reference firmware is a protocol 1.1 board
+
+    @property
     def output_set_at(self) -> list[float]:
         """Clock time of the last SET_OUTPUTS the firmware accepted (its dead-man
         refresh), for both channels, as ``BoardEmulator.output_set_at``."""
@@ -167,8 +177,15 @@ class FirmwareTable:
         """The MCU's own clock: seconds since it was powered."""
         return self.sim.cycle / self.sim.frequency
 
+    def _ratio(self, celsius: float) -> float:
+        if self._noise_c > 0.0:
+            celsius += self._noise_rng.gauss(0.0, self._noise_c)
+        r = self._therm.resistance_at(celsius)
+        return r / (r + self._rs)
+
     def _ratios(self) -> list[float]:
-        """Each sensor's divider node as a fraction of Vref: R / (R + Rs)."""
+        """Each sensor's divider node as a fraction of Vref: R / (R + Rs); the four water
+        sensors, then the two plate sensors and the room sensor (protocol 1.1)."""
         plant = self.plant
         out = []
         for c in (0, 1):
@@ -185,6 +202,8 @@ class FirmwareTable:
                         t += self._noise_rng.gauss(0.0, self._noise_c)
                     r = self._therm.resistance_at(t)
                     out.append(r / (r + self._rs))
+        out += [self._ratio(plant.sensed_plate_c[0]), self._ratio(plant.sensed_plate_c[1]),
+                self._ratio(plant.sensed_room_c)]
         return out
 
     def poll(self) -> None:
