@@ -222,6 +222,10 @@ class Plant:
         self._full_scale = therm.full
         self._noise_c = sensor.noise_c
         self._gauss = rng.gauss
+        # The plate and room sensors' noise has its own generator, seeded from the main
+        # one's state without drawing from it: the water sensors' noise, and so every
+        # seeded run from before protocol 1.1, stays exactly as it was.
+        self._aux_gauss = random.Random(f"plate-room:{rng.getstate()[1][:4]}").gauss
 
         self._heater_in = 0.0
         self._room_loss = 0.0
@@ -401,7 +405,7 @@ class Plant:
 
     def _counts_noisy(self, t: float) -> int:
         if self._noise_c > 0.0:
-            t += self._gauss(0.0, self._noise_c)
+            t += self._aux_gauss(0.0, self._noise_c)
         return self._counts_at(t)
 
     def plate_counts(self, cushion: int) -> int:
