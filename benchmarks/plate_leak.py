@@ -24,7 +24,11 @@ import argparse
 import json
 from typing import Any
 
+from firmware_bridge.protocol import Fault
 from sim.scenario import parse_scenario, run_scenario
+
+#: the board flags that cut cushion 0 on the board's own authority
+_BOARD_CUTS = (Fault.LIMIT_PLATE_0, Fault.LIMIT_HOT_0, Fault.CUTOUT_0)
 
 #: (kg/min, start water °C): the burst of the shipped leak cases from warm water, and the
 #: 2-7 kg/min leaks of a warm-up.
@@ -75,9 +79,9 @@ def run_case(kg_per_min: float, start_c: float, minor: int) -> dict[str, Any]:
         if plant.power_w[0] > 0.0:
             last_on[0] = run.now
         faults = run.board.faults
-        for name in ("LIMIT_PLATE_0", "LIMIT_HOT_0", "CUTOUT_0"):
-            if faults & getattr(__import__("firmware_bridge.protocol").protocol.Fault, name) \
-                    and name not in [n for _, n in flags]:
+        for flag in _BOARD_CUTS:
+            name = str(flag.name)
+            if faults & flag and name not in [n for _, n in flags]:
                 flags.append((run.now, name))
 
     res = run_scenario(sc, on_step=watch)
