@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=sorted(FAULTS), metavar="NAME",
                    help="one of: " + ", ".join(FAULTS))
     p.add_argument("--cushion", type=int, choices=(0, 1))
-    p.add_argument("--sensor", choices=("primary", "redundant"))
+    p.add_argument("--sensor", choices=("primary", "redundant", "plate"))
     p.add_argument("--offset-c", dest="offset_c", type=float)
     p.add_argument("--kg-per-min", dest="kg_per_min", type=float)
     p.add_argument("--error-rate", dest="error_rate", type=float)

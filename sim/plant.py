@@ -81,6 +81,9 @@ class CushionFaults:
 
     sensor: list[SensorFault] = field(default_factory=lambda: [SensorFault.NONE] * 2)
     sensor_offset_c: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # the plate sensor of a protocol 1.1 board (``sensor = "plate"`` in the fault vocabulary)
+    plate_sensor: SensorFault = SensorFault.NONE
+    plate_offset_c: float = 0.0
     heater_stuck_on: bool = False  # welded SSR: full power while relay and cut-out are closed
     heater_dead: bool = False  # open element: never any power
     leak_kg_per_min: float = 0.0  # water lost; the mass stops at 0
@@ -410,8 +413,13 @@ class Plant:
 
     def plate_counts(self, cushion: int) -> int:
         """The ADC counts of a cushion's plate sensor (protocol 1.1): lagged plate
-        temperature + noise, converted and quantised."""
-        return self._counts_noisy(self.sensed_plate_c[cushion])
+        temperature + drift + noise, converted and quantised; open or shorted, a rail."""
+        f = self.faults[cushion]
+        if f.plate_sensor is SensorFault.OPEN:
+            return self._full_scale
+        if f.plate_sensor is SensorFault.SHORT:
+            return 0
+        return self._counts_noisy(self.sensed_plate_c[cushion] + f.plate_offset_c)
 
     def room_counts(self) -> int:
         """The ADC counts of the room sensor (protocol 1.1)."""

@@ -150,12 +150,17 @@ def test_a_plate_sensor_at_a_rail_raises_nothing_on_the_board(
     h = InProcessHarness(Config(), seed=1, make_table=make_table)
     h.connect()
     h.link.set_outputs(0.5, 0.5)
-    plant = h.table.plant
-    plant.sensed_plate_c[1] = 400.0  # far past the short rail: counts ~0
-    plant._plate_lag_s = 1e9  # and kept there (the sensor, not the plate)
+    h.table.inject("sensor_short", cushion=1, sensor="plate")
+    h.table.inject("sensor_open", cushion=0, sensor="plate")
     h.run(3.0)
     assert h.link.latest.cushions[1].plate.status is SensorStatus.SHORT
+    assert h.link.latest.cushions[0].plate.status is SensorStatus.OPEN
     assert h.table.board.faults == 0 and h.table.board.relay_closed
+    # a drifting plate sensor that reads above the limit is what the board acts on
+    h.table.inject("sensor_short", cushion=1, sensor="plate", clear=True)
+    h.table.inject("sensor_drift", cushion=1, sensor="plate", offset_c=40.0)
+    assert h.run(3.0, until=lambda: h.table.board.faults & F.LIMIT_PLATE_1)
+    assert not h.table.board.faults & F.LIMIT_PLATE_0
 
 
 # --- a 1.1 host and a 1.0 board ----------------------------------------------------------

@@ -202,8 +202,15 @@ class FirmwareTable:
                         t += self._noise_rng.gauss(0.0, self._noise_c)
                     r = self._therm.resistance_at(t)
                     out.append(r / (r + self._rs))
-        out += [self._ratio(plant.sensed_plate_c[0]), self._ratio(plant.sensed_plate_c[1]),
-                self._ratio(plant.sensed_room_c)]
+        for c in (0, 1):
+            f = plant.faults[c]
+            if f.plate_sensor is SensorFault.OPEN:
+                out.append(1.0)
+            elif f.plate_sensor is SensorFault.SHORT:
+                out.append(0.0)
+            else:
+                out.append(self._ratio(plant.sensed_plate_c[c] + f.plate_offset_c))
+        out.append(self._ratio(plant.sensed_room_c))
         return out
 
     def poll(self) -> None:
