@@ -72,6 +72,8 @@ FLAG_TEXTS: dict[str, str] = {
     "limit_hot": "the board's own hot-water limit tripped on the {c} cushion",
     "limit_sensor": "the board found the {c} sensor broken",
     "cutout": "the bimetal cut-out of the {c} cushion opened",
+    "limit_plate": "the board's own plate limit tripped on the {c} cushion (heater plate too "
+                   "hot: the cushion may be dry or emptying)",
     "reset": "the board restarted",
 }
 

@@ -58,6 +58,8 @@ class CushionReading:
     redundant: SensorReading
     applied: float  # fraction 0..1 actually driven by the board
     cutout_open: bool
+    #: the heater plate's sensor (protocol 1.1); None from a 1.0 board, which has none
+    plate: SensorReading | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class BoardReading:
     relay_closed: bool
     faults: int
     raw: p.Telemetry
+    #: the room sensor (protocol 1.1); None from a 1.0 board, which has none
+    room: SensorReading | None = None
 
     @property
     def fault_names(self) -> list[str]:
@@ -398,15 +402,24 @@ class BoardLink:
         self.counters.telemetry += 1
         read = self.therm.read
         a = t.adc
+        plate: tuple[SensorReading | None, SensorReading | None] = (None, None)
+        room = None
+        if t.plate is not None and t.room is not None:  # the 1.1 layout
+            wide = self.therm.read_rails_only
+            plate = (wide(t.plate[0]), wide(t.plate[1]))
+            room = wide(t.room)
         cushions = (
-            CushionReading(read(a[0]), read(a[1]), t.applied[0] / 1000.0, t.cutout_open(0)),
-            CushionReading(read(a[2]), read(a[3]), t.applied[1] / 1000.0, t.cutout_open(1)),
+            CushionReading(read(a[0]), read(a[1]), t.applied[0] / 1000.0, t.cutout_open(0),
+                           plate[0]),
+            CushionReading(read(a[2]), read(a[3]), t.applied[1] / 1000.0, t.cutout_open(1),
+                           plate[1]),
         )
         if self._last_uptime >= 0 and t.uptime_ms < self._last_uptime:
             self._emit("board_reset", "board uptime went back: it restarted",
                        uptime_ms=t.uptime_ms)
         self._last_uptime = t.uptime_ms
-        self.latest = BoardReading(now, t.uptime_ms, cushions, t.relay_closed, t.faults, t)
+        self.latest = BoardReading(now, t.uptime_ms, cushions, t.relay_closed, t.faults, t,
+                                   room)
         if self._stale_reported:
             self._stale_reported = False
 

@@ -1,4 +1,9 @@
-"""The wire protocol between host and heater board (version 1.0), per ``docs/protocol.md``.
+"""The wire protocol between host and heater board (version 1.1), per ``docs/protocol.md``.
+
+Version 1.1 adds a plate sensor per cushion and a room sensor: their counts ride at the
+end of TELEMETRY (25 bytes instead of 19), which a 1.1 board sends only to a host that
+said minor 1 or more in its HELLO, and the board-side plate limit ``LIMIT_PLATE_n``.  A
+1.1 host reads both layouts: a 1.0 board's telemetry has no plate or room readings.
 
 A frame is ``A5 5A LEN SEQ TYPE PAYLOAD CRC16``: a two-byte start marker, the payload
 length, the sender's sequence number, the message type, the payload, and a
@@ -20,7 +25,7 @@ HEADER_LEN = 5  # SOF(2) LEN SEQ TYPE
 CRC_LEN = 2
 MAX_PAYLOAD = 64
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1
 ADC_CHANNELS = 4  # cushion 0 primary, cushion 0 redundant, cushion 1 primary, cushion 1 redundant
 PERMILLE_FULL = 1000
 
@@ -71,6 +76,8 @@ class Fault(enum.IntFlag):
     CUTOUT_0 = 1 << 6
     CUTOUT_1 = 1 << 7
     RESET = 1 << 8
+    LIMIT_PLATE_0 = 1 << 9  # protocol 1.1: the plate sensor read above the plate limit
+    LIMIT_PLATE_1 = 1 << 10
 
     @classmethod
     def for_channel(cls, name: str, channel: int) -> Fault:
@@ -80,6 +87,7 @@ class Fault(enum.IntFlag):
 ALL_FAULTS = int(
     Fault.DEADMAN_0 | Fault.DEADMAN_1 | Fault.LIMIT_HOT_0 | Fault.LIMIT_HOT_1
     | Fault.LIMIT_SENSOR_0 | Fault.LIMIT_SENSOR_1 | Fault.CUTOUT_0 | Fault.CUTOUT_1 | Fault.RESET
+    | Fault.LIMIT_PLATE_0 | Fault.LIMIT_PLATE_1
 )
 
 
@@ -204,18 +212,29 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """One board report: raw ADC counts, outputs actually applied, inputs and faults."""
+    """One board report: raw ADC counts, outputs actually applied, inputs and faults;
+    from protocol 1.1 also the plate sensors' and the room sensor's counts (None in the
+    1.0 layout)."""
 
     uptime_ms: int
     adc: tuple[int, int, int, int]
     applied: tuple[int, int]  # permille actually driven (0 when the relay is open)
     inputs: int
     faults: int
+    plate: tuple[int, int] | None = None  # 1.1: plate sensor counts per cushion
+    room: int | None = None  # 1.1: room sensor counts
     TYPE = MsgType.TELEMETRY
-    FMT = struct.Struct("<IHHHHHHBH")
+    FMT = struct.Struct("<IHHHHHHBH")  # the 1.0 layout (19 bytes)
+    FMT_1_1 = struct.Struct("<IHHHHHHBHHHH")  # 1.0 + plate[0], plate[1], room (25 bytes)
 
     def pack(self) -> bytes:
-        return self.FMT.pack(self.uptime_ms, *self.adc, *self.applied, self.inputs, self.faults)
+        if self.plate is None or self.room is None:
+            if self.plate is not None or self.room is not None:
+                raise ProtocolError("plate and room counts come together (protocol 1.1)")
+            return self.FMT.pack(self.uptime_ms, *self.adc, *self.applied, self.inputs,
+                                 self.faults)
+        return self.FMT_1_1.pack(self.uptime_ms, *self.adc, *self.applied, self.inputs,
+                                 self.faults, *self.plate, self.room)
 
     @property
     def relay_closed(self) -> bool:
@@ -290,6 +309,10 @@ def _decode_identity(p: bytes) -> Identity:
 
 
 def _decode_telemetry(p: bytes) -> Telemetry:
+    if len(p) == Telemetry.FMT_1_1.size:
+        up, a0, a1, a2, a3, o0, o1, inputs, faults, p0, p1, room = Telemetry.FMT_1_1.unpack(p)
+        return Telemetry(up, (a0, a1, a2, a3), (_check_permille(o0), _check_permille(o1)),
+                         inputs, faults, (p0, p1), room)
     up, a0, a1, a2, a3, o0, o1, inputs, faults = Telemetry.FMT.unpack(p)
     return Telemetry(up, (a0, a1, a2, a3), (_check_permille(o0), _check_permille(o1)),
                      inputs, faults)
@@ -299,16 +322,17 @@ def _decode_fault(p: bytes) -> FaultReport:
     return FaultReport(*FaultReport.FMT.unpack(p))
 
 
+#: per type: the payload lengths it may have, and its decoder
 _DECODERS = {
-    MsgType.HELLO: (Hello.FMT.size, _decode_hello),
-    MsgType.SET_OUTPUTS: (SetOutputs.FMT.size, _decode_set_outputs),
-    MsgType.SET_RELAY: (SetRelay.FMT.size, _decode_set_relay),
-    MsgType.CLEAR_FAULTS: (ClearFaults.FMT.size, _decode_clear),
-    MsgType.GET_IDENTITY: (0, _decode_get_identity),
-    MsgType.ACK: (Ack.FMT.size, _decode_ack),
-    MsgType.IDENTITY: (Identity.FMT.size, _decode_identity),
-    MsgType.TELEMETRY: (Telemetry.FMT.size, _decode_telemetry),
-    MsgType.FAULT: (FaultReport.FMT.size, _decode_fault),
+    MsgType.HELLO: ((Hello.FMT.size,), _decode_hello),
+    MsgType.SET_OUTPUTS: ((SetOutputs.FMT.size,), _decode_set_outputs),
+    MsgType.SET_RELAY: ((SetRelay.FMT.size,), _decode_set_relay),
+    MsgType.CLEAR_FAULTS: ((ClearFaults.FMT.size,), _decode_clear),
+    MsgType.GET_IDENTITY: ((0,), _decode_get_identity),
+    MsgType.ACK: ((Ack.FMT.size,), _decode_ack),
+    MsgType.IDENTITY: ((Identity.FMT.size,), _decode_identity),
+    MsgType.TELEMETRY: ((Telemetry.FMT.size, Telemetry.FMT_1_1.size), _decode_telemetry),
+    MsgType.FAULT: ((FaultReport.FMT.size,), _decode_fault),
 }
 
 
@@ -323,12 +347,13 @@ class Frame:
     def decode(self) -> Message:
         """The message in this frame; ``ProtocolError`` for an unknown type or bad payload."""
         try:
-            size, fn = _DECODERS[MsgType(self.type)]
+            sizes, fn = _DECODERS[MsgType(self.type)]
         except ValueError:
             raise ProtocolError(f"unknown message type 0x{self.type:02X}") from None
-        if len(self.payload) != size:
+        if len(self.payload) not in sizes:
+            expected = " or ".join(str(n) for n in sizes)
             raise PayloadLengthError(f"{MsgType(self.type).name} payload is {len(self.payload)} "
-                                f"bytes, expected {size}")
+                                     f"bytes, expected {expected}")
         return fn(self.payload)
 
 

@@ -65,6 +65,16 @@ class Thermistor:
         r = self.rs * counts / (self.full - counts)
         return 1.0 / (1.0 / self.t0_k + math.log(r / self.r0) / self.beta) - KELVIN
 
+    def read_rails_only(self, counts: int) -> SensorReading:
+        """Classify and convert a plate or room sensor (protocol 1.1): only a rail is a
+        broken sensor.  The water's plausible range does not apply: a dry plate is
+        legitimately far above 60 °C, and that is what the reading must show."""
+        if counts >= self.high_rail:
+            return SensorReading(counts, SensorStatus.OPEN, None)
+        if counts <= self.low_rail:
+            return SensorReading(counts, SensorStatus.SHORT, None)
+        return SensorReading(counts, SensorStatus.OK, self.celsius_at(counts))
+
     def read(self, counts: int) -> SensorReading:
         """Classify and convert raw counts: near a rail or outside the valid range is a
         broken sensor (open when cold/high counts, short when hot/low counts)."""

@@ -146,7 +146,8 @@ def cmd_autotune(args: argparse.Namespace) -> int:
 def cmd_scenario_run(args: argparse.Namespace) -> int:
     from hydrotherm.app.sim import run_scenario_file
 
-    return run_scenario_file(args.file, args.json, args.plot, args.quiet)
+    return run_scenario_file(args.file, args.json, args.plot, args.quiet, board=args.board,
+                             firmware=args.firmware)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -203,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cushion", type=int, choices=(0, 1),
                    help="which cushion: 0 (upper body) or 1 (lower body); needed by the "
                         "sensor, heater and leak faults")
-    p.add_argument("--sensor", choices=("primary", "redundant"),
-                   help="which of the cushion's two sensors (sensor faults; default "
+    p.add_argument("--sensor", choices=("primary", "redundant", "plate"),
+                   help="which of the cushion's sensors: its two water sensors or its plate "
+                        "sensor (protocol 1.1 boards) (sensor faults; default "
                         f"{DEFAULTS['sensor']})")
     p.add_argument("--offset-c", dest="offset_c", type=float, metavar="C",
                    help="sensor_drift: how far the sensor reads off, °C "
@@ -280,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="write the result as JSON to this file (- for stdout)")
     q.add_argument("--plot", help="write a PNG plot (needs matplotlib)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.add_argument("--board", choices=("python", "firmware"),
+                   help="the board to run it on, overriding the file's [board] kind: the "
+                        "Python emulator or the compiled firmware in simavr")
+    q.add_argument("--firmware", metavar="ELF",
+                   help="the firmware to run (implies --board firmware; default: built "
+                        "with make -C firmware)")
     q.set_defaults(func=cmd_scenario_run)
 
     p = sub.add_parser("autotune", help="identify the plant and write the model and gains")

@@ -22,6 +22,9 @@ from typing import Any
 HARD_SETPOINT_CEILING_C = 40.0
 HARD_OVER_TEMPERATURE_C = 41.0
 HARD_BOARD_LIMIT_C = 42.0
+#: The board's plate limit (protocol 1.1) may be lowered, never raised: 60 °C is 3 K above
+#: the hottest healthy plate (40 °C water, 360 W into 21 W/K; docs/protocol.md 9.7).
+HARD_PLATE_LIMIT_C = 60.0
 CUSHIONS = 2
 
 
@@ -67,6 +70,8 @@ class SensorConfig:
     series_ohm: float = _f(10000.0, 1.0, 1e7, "divider resistor between Vref and the ADC node")
     adc_bits: int = _f(12, 8, 16, "ADC resolution")
     lag_s: float = _f(10.0, 0.0, 600.0, "first-order lag of a sensor in water")
+    plate_lag_s: float = _f(2.0, 0.0, 600.0, "first-order lag of a plate sensor (protocol 1.1)")
+    room_lag_s: float = _f(60.0, 0.0, 3600.0, "first-order lag of the room sensor (1.1)")
     noise_c: float = _f(0.03, 0.0, 5.0, "sensor noise, rms")
     rail_fraction: float = _f(0.01, 0.0, 0.2, "counts this close to a rail mean open/short")
     valid_min_c: float = _f(0.0, -50.0, 100.0, "readings below are a broken (open) sensor")
@@ -82,8 +87,12 @@ class BoardConfig:
     deadman_s: float = _f(3.0, 0.5, 3.0, "a heater setting holds at most this long")
     limit_c: float = _f(42.0, 30.0, HARD_BOARD_LIMIT_C, "board forces a channel off above this")
     limit_samples: int = _f(4, 1, 100, "consecutive samples before the board limit acts")
+    plate_limit_c: float = _f(60.0, 40.0, HARD_PLATE_LIMIT_C,
+                              "board forces a channel off above this plate temperature (1.1)")
+    protocol_minor: int = _f(1, 0, 1, "emulated board's protocol minor version: 0 is a 1.0 "
+                                      "board without plate and room sensors")
     serial_number: int = _f(1, 0, 2**32 - 1, "emulated board serial number")
-    firmware_version: str = _f("1.0.0", doc="emulated firmware version, major.minor.patch")
+    firmware_version: str = _f("1.1.0", doc="emulated firmware version, major.minor.patch")
 
 
 @dataclass

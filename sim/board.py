@@ -28,29 +28,38 @@ _CHANNEL_BITS = tuple(
     (int(p.Fault.for_channel("LIMIT_SENSOR", ch)), int(p.Fault.for_channel("LIMIT_HOT", ch)),
      int(p.Fault.for_channel("CUTOUT", ch))) for ch in range(CHANNELS))
 _DEADMAN_BITS = tuple(int(p.Fault.for_channel("DEADMAN", ch)) for ch in range(CHANNELS))
-#: per channel: either board-limit flag (while latched, the channel stays at 0)
-_LIMIT_BITS = tuple(sensor | hot for sensor, hot, _cut in _CHANNEL_BITS)
+#: per channel: the plate limit flag (protocol 1.1)
+_PLATE_BITS = tuple(int(p.Fault.for_channel("LIMIT_PLATE", ch)) for ch in range(CHANNELS))
+#: per channel: every board-limit flag (while latched, the channel stays at 0)
+_LIMIT_BITS = tuple(sensor | hot | plate for (sensor, hot, _cut), plate
+                    in zip(_CHANNEL_BITS, _PLATE_BITS, strict=True))
+_TELEMETRY_1_1 = p.Telemetry.FMT_1_1
 _RELAY, _CUT0, _CUT1 = (int(p.Input.RELAY_CLOSED), int(p.Input.CUTOUT_0_OPEN),
                         int(p.Input.CUTOUT_1_OPEN))
 _TELEMETRY = p.Telemetry.FMT
 
 
 class BoardEmulator:
-    """One heater board: two channels, four sensors, a master relay, two cut-outs."""
+    """One heater board: two channels, four water sensors, a master relay, two cut-outs;
+    from protocol 1.1 also a plate sensor per cushion and a room sensor."""
 
     def __init__(self, cfg: BoardConfig, sensor_cfg: SensorConfig, plant: Plant, clock: Clock,
                  port: BoardPort, rng: random.Random | None = None,
-                 protocol_version: tuple[int, int] = (p.PROTOCOL_MAJOR, p.PROTOCOL_MINOR)) -> None:
+                 protocol_version: tuple[int, int] | None = None) -> None:
         self.cfg = cfg
         self.plant = plant
         self.clock = clock
         self.rng = rng or random.Random(0)
         self.port = NoisyPort(port, self.rng)
-        self.protocol_version = protocol_version
+        self.protocol_version = (protocol_version if protocol_version is not None
+                                 else (p.PROTOCOL_MAJOR, cfg.protocol_minor))
+        #: a 1.1 board: plate and room sensors, the plate limit
+        self.has_plate = self.protocol_version >= (1, 1)
         self.fw_version = tuple(int(x) for x in cfg.firmware_version.split("."))
         therm = Thermistor(sensor_cfg)
         # Compare raw counts on the hot path: hotter means fewer counts.
         self._hot_counts = therm.counts_exact(cfg.limit_c)
+        self._plate_hot_counts = therm.counts_exact(cfg.plate_limit_c)
         self._low_rail = therm.low_rail
         self._high_rail = therm.high_rail
         self._period = cfg.telemetry_period_s
@@ -72,6 +81,9 @@ class BoardEmulator:
         self.faults = int(p.Fault.RESET)
         self._hot_run = [0, 0]
         self._rail_run = [0, 0]
+        self._plate_run = [0, 0]
+        # the telemetry layout: 1.1 only once a host said minor >= 1 in HELLO (5, 6)
+        self._host_minor = 0
         self._cutout_seen = [False, False]
         self._parser = p.FrameParser()
         self._tx_seq = 0
@@ -83,6 +95,8 @@ class BoardEmulator:
         self._next_sample = now
         self._boot_sample_due = True  # the first frame after boot is a TELEMETRY
         self.last_adc = (0, 0, 0, 0)
+        self.last_plate: tuple[int, int] | None = None
+        self.last_room: int | None = None
 
     def reset(self, cause: p.ResetCause = p.ResetCause.WATCHDOG) -> None:
         """Reboot: outputs off, relay open, RESET flagged, uptime from zero."""
@@ -193,18 +207,45 @@ class BoardEmulator:
             if cutout[ch]:
                 ch_raised |= cutout_bit
             raised |= ch_raised
+        plate = room = None
+        if self.has_plate:
+            plate = (plant.plate_counts(0), plant.plate_counts(1))
+            room = plant.room_counts()
+            raised |= self._plate_limit(plate)
+        self.last_plate, self.last_room = plate, room
         if raised:
             self._raise(raised)
         relay = self.relay_closed
         inputs = ((_RELAY if relay else 0) | (_CUT0 if cutout[0] else 0)
                   | (_CUT1 if cutout[1] else 0))
         out = self.output
-        payload = _TELEMETRY.pack(self.uptime_ms, adc[0], adc[1], adc[2], adc[3],
-                                  out[0] if relay else 0, out[1] if relay else 0,
-                                  inputs, self.faults)
+        if plate is not None and room is not None and self._host_minor >= 1:
+            payload = _TELEMETRY_1_1.pack(self.uptime_ms, adc[0], adc[1], adc[2], adc[3],
+                                          out[0] if relay else 0, out[1] if relay else 0,
+                                          inputs, self.faults, plate[0], plate[1], room)
+        else:
+            payload = _TELEMETRY.pack(self.uptime_ms, adc[0], adc[1], adc[2], adc[3],
+                                      out[0] if relay else 0, out[1] if relay else 0,
+                                      inputs, self.faults)
         self.port.write(p.encode_frame(self._tx_seq, p.MsgType.TELEMETRY, payload))
         self._tx_seq = (self._tx_seq + 1) & 0xFF
         self.frames_out += 1
+
+    def _plate_limit(self, plate: tuple[int, int]) -> int:
+        """The plate limit (protocol 9.7): a plate sensor clear of the rails above
+        ``plate_limit_c`` in ``limit_samples`` samples in a row sets the channel to 0 and
+        raises LIMIT_PLATE_n, whatever the setting.  A plate sensor at a rail is broken,
+        never hot: the bimetal cut-out still guards that plate."""
+        lo, hi, hot = self._low_rail, self._high_rail, self._plate_hot_counts
+        raised = 0
+        for ch in range(CHANNELS):
+            c = plate[ch]
+            is_hot = lo < c < hi and c < hot
+            self._plate_run[ch] = self._plate_run[ch] + 1 if is_hot else 0
+            if self._plate_run[ch] >= self.cfg.limit_samples:
+                self.output[ch] = 0
+                raised |= _PLATE_BITS[ch]
+        return raised
 
     # --- protocol ------------------------------------------------------------------------
 
@@ -266,6 +307,8 @@ class BoardEmulator:
             return p.AckStatus.BAD_VALUE, None
         if isinstance(msg, p.Hello):
             ok = msg.major == self.protocol_version[0]
+            if ok:
+                self._host_minor = msg.minor  # the telemetry layout this host reads
             return (p.AckStatus.OK if ok else p.AckStatus.INCOMPATIBLE_VERSION), self._identity()
         if isinstance(msg, p.GetIdentity):
             return p.AckStatus.OK, self._identity()
@@ -296,6 +339,8 @@ class BoardEmulator:
                 persisting |= hot_bit
             if self._rail_run[ch]:
                 persisting |= sensor_bit
+            if self._plate_run[ch]:
+                persisting |= _PLATE_BITS[ch]
             if self.plant.cutout_open[ch]:
                 persisting |= cutout_bit
         self.faults &= ~(mask & ~persisting) & 0xFFFF

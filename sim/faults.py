@@ -29,7 +29,9 @@ class FaultTarget(Protocol):
 
     def replug(self) -> None: ...
 
+#: the water sensors by name; "plate" is the plate sensor of a protocol 1.1 board
 SENSORS = {"primary": 0, "redundant": 1}
+PLATE = "plate"
 
 
 class FaultError(ValueError):
@@ -85,8 +87,9 @@ def check(name: str, params: dict[str, Any]) -> dict[str, Any]:
             raise FaultError(f"{name}: cushion is required (0 or 1)")
         if isinstance(c, bool) or c not in (0, 1):
             raise FaultError(f"{name}: cushion must be 0 or 1, got {c!r}")
-    if "sensor" in out and out["sensor"] not in SENSORS:
-        raise FaultError(f"{name}: sensor must be primary or redundant, got {out['sensor']!r}")
+    if "sensor" in out and out["sensor"] not in SENSORS and out["sensor"] != PLATE:
+        raise FaultError(f"{name}: sensor must be primary, redundant or plate, got "
+                         f"{out['sensor']!r}")
     if "offset_c" in out:
         out["offset_c"] = _number(name, "offset_c", out["offset_c"], -50.0, 50.0)
     if "kg_per_min" in out:
@@ -103,12 +106,21 @@ def apply(table: FaultTarget, name: str, params: dict[str, Any], clear: bool = F
     a = check(name, params)
     plant, board = table.plant, table.board
     f = plant.faults[a["cushion"]] if "cushion" in a else None
-    s = SENSORS[a["sensor"]] if "sensor" in a else 0
+    plate = a.get("sensor") == PLATE
+    s = SENSORS.get(a.get("sensor", ""), 0)
     if name in ("sensor_open", "sensor_short"):
         mode = SensorFault.OPEN if name == "sensor_open" else SensorFault.SHORT
-        f.sensor[s] = SensorFault.NONE if clear else mode  # type: ignore[union-attr]
+        state = SensorFault.NONE if clear else mode
+        if plate:
+            f.plate_sensor = state  # type: ignore[union-attr]
+        else:
+            f.sensor[s] = state  # type: ignore[union-attr]
     elif name == "sensor_drift":
-        f.sensor_offset_c[s] = 0.0 if clear else a["offset_c"]  # type: ignore[union-attr]
+        offset = 0.0 if clear else a["offset_c"]
+        if plate:
+            f.plate_offset_c = offset  # type: ignore[union-attr]
+        else:
+            f.sensor_offset_c[s] = offset  # type: ignore[union-attr]
     elif name == "heater_stuck_on":
         f.heater_stuck_on = not clear  # type: ignore[union-attr]
     elif name == "heater_dead":

@@ -81,6 +81,9 @@ class CushionFaults:
 
     sensor: list[SensorFault] = field(default_factory=lambda: [SensorFault.NONE] * 2)
     sensor_offset_c: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # the plate sensor of a protocol 1.1 board (``sensor = "plate"`` in the fault vocabulary)
+    plate_sensor: SensorFault = SensorFault.NONE
+    plate_offset_c: float = 0.0
     heater_stuck_on: bool = False  # welded SSR: full power while relay and cut-out are closed
     heater_dead: bool = False  # open element: never any power
     leak_kg_per_min: float = 0.0  # water lost; the mass stops at 0
@@ -190,6 +193,10 @@ class Plant:
         self.plate_c: list[float] = list(self.water_c)  # at rest: plate = water
         self.water_kg: list[float] = [plant.water_kg] * n
         self.sensed_c: list[list[float]] = [[t, t] for t in self.water_c]
+        #: the plate sensors (one per cushion, clamped to the heater plate) and the room
+        #: sensor of a protocol 1.1 board: first-order lags of the plate and the room
+        self.sensed_plate_c: list[float] = list(self.plate_c)
+        self.sensed_room_c: float = float(plant.room_c)
         self.client_on: list[bool] = [False] * n
         self.faults: list[CushionFaults] = [CushionFaults() for _ in range(n)]
         self.cutout_open: list[bool] = [t >= plant.cutout_open_c for t in self.plate_c]
@@ -208,6 +215,8 @@ class Plant:
         self._open_c = plant.cutout_open_c
         self._close_c = plant.cutout_close_c
         self._lag_s = sensor.lag_s
+        self._plate_lag_s = sensor.plate_lag_s
+        self._room_lag_s = sensor.room_lag_s
         self._lag_cache: tuple[float, float] = (-1.0, 0.0)  # (dt, e^{-dt/lag})
         self._coef_cache: dict[tuple[float, float, int], tuple[float, ...]] = {}
 
@@ -216,6 +225,10 @@ class Plant:
         self._full_scale = therm.full
         self._noise_c = sensor.noise_c
         self._gauss = rng.gauss
+        # The plate and room sensors' noise has its own generator, seeded from the main
+        # one's state without drawing from it: the water sensors' noise, and so every
+        # seeded run from before protocol 1.1, stays exactly as it was.
+        self._aux_gauss = random.Random(f"plate-room:{rng.getstate()[1][:4]}").gauss
 
         self._heater_in = 0.0
         self._room_loss = 0.0
@@ -336,6 +349,7 @@ class Plant:
         if k > 0.0:
             self._exchange(k, half)  # ...and half after the cushions' own step
         self._lag(dt, tw_start)
+        self._lag_plate_room(dt)
 
     def _exchange(self, k: float, dt: float) -> None:
         """Exact heat exchange between the two waters over ``dt`` through ``k``: their
@@ -379,7 +393,37 @@ class Plant:
             s[0] = w1 - q + (s[0] - w0 + q) * ex
             s[1] = w1 - q + (s[1] - w0 + q) * ex
 
+    def _lag_plate_room(self, dt: float) -> None:
+        """Plate and room sensors: first-order lags towards the values at the step's end
+        (the plate moves slowly against the step: its own time constant is ~67 s)."""
+        for i in (0, 1):
+            tau = self._plate_lag_s
+            a = 1.0 if tau <= 0.0 else -math.expm1(-dt / tau)
+            self.sensed_plate_c[i] += (self.plate_c[i] - self.sensed_plate_c[i]) * a
+        tau = self._room_lag_s
+        a = 1.0 if tau <= 0.0 else -math.expm1(-dt / tau)
+        self.sensed_room_c += (self._room - self.sensed_room_c) * a
+
     # --- sensors ---------------------------------------------------------------------
+
+    def _counts_noisy(self, t: float) -> int:
+        if self._noise_c > 0.0:
+            t += self._aux_gauss(0.0, self._noise_c)
+        return self._counts_at(t)
+
+    def plate_counts(self, cushion: int) -> int:
+        """The ADC counts of a cushion's plate sensor (protocol 1.1): lagged plate
+        temperature + drift + noise, converted and quantised; open or shorted, a rail."""
+        f = self.faults[cushion]
+        if f.plate_sensor is SensorFault.OPEN:
+            return self._full_scale
+        if f.plate_sensor is SensorFault.SHORT:
+            return 0
+        return self._counts_noisy(self.sensed_plate_c[cushion] + f.plate_offset_c)
+
+    def room_counts(self) -> int:
+        """The ADC counts of the room sensor (protocol 1.1)."""
+        return self._counts_noisy(self.sensed_room_c)
 
     def sensor_counts(self, cushion: int, sensor: int) -> int:
         """The ADC counts of one sensor now: lagged temperature + drift + noise, converted

@@ -475,7 +475,7 @@ def test_unknown_reset_cause_is_rejected() -> None:
 
 FLAG_FIELDS = {"mask": Fault, "faults": Fault, "raised": Fault, "active": Fault, "inputs": Input}
 ENUM_FIELDS = {"status": AckStatus, "reset_cause": ResetCause}
-LIST_FIELDS = {"fw_version", "adc", "applied"}
+LIST_FIELDS = {"fw_version", "adc", "applied", "plate"}
 DOC_TO_CODE = {"ack_seq": "seq"}  # the doc's name for Ack.seq (the frame already has a seq)
 HEX = r"[0-9A-F]{2}(?: [0-9A-F]{2})*"
 
@@ -525,7 +525,10 @@ def parse_example(line: str):
     for item in fields.split():
         key, _, value = item.partition("=")
         kwargs[DOC_TO_CODE.get(key, key)] = parse_value(key, value)
-    assert set(kwargs) == {f.name for f in dataclasses.fields(cls)}, f"fields of {line!r}"
+    fields = dataclasses.fields(cls)
+    required = {f.name for f in fields if f.default is dataclasses.MISSING}
+    # every field without a default; the optional ones (TELEMETRY's 1.1 fields) if given
+    assert required <= set(kwargs) <= {f.name for f in fields}, f"fields of {line!r}"
     if cls is SetRelay:
         assert kwargs["closed"] in (0, 1)
         kwargs["closed"] = bool(kwargs["closed"])
@@ -599,10 +602,10 @@ def test_doc_hex_stream(line: str) -> None:
 
 
 def test_doc_message_table() -> None:
-    rows = re.findall(r"^\| `0x([0-9A-F]{2})` \| ([A-Z_]+) \| ([a-z →]+) \| (\d+) \|",
+    rows = re.findall(r"^\| `0x([0-9A-F]{2})` \| ([A-Z_]+) \| ([a-z →]+) \| (\d+(?: or \d+)?) \|",
                       doc_section("6. Messages"), flags=re.M)
-    assert {(int(t, 16), name, int(n)) for t, name, _, n in rows} == \
-        {(int(t), t.name, PAYLOAD_LEN[t]) for t in MsgType}
+    assert {(int(t, 16), name, n) for t, name, _, n in rows} == \
+        {(int(t), t.name, " or ".join(str(n) for n in payload_lens(t))) for t in MsgType}
     for _, name, direction, _ in rows:
         expect = "host → board" if MsgType[name] in COMMAND_TYPES else "board → host"
         assert direction == expect
@@ -611,25 +614,35 @@ def test_doc_message_table() -> None:
 STRUCT_CODES = {"u8": "B", "u16": "H", "u32": "I"}
 
 
+def payload_lens(msg_type: MsgType) -> tuple[int, ...]:
+    """The payload lengths a type may have: TELEMETRY's 1.0 and 1.1 layouts (19, 25)."""
+    if msg_type is MsgType.TELEMETRY:
+        return (PAYLOAD_LEN[msg_type], Telemetry.FMT_1_1.size)
+    return (PAYLOAD_LEN[msg_type],)
+
+
 @pytest.mark.parametrize("msg_type", list(MsgType), ids=lambda t: t.name)
 def test_doc_layout_table(msg_type: MsgType) -> None:
-    """Offsets, sizes and field order of each message table match the codec's struct."""
+    """Offsets, sizes and field order of each message table match the codec's struct (for
+    TELEMETRY, the 1.1 layout, whose first 19 bytes are the 1.0 one)."""
     section = doc_section(f"{msg_type.name} (`0x{int(msg_type):02X}`)")
     rows = re.findall(r"^\| (\d+) \| (u8|u16|u32) \| `([a-z_0-9]+)(?:\[\d\])?` \|", section,
                       flags=re.M)
     cls = MESSAGE_CLASSES[msg_type]
-    assert "".join(STRUCT_CODES[size] for _, size, _ in rows) == cls.FMT.format.lstrip("<")
+    fmt = getattr(cls, "FMT_1_1", cls.FMT)
+    assert "".join(STRUCT_CODES[size] for _, size, _ in rows) == fmt.format.lstrip("<")
+    assert fmt.format.startswith(cls.FMT.format)  # 1.1 only appends
     offset = 0
     for off, size, _ in rows:
         assert int(off) == offset
         offset += {"u8": 1, "u16": 2, "u32": 4}[size]
-    assert offset == PAYLOAD_LEN[msg_type] == cls.FMT.size
+    assert offset == payload_lens(msg_type)[-1] == fmt.size
     names = [DOC_TO_CODE.get(n, n) for _, _, n in rows]
     in_order = [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
     assert in_order == [f.name for f in dataclasses.fields(cls)]
-    heading = re.search(rf"^### {msg_type.name} \(`0x{int(msg_type):02X}`\), .*, LEN (\d+)$",
-                        doc_text(), flags=re.M)
-    assert heading and int(heading.group(1)) == PAYLOAD_LEN[msg_type]
+    heading = re.search(rf"^### {msg_type.name} \(`0x{int(msg_type):02X}`\), .*, "
+                        r"LEN (\d+(?: or \d+)?)$", doc_text(), flags=re.M)
+    assert heading and heading.group(1) == " or ".join(str(n) for n in payload_lens(msg_type))
 
 
 def test_doc_enum_tables() -> None:

@@ -7,10 +7,11 @@
  * everything happens on the MCU's own simulated time (avr->cycle at 16 MHz).
  *
  * Requests:
- *   step UNTIL_US R0 R1 R2 R3 CUT0 CUT1 RXHEX
+ *   step UNTIL_US R0 R1 R2 R3 R4 R5 R6 CUT0 CUT1 RXHEX
  *        Run until the MCU's clock reaches UNTIL_US microseconds since power-on.
- *        R0..R3: each sensor divider's node voltage as a fraction of the ADC reference,
- *        in parts per million (ratiometric: Vref cancels).  CUT0/1: cut-out read-back
+ *        R0..R6: each sensor divider's node voltage (ADC0..ADC6: the four water
+ *        sensors, plate 0, plate 1, room) as a fraction of the ADC reference, in parts
+ *        per million (ratiometric: Vref cancels).  CUT0/1: cut-out read-back
  *        levels (1 = open).  RXHEX: bytes for the MCU's UART0 receiver, or "-".
  *   reset    pulse the RESET pin (MCUSR.EXTRF)
  *   power    remove and restore power (MCUSR.PORF; RAM contents lost)
@@ -58,12 +59,13 @@
 
 #define VREF_MV 5000u
 #define RX_MAX 4096
+#define ADC_INPUTS 7
 
 enum { PIN_RELAY, PIN_SSR0, PIN_SSR1, PIN_BUSY, PINS };
 
 static avr_t *avr;
 static FILE *out; /* the answers; stdout itself goes to stderr (simavr logs there) */
-static double ratio[4];   /* sensor node / Vref */
+static double ratio[ADC_INPUTS]; /* sensor node / Vref */
 static double noise_lsb = 0.5;
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -155,7 +157,9 @@ static void drive_cutouts(int force)
 }
 
 /* Every reset (the watchdog's too, which simavr performs by itself) releases the
- * outputs at once. */
+ * outputs at once; the cut-out read-back wires keep the level the plant gives them (the
+ * port's reset would otherwise forget the external level, and a cut-out still open at
+ * boot would read closed). */
 static void (*core_reset)(avr_t *a);
 
 static void on_reset(avr_t *a)
@@ -163,6 +167,8 @@ static void on_reset(avr_t *a)
     if (core_reset)
         core_reset(a);
     outputs_released();
+    if (cut_irq[0])
+        drive_cutouts(1);
 }
 
 /* --- ADC --------------------------------------------------------------------------------- */
@@ -174,7 +180,7 @@ static void adc_trigger(struct avr_irq_t *irq, uint32_t value, void *param)
         avr_adc_mux_t mux;
         uint32_t v;
     } e = {.v = value};
-    if (e.mux.kind != ADC_MUX_SINGLE || e.mux.src > 3)
+    if (e.mux.kind != ADC_MUX_SINGLE || e.mux.src >= ADC_INPUTS)
         return;
     int src = e.mux.src;
     double code = floor(1024.0 * ratio[src] + noise_lsb * gauss());
@@ -250,15 +256,15 @@ static int hexval(int c)
 static void do_step(char *args)
 {
     unsigned long long until_us;
-    unsigned long r[4];
+    unsigned long r[ADC_INPUTS];
     unsigned c0, c1;
     char rxhex[8192];
-    if (sscanf(args, "%llu %lu %lu %lu %lu %u %u %8191s", &until_us, &r[0], &r[1], &r[2], &r[3],
-               &c0, &c1, rxhex) != 8) {
+    if (sscanf(args, "%llu %lu %lu %lu %lu %lu %lu %lu %u %u %8191s", &until_us, &r[0], &r[1],
+               &r[2], &r[3], &r[4], &r[5], &r[6], &c0, &c1, rxhex) != 11) {
         fprintf(out, "err bad step request\n");
         return;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ADC_INPUTS; i++)
         ratio[i] = r[i] > 1000000ul ? 1.0 : r[i] / 1e6;
     if ((uint8_t)(c0 != 0) != cut_level[0] || (uint8_t)(c1 != 0) != cut_level[1]) {
         cut_level[0] = c0 != 0;

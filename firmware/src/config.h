@@ -11,13 +11,13 @@
 #define HYDROTHERM_CONFIG_H
 
 #define PROTO_MAJOR 1
-#define PROTO_MINOR 0
+#define PROTO_MINOR 1 /* 1.1: plate and room sensors, the plate limit */
 
 #ifndef FW_MAJOR
 #define FW_MAJOR 1
 #endif
 #ifndef FW_MINOR
-#define FW_MINOR 0
+#define FW_MINOR 1
 #endif
 #ifndef FW_PATCH
 #define FW_PATCH 0
@@ -49,12 +49,19 @@
 #define HOT_BELOW_COUNTS 1346u
 #define RAIL_LOW_MAX 40u          /* counts <= 40.95: shorted */
 #define RAIL_HIGH_MIN 4055u       /* counts >= 4054.05: open */
+/* Plate limit (protocol 1.1, docs/protocol.md 9.7): 60.0 °C is 815.37 counts, so a plate
+ * sensor clear of the rails is "hot" at counts < 816.  60 °C is 3 K above the hottest
+ * healthy plate (40 °C water, 360 W into 21 W/K: 57.0 °C). */
+#define PLATE_HOT_BELOW_COUNTS 816u
 
 /* ADC oversampling (docs/protocol.md 11.1): per sensor and sample, one conversion
  * after the multiplexer switches is thrown away, then 16 are summed. */
 #define ADC_DISCARD 1u
 #define ADC_SUM_OF 16u
-#define SENSORS 4u
+#define WATER_SENSORS 4u          /* A0..A3: two per cushion */
+#define SENSORS 7u                /* + A4, A5: plate 0, plate 1; A6: room (protocol 1.1) */
+#define SENSOR_PLATE0 4u
+#define SENSOR_ROOM 6u
 #define CHANNELS 2u
 
 #define UART_BAUD 115200UL

@@ -129,7 +129,7 @@ void adc_start(void)
     }
 }
 
-uint8_t adc_result(uint16_t counts[4])
+uint8_t adc_result(uint16_t counts[SENSORS])
 {
     if (!adc_done)
         return 0;
@@ -184,7 +184,7 @@ void hw_init(void)
     OUT_DDR |= _BV(SSR0_BIT) | _BV(SSR1_BIT) | _BV(RELAY_BIT);
     CUTOUT_PORT |= _BV(CUTOUT0_BIT) | _BV(CUTOUT1_BIT); /* pull-ups: open reads high */
     DBG_DDR |= _BV(BUSY_BIT) | _BV(LED_BIT);
-    DIDR0 = 0x0F; /* A0..A3 analog only: no digital input buffer leakage */
+    DIDR0 = 0x3F; /* A0..A5 analog only: no digital input buffer leakage (A6 has none) */
 
     TCCR0A = _BV(WGM01);             /* CTC */
     TCCR0B = _BV(CS01) | _BV(CS00);  /* clk / 64 = 250 kHz */
@@ -192,6 +192,6 @@ void hw_init(void)
     TIMSK0 = _BV(OCIE0A);
 
     /* ADC clock 16 MHz / 128 = 125 kHz (50..200 kHz for full 10-bit accuracy):
-     * 104 us per conversion, 4 x 17 conversions = 7.1 ms per reading. */
+     * 104 us per conversion, 7 x 17 conversions = 12.4 ms per reading. */
     ADCSRA = _BV(ADEN) | _BV(ADIE) | _BV(ADPS2) | _BV(ADPS1) | _BV(ADPS0);
 }

@@ -14,10 +14,11 @@ uint8_t hw_take_ticks(void);
 /* 1 when an interrupt left work for the main loop (a tick, a finished reading). */
 uint8_t hw_work_pending(void);
 
-/* Start one oversampled reading of the four sensors (section 11.1, ~7 ms). */
+/* Start one oversampled reading of the seven sensors (section 11.1, ~12.4 ms): four in
+ * the water, one per heater plate, one in the room. */
 void adc_start(void);
-/* 1 and the four 12-bit counts once the reading started last has finished. */
-uint8_t adc_result(uint16_t counts[4]);
+/* 1 and the seven 12-bit counts once the reading started last has finished. */
+uint8_t adc_result(uint16_t counts[7]);
 
 /* The bimetal cut-out read-back: 1 = open (also a broken read-back wire). */
 uint8_t hw_cutout_open(uint8_t ch);

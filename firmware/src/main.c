@@ -29,7 +29,17 @@ int main(void)
     set_sleep_mode(SLEEP_MODE_IDLE);
     sei();
 
-    uint32_t next_sample = 0; /* the first sample is taken at once (9.6) */
+    /* The first sample is taken at once and reported before any command is handled
+     * (9.6): a command already waiting stays in the UART's ring until then.  With a
+     * bimetal cut-out open, that sample's FAULT goes out first, as SEQ 0. */
+    uint16_t counts[SENSORS];
+    adc_start();
+    while (!adc_result(counts))
+        wdt_reset();
+    board_tick(hw_take_ticks());
+    board_sample(0, counts);
+
+    uint32_t next_sample = TELEMETRY_PERIOD_MS;
     uint32_t sample_at = 0;
     uint8_t sampling = 0;
     for (;;) {
@@ -58,7 +68,6 @@ int main(void)
             adc_start();
             sampling = 1;
         }
-        uint16_t counts[SENSORS];
         if (sampling && adc_result(counts)) {
             sampling = 0;
             board_sample(sample_at, counts);

@@ -12,6 +12,8 @@
  *   PB5 (D13)        LED: on while the master relay is closed
  *   PC0..PC3 (A0-A3) NTC dividers: cushion 0 primary, redundant; cushion 1 primary,
  *                    redundant
+ *   PC4, PC5 (A4/A5) NTC dividers on heater plate 0 and plate 1 (protocol 1.1)
+ *   ADC6 (A6)        NTC divider of the room sensor (protocol 1.1; analog-only pin)
  *
  * All outputs are low (off) from reset until the firmware drives them; the relay and
  * SSR drivers have pull-downs, so a board in reset or with a blank MCU heats nothing.

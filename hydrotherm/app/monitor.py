@@ -19,14 +19,19 @@ def format_reading(link: BoardLink) -> str:
     r = link.latest
     if r is None or not link.healthy:
         return f"link {link.state.value}: readings unavailable {link.error}".rstrip()
+    def fmt(s: Any) -> str:
+        return f"{s.celsius:6.2f}" if s.celsius is not None else f"{s.status.value:>6}"
+
     parts = []
     for i, c in enumerate(r.cushions):
-        def fmt(s: Any) -> str:
-            return f"{s.celsius:6.2f}" if s.celsius is not None else f"{s.status.value:>6}"
+        # a 1.0 board has no plate sensor: say so rather than show nothing
+        plate = "n/a" if c.plate is None else fmt(c.plate).strip()
         parts.append(f"cushion {i}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
-                     f"out {c.applied * 100:5.1f} %")
+                     f"plate {plate} °C out {c.applied * 100:5.1f} %")
+    room = "n/a" if r.room is None else fmt(r.room).strip()
     faults = ",".join(r.fault_names) or "none"
-    return (" | ".join(parts) + f" | relay {'closed' if r.relay_closed else 'open'}"
+    return (" | ".join(parts) + f" | room {room} °C"
+            f" | relay {'closed' if r.relay_closed else 'open'}"
             f" | faults {faults} | crc {link.counters.crc_errors}")
 
 

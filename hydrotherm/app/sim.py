@@ -112,8 +112,10 @@ def _fault_text(f: dict[str, Any]) -> str:
 
 
 def run_scenario_file(path: str, json_out: str | None, plot_out: str | None,
-                      quiet: bool) -> int:
+                      quiet: bool, board: str | None = None,
+                      firmware: str | None = None) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    return main_scenario(path, json_out, plot_out, None if quiet else progress)
+    return main_scenario(path, json_out, plot_out, None if quiet else progress,
+                         board=board, firmware=firmware)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: ``struct board`` in firmware/src/board.h (the firmware checks this layout at build).
-BOARD_STRUCT = struct.Struct("<HHHBBBB4H2B2BI")
+BOARD_STRUCT = struct.Struct("<HHHBBBB7H2B2B2BIH")
+#: The MCU's ADC inputs: four water sensors, plate 0, plate 1, room (protocol 1.1).
+ADC_INPUTS = 7
 #: Where avr-nm puts data memory in the ELF's address space.
 _DATA_OFFSET = 0x800000
 
@@ -33,17 +35,22 @@ class BoardState:
     relay_closed: bool
     reset_cause: int
     inputs: int
-    adc: tuple[int, int, int, int]
+    adc: tuple[int, int, int, int]  # the water sensors
     hot_run: tuple[int, int]
     rail_run: tuple[int, int]
     refreshed_ms: int
+    commands_rejected: int
+    host_minor: int = 0  # of the last accepted HELLO: the telemetry layout
+    plate: tuple[int, int] = (0, 0)  # plate sensor counts (protocol 1.1)
+    room: int = 0  # room sensor counts (protocol 1.1)
+    plate_run: tuple[int, int] = (0, 0)
 
     @classmethod
     def decode(cls, raw: bytes) -> BoardState:
-        (s0, s1, faults, relay, cause, inputs, _res, a0, a1, a2, a3, h0, h1, r0, r1,
-         refreshed) = BOARD_STRUCT.unpack(raw)
+        (s0, s1, faults, relay, cause, inputs, host_minor, a0, a1, a2, a3, p0, p1, room,
+         h0, h1, r0, r1, q0, q1, refreshed, rejected) = BOARD_STRUCT.unpack(raw)
         return cls((s0, s1), faults, bool(relay), cause, inputs, (a0, a1, a2, a3), (h0, h1),
-                   (r0, r1), refreshed)
+                   (r0, r1), refreshed, rejected, host_minor, (p0, p1), room, (q0, q1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +124,11 @@ class Simavr:
 
     def step(self, until_us: int, ratios: Sequence[float], cutout_open: Sequence[bool],
              rx: bytes = b"") -> StepResult:
-        """Run the MCU until ``until_us`` µs after power-on; ``ratios`` are the four sensor
-        nodes as fractions of Vref, ``rx`` bytes go to its UART receiver."""
+        """Run the MCU until ``until_us`` µs after power-on; ``ratios`` are the seven
+        sensor nodes (ADC0..ADC6: four water sensors, plate 0, plate 1, room) as fractions
+        of Vref, ``rx`` bytes go to its UART receiver."""
+        if len(ratios) != ADC_INPUTS:
+            raise ValueError(f"{len(ratios)} sensor voltages given, the MCU has {ADC_INPUTS}")
         r = " ".join(str(min(1_000_000, max(0, round(x * 1e6)))) for x in ratios)
         c = " ".join("1" if o else "0" for o in cutout_open)
         a = self._request(f"step {until_us} {r} {c} {rx.hex() or '-'}")

@@ -69,6 +69,28 @@ class FirmwareBoard:
     def last_adc(self) -> tuple[int, int, int, int]:
         return self.state.adc
 
+    @property
+    def last_plate(self) -> tuple[int, int]:
+        return self.state.plate
+
+    @property
+    def last_room(self) -> int:
+        return self.state.room
+
+    has_plate = True  # the reference firmware is a protocol 1.1 board
+
+    @property
+    def output_set_at(self) -> list[float]:
+        """Clock time of the last SET_OUTPUTS the firmware accepted (its dead-man
+        refresh), for both channels, as ``BoardEmulator.output_set_at``."""
+        t = self._table.refreshed_at
+        return [t, t]
+
+    @property
+    def commands_rejected(self) -> int:
+        """Commands answered with another status than OK (retransmissions not again)."""
+        return self.state.commands_rejected
+
     # --- fault injection hooks, as the Python board has them ---------------------------
 
     def set_serial_noise(self, error_rate: float) -> None:
@@ -113,6 +135,10 @@ class FirmwareTable:
         self.error: str | None = None
         #: MCU time (s) at the start of the last step that carried host bytes to the UART
         self.last_rx_mcu_s: float | None = None
+        #: clock time at the end of the step in which the firmware last accepted a
+        #: SET_OUTPUTS (its ``refreshed_ms`` changed; a reboot's 0 is not a refresh)
+        self.refreshed_at = clock.now()
+        self._refreshed_ms = 0
         self.sim.step(0, self._ratios(), self.plant.cutout_open)  # reads the state
 
     # --- what SimulatedTable offers ---------------------------------------------------
@@ -151,8 +177,15 @@ class FirmwareTable:
         """The MCU's own clock: seconds since it was powered."""
         return self.sim.cycle / self.sim.frequency
 
+    def _ratio(self, celsius: float) -> float:
+        if self._noise_c > 0.0:
+            celsius += self._noise_rng.gauss(0.0, self._noise_c)
+        r = self._therm.resistance_at(celsius)
+        return r / (r + self._rs)
+
     def _ratios(self) -> list[float]:
-        """Each sensor's divider node as a fraction of Vref: R / (R + Rs)."""
+        """Each sensor's divider node as a fraction of Vref: R / (R + Rs); the four water
+        sensors, then the two plate sensors and the room sensor (protocol 1.1)."""
         plant = self.plant
         out = []
         for c in (0, 1):
@@ -169,6 +202,15 @@ class FirmwareTable:
                         t += self._noise_rng.gauss(0.0, self._noise_c)
                     r = self._therm.resistance_at(t)
                     out.append(r / (r + self._rs))
+        for c in (0, 1):
+            f = plant.faults[c]
+            if f.plate_sensor is SensorFault.OPEN:
+                out.append(1.0)
+            elif f.plate_sensor is SensorFault.SHORT:
+                out.append(0.0)
+            else:
+                out.append(self._ratio(plant.sensed_plate_c[c] + f.plate_offset_c))
+        out.append(self._ratio(plant.sensed_room_c))
         return out
 
     def poll(self) -> None:
@@ -199,6 +241,11 @@ class FirmwareTable:
                            bytes(self._rx))
             self._rx.clear()
             dt = res.cycle - start
+            refreshed = res.state.refreshed_ms
+            if refreshed != self._refreshed_ms:
+                self._refreshed_ms = refreshed
+                if refreshed:
+                    self.refreshed_at = self._t0 + res.cycle / freq
             if dt <= 0:
                 break  # until rounded down to the cycle we are at
             relay = res.relay_cycles * 2 >= dt

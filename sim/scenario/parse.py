@@ -23,6 +23,7 @@ from hydrotherm.config import (
 from sim import faults as sim_faults
 
 from .schema import (
+    BOARD_KINDS,
     CONFIG_TABLES,
     DEFAULT_ACTOR,
     DEFAULT_HOST_STALL_S,
@@ -193,12 +194,24 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         raise ck.fail(("seed",), f"expected a whole number >= 0, got {_show(seed_v)}")
     trace_period = ck.number(data, "trace_period_s", (), lo=0.2, hi=3600.0,
                              default=TRACE_PERIOD_S)
+    board_kind = _board_kind(data, ck)
     cfg = _build_config(data, ck)
     events = _parse_events(data, ck, duration)
     expect = _parse_expect(data, ck, events)
     return Scenario(name=name or default_name, description=description or "",
                     duration_s=duration, seed=seed_v, trace_period_s=trace_period or TRACE_PERIOD_S,
-                    config=cfg, events=tuple(events), expect=expect, path=path)
+                    config=cfg, events=tuple(events), expect=expect, path=path,
+                    board_kind=board_kind)
+
+
+def _board_kind(data: dict[str, Any], ck: _Checker) -> str:
+    """``[board] kind`` (taken out of the table: the rest of [board] is configuration)."""
+    board = data.get("board")
+    if not isinstance(board, dict) or "kind" not in board:
+        return "python"
+    kind = ck.string(board, "kind", ("board",), choices=BOARD_KINDS)
+    del board["kind"]
+    return kind or "python"
 
 
 def _build_config(data: dict[str, Any], ck: _Checker) -> Config:

@@ -58,18 +58,34 @@ def plot_result(res: Result, out_path: str) -> bool:
 
 
 def main_scenario(argv_path: str, json_out: str | None, plot_out: str | None,
-                  progress: Callable[[str], None] | None) -> int:
-    """``hydrotherm scenario run FILE.toml [--json OUT] [--plot OUT.png]``.
+                  progress: Callable[[str], None] | None, board: str | None = None,
+                  firmware: str | None = None) -> int:
+    """``hydrotherm scenario run FILE.toml [--json OUT] [--plot OUT.png] [--board KIND]
+    [--firmware ELF]``.
 
-    Exit code 0: every expectation held; 1: one failed; 2: the file is malformed (the
-    error, naming the line and key, goes to stderr, and nothing runs).  ``json_out`` of
-    ``-`` writes the JSON to stdout (the summary then goes to stderr)."""
+    Exit code 0: every expectation held; 1: one failed; 2: the file is malformed, or the
+    firmware board cannot be built or found (the error, naming the line and key or what
+    is missing, goes to stderr, and nothing runs).  ``json_out`` of ``-`` writes the JSON
+    to stdout (the summary then goes to stderr).  ``board`` overrides the file's
+    ``[board] kind``; ``firmware`` (an ELF) implies the firmware board."""
     try:
         sc = load_scenario(argv_path)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    res = run_scenario(sc, progress)
+    if firmware is not None:
+        board = board or "firmware"
+        if board != "firmware":
+            print("error: --firmware runs the firmware board; it cannot go with --board "
+                  f"{board}", file=sys.stderr)
+            return 2
+    from sim.firmware.build import FirmwareUnavailable
+
+    try:
+        res = run_scenario(sc, progress, board=board, firmware=firmware)
+    except FirmwareUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     summary_to = sys.stderr if json_out == "-" else sys.stdout
     for line in res.summary():
         print(line, file=summary_to)

@@ -159,6 +159,7 @@ class Result:
     trace: Trace
     wall_s: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    board: str = "python"  # the board that ran it: [board] kind
 
     @property
     def passed(self) -> bool:
@@ -172,6 +173,7 @@ class Result:
         out = {
             "name": self.name, "file": self.path, "passed": self.passed,
             "failures": [f.as_dict() for f in self.failures],
+            "board": self.board,
             "duration_s": self.duration_s, "seed": self.seed, "wall_s": rounded(self.wall_s, 3),
             "step_s": self.step_s, "grace_s": rounded(self.grace_s, 3),
             "max_water_c": rounded(self.max_water_c, 3),
@@ -190,7 +192,8 @@ class Result:
     def summary(self) -> list[str]:
         """Human-readable lines for the terminal."""
         lines = [f"scenario {self.name!r}: {'PASSED' if self.passed else 'FAILED'} "
-                 f"({self.duration_s:g} s simulated in {self.wall_s:.1f} s, seed {self.seed})"]
+                 f"({self.duration_s:g} s simulated in {self.wall_s:.1f} s, seed {self.seed}, "
+                 f"{self.board} board)"]
         for i, c in enumerate(self.cushions):
             settle = "-" if c.settle_s is None else f"{c.settle_s:.0f} s"
             over = "-" if c.overshoot_c is None else f"{c.overshoot_c:.2f} °C"

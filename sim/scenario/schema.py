@@ -32,6 +32,10 @@ MAX_DURATION_S = 7 * 86400.0
 DEFAULT_ACTOR = "scenario"
 #: A host stall without ``duration_s`` lasts this long (more than the 3 s limit).
 DEFAULT_HOST_STALL_S = 10.0
+#: ``[board] kind``: the Python board emulator (``sim.board``) or the compiled firmware
+#: run in simavr (``sim.firmware``).  Not a configuration key: which board runs the
+#: scenario, not how a board behaves.
+BOARD_KINDS = ("python", "firmware")
 
 EPS = 1e-6
 
@@ -189,5 +193,6 @@ class Scenario:
     events: tuple[Event, ...]
     expect: Expectations
     path: str = "<scenario>"
+    board_kind: str = "python"  # [board] kind, see BOARD_KINDS
 
 
