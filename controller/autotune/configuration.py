@@ -130,7 +130,8 @@ def _result(fits: list[CushionFit], cfg: Config, room_c: float | None,
     return AutotuneResult(
         fits=tuple(fits), proposed=proposed, previous=previous, room_c=room_used,
         heater_w=heater, room_source="identified" if room_c is None else "given",
-        heater_source=heater_source, room=room_est, plate_heat_capacity_j_per_k=plant.plate_heat_capacity_j_per_k,
+        heater_source=heater_source, room=room_est,
+        plate_heat_capacity_j_per_k=plant.plate_heat_capacity_j_per_k,
         specific_heat_j_per_kg_k=plant.water_specific_heat_j_per_kg_k,
         coupling_w_per_k=plant.coupling_w_per_k, closed_loop_tau_s=tau_cl,
         duration_s=duration_s, warnings=tuple(warnings), problems=tuple(problems))
