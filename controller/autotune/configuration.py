@@ -28,15 +28,16 @@ def _get(cfg: Config, key: str) -> Any:
 
 
 def _combined_room(fits: list[CushionFit]) -> Estimate | None:
-    """The identified room of the cushions (one room for both): the inverse-variance mean."""
+    """The identified room of the cushions (one room for both): the mean, with the larger
+    of each cushion's uncertainty and half their difference — not the inverse-variance
+    shrinkage, because the two records share their systematic errors (the sensor lag,
+    the coupling, the plate capacity are assumed alike for both)."""
     rooms = [f.room_c for f in fits if f.room_c is not None]
     if not rooms:
         return None
-    if any(not math.isfinite(r.sigma) or r.sigma <= 0 for r in rooms):
-        return Estimate(sum(r.value for r in rooms) / len(rooms), math.inf)
-    w = [1.0 / r.sigma ** 2 for r in rooms]
-    return Estimate(sum(wi * r.value for wi, r in zip(w, rooms, strict=True)) / sum(w),
-                    math.sqrt(1.0 / sum(w)))
+    vals = [r.value for r in rooms]
+    sigma = max(max(r.sigma for r in rooms), (max(vals) - min(vals)) / 2.0)
+    return Estimate(sum(vals) / len(vals), sigma)
 
 
 def _judge(f: CushionFit, s: AutotuneSettings) -> list[str]:
