@@ -202,8 +202,10 @@ class CushionController:
           the setpoint (where the law leaves saturation) — for the water, ``e`` plus the
           plate's excess over holding ``C_p·(P − P_hold)/(h·C_w)`` below it — at the
           rise the table has shown (``controller/warmup.py``);
-        * then the law's first-order approach of the energy error with ``C_w/kp``, from
-          ``e`` to the band.
+        * then the law's first-order approach with ``τ_cl = C_w/kp``: the plate, emptying
+          its excess with ``τ_p = C_p/h`` as the power falls, keeps the water's error at
+          about ``g = τ_cl/(τ_cl − τ_p)`` times the energy error, so the tail is
+          ``τ_cl·ln(g·e/band)`` (once handing over, ``τ_cl·ln((T_sp − T_w)/band)``).
         """
         band = READY_BAND_C
         if abs(setpoint_c - water) <= band:
@@ -217,9 +219,11 @@ class CushionController:
         p_hold = min(max(p_hold, 0.0), p)
         e = max((p - p_hold) / kp, band)
         if deficit_k <= e:  # already handing over: the approach only
-            return tau_cl * math.log(max(deficit_k, band) / band)
+            return tau_cl * math.log(max(setpoint_c - water, band) / band)
+        tau_p = self.c_p / self.h
+        g = min(3.0, tau_cl / (tau_cl - tau_p)) if tau_cl > 1.5 * tau_p else 3.0
         carry = self.c_p * (p - p_hold) / (self.h * self.c_w)
         plate = self.plate_c if self.plate_c is not None else water
         charge = self.c_p * max(0.0, water + p / self.h - plate) / p if p > 0 else 0.0
         full = self.warmup.remaining_s(water, setpoint_c - e - carry)
-        return charge + full + tau_cl * math.log(e / band)
+        return charge + full + tau_cl * math.log(g * e / band)

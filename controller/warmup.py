@@ -43,7 +43,7 @@ class WarmupPrior:
 
     @classmethod
     def from_model(cls, heater_w: float, capacity_j_per_k: float, loss_w_per_k: float,
-                   room_c: float, beta_rel_sigma: float = 0.5) -> WarmupPrior:
+                   room_c: float, beta_rel_sigma: float = 1.0) -> WarmupPrior:
         """From the configured model.  ``α₀``'s uncertainty is wide (the heater, the water
         and the room all enter it, and the data pin it in minutes); ``β₀``'s is
         ``beta_rel_sigma`` of itself (the data see it only as the water warms)."""
@@ -61,7 +61,7 @@ class WarmupEstimator:
                  "_bin_sum", "_bin_n", "_prev_mean", "_prev_t", "_p", "_x", "samples")
 
     def __init__(self, prior: WarmupPrior, bin_s: float = 30.0, settle_s: float = 300.0,
-                 noise_c: float = 0.01) -> None:
+                 noise_c: float = 0.005) -> None:
         """``settle_s``: full power for this long before a bin counts (the plate's own
         warm-up, a few plate time constants, and the sensor lag).  ``noise_c``: the
         noise of a bin-mean temperature (sets how much one bin moves the estimate)."""
