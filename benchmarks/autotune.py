@@ -144,11 +144,16 @@ def print_corner(name: str, truth: Config, believed: Config, r: dict[str, Any]) 
           f"{tp.room_c:g} °C, sensor lag {truth.sensor.lag_s:g} s (nameplate "
           f"{believed.plant.heater_w:g} W: expect water and loss × {scale:.3f})")
     a = r["autotune"]
+    # the fit scales the total capacity (water + plate) by nameplate/true power; the
+    # plate's capacity is configured, so the water takes the difference
+    cspec = tp.water_specific_heat_j_per_kg_k
+    cp = believed.plant.plate_heat_capacity_j_per_k
+    expect_kg = ((tp.water_kg * cspec + tp.plate_heat_capacity_j_per_k) * scale - cp) / cspec
     if "fits" in a:
         for f in a["fits"]:
             print(f"  cushion {f['cushion']}: water {f['water_kg']:.2f} kg "
                   f"[{f['water_kg_ci95'][0]:.2f}, {f['water_kg_ci95'][1]:.2f}] "
-                  f"(expect {tp.water_kg * scale:.2f}); loss {f['loss_w_per_k']:.2f} "
+                  f"(expect {expect_kg:.2f}); loss {f['loss_w_per_k']:.2f} "
                   f"[{f['loss_ci95'][0]:.2f}, {f['loss_ci95'][1]:.2f}] W/K (expect "
                   f"{tp.loss_to_room_w_per_k * scale:.2f}); plate {f['plate_w_per_k']:.1f} "
                   f"[{f['plate_ci95'][0]:.1f}, {f['plate_ci95'][1]:.1f}] W/K (expect "
