@@ -79,7 +79,9 @@ def warm_up(truth: Config, law_cfg: Config, setpoint_c: float = 37.0,
             errors[key] = (est - true_left) / true_left
     settle = trace.settle_s(min_hold_s=1200.0)
     return {"physical_minimum_s": phys, "settle_s": settle, "settle_ratio": settle / phys,
-            "overshoot_c": trace.overshoot_c(), "ready_at_s": ready_at, **errors}
+            "overshoot_c": trace.overshoot_c(),
+            "steady_error_c": trace.steady_error_c(window_s=1200.0),
+            "ready_at_s": ready_at, **errors}
 
 
 def evaluate_plant(truth: Config, believed: Config | None = None, seed: int = 3,
@@ -172,7 +174,8 @@ def print_corner(name: str, truth: Config, believed: Config, r: dict[str, Any]) 
             continue
         print(f"  {which:8s} settle {f['settle_s']:7.0f} s = {f['settle_ratio']:.3f} × "
               f"physical minimum {f['physical_minimum_s']:.0f} s; overshoot "
-              f"{f['overshoot_c']:.3f} °C; ready-in error "
+              f"{f['overshoot_c']:.3f} °C; steady error {f['steady_error_c']:.3f} °C; "
+              f"ready-in error "
               + ", ".join(f"{_pct(f[f'ready_error_{m:.0f}min'])} at {m:.0f} min"
                           for m in (x / 60 for x in READY_CHECK_S)))
     print(f"  targets (overshoot <= {TARGET_OVERSHOOT_C} °C, settle <= "
