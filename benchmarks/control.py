@@ -200,6 +200,27 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def law_step_cpu_us(steps: int = 50_000, repeats: int = 7) -> float:
+    """CPU time of one ``CushionController.step`` (the control loop's hot path, once per
+    control period per cushion) during a full-power warm-up, median of ``repeats``."""
+    import random
+    import statistics
+
+    from controller.control import CushionController
+
+    cfg = Config()
+    rng = random.Random(1)
+    vals = [20.0 + 0.0003 * k + rng.gauss(0.0, 0.02) for k in range(steps)]
+    runs = []
+    for _ in range(repeats):
+        law = CushionController(cfg.control, cfg.plant, cfg.sensor)
+        t0 = time.process_time()
+        for k in range(steps):
+            law.step(float(k), vals[k], 1.0, 37.0, True, vals[k])
+        runs.append((time.process_time() - t0) / steps * 1e6)
+    return statistics.median(runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,7 +233,10 @@ def main() -> None:
     if args.plot:
         plot(res, args.plot)
     total = time.perf_counter() - wall0
-    print(f"\nwhole benchmark: {total:.1f} s wall")
+    step_us = law_step_cpu_us()
+    res["law_step_cpu_us"] = step_us
+    print(f"\ncontrol law step (hot path): {step_us:.2f} µs CPU per cushion per cycle")
+    print(f"whole benchmark: {total:.1f} s wall")
     if args.json:
         out = {k: v for k, v in res.items() if not k.startswith("_")}
         out["wall_s"] = total

@@ -38,6 +38,11 @@ from dataclasses import dataclass
 
 from hydrotherm.config import ControlConfig, PlantConfig, SensorConfig
 
+from .warmup import WarmupEstimator, WarmupPrior
+
+#: "ready": the water within this of the setpoint (the figures' band, benchmarks/peers.py)
+READY_BAND_C = 0.2
+
 
 @dataclass(frozen=True, slots=True)
 class ControlOutput:
@@ -114,6 +119,12 @@ class CushionController:
         self.p_max = plant.heater_w
         self.lag_s = sensor.lag_s
         self.slope = SlopeEstimator(control.slope_window_s)
+        # the warm-up estimate learns the table's full-power rise (controller/warmup.py);
+        # it waits three plate time constants and a sensor lag after the power went full
+        self.warmup = WarmupEstimator(
+            WarmupPrior.from_model(self.p_max, self.c_w + self.c_p, self.ua,
+                                   control.room_estimate_c),
+            settle_s=3.0 * self.c_p / self.h + sensor.lag_s + control.slope_window_s / 2)
         self.plate_c: float | None = None
         self.integral_w = 0.0
         self._last_t: float | None = None
@@ -160,6 +171,7 @@ class CushionController:
         p_hold = max(0.0, self.holding_power(setpoint_c, other_c))
         energy_c = water + self.c_p * (self.plate_c - water - p_hold / self.h) / self.c_w
         error_e = setpoint_c - energy_c
+        self.warmup.add(now, water, applied)
         ready = self._ready_in(water, energy_c, setpoint_c, p_hold)
         if not enabled:
             return ControlOutput(0.0, water, self.plate_c, energy_c, self.integral_w, ready)
@@ -180,15 +192,38 @@ class CushionController:
 
     def _ready_in(self, water: float, energy_c: float, setpoint_c: float,
                   p_hold: float) -> float:
-        """Seconds until within the ready band at full power (energy balance with the mean
-        loss on the way); 0 when already there; inf when the heater cannot get there."""
-        if abs(setpoint_c - water) <= 0.2:
+        """Seconds until the water is within the ready band: 0 when already there; inf
+        when the heater cannot get there.  Three parts, each for what this law does:
+
+        * the plate still charging (from cold): the water starts rising at the settled
+          rate only once the plate holds its full-power excess, ``C_p·(T_w + P/h − T_p)/P``
+          seconds of full power from now;
+        * full power until the stored-energy temperature is ``e = (P − P_hold)/kp`` below
+          the setpoint (where the law leaves saturation) — for the water, ``e`` plus the
+          plate's excess over holding ``C_p·(P − P_hold)/(h·C_w)`` below it — at the
+          rise the table has shown (``controller/warmup.py``);
+        * then the law's first-order approach with ``τ_cl = C_w/kp``: the plate, emptying
+          its excess with ``τ_p = C_p/h`` as the power falls, keeps the water's error at
+          about ``g = τ_cl/(τ_cl − τ_p)`` times the energy error, so the tail is
+          ``τ_cl·ln(g·e/band)`` (once handing over, ``τ_cl·ln((T_sp − T_w)/band)``).
+        """
+        band = READY_BAND_C
+        if abs(setpoint_c - water) <= band:
             return 0.0
         deficit_k = setpoint_c - energy_c
         if deficit_k <= 0:
             return 0.0
-        mid = (energy_c + setpoint_c) / 2
-        net = self.p_max - self.ua * (mid - self.cfg.room_estimate_c)
-        if net <= 0:
-            return float("inf")
-        return deficit_k * self.c_w / net
+        p = self.p_max
+        kp = self.cfg.kp_w_per_k
+        tau_cl = self.c_w / kp
+        p_hold = min(max(p_hold, 0.0), p)
+        e = max((p - p_hold) / kp, band)
+        if deficit_k <= e:  # already handing over: the approach only
+            return tau_cl * math.log(max(setpoint_c - water, band) / band)
+        tau_p = self.c_p / self.h
+        g = min(3.0, tau_cl / (tau_cl - tau_p)) if tau_cl > 1.5 * tau_p else 3.0
+        carry = self.c_p * (p - p_hold) / (self.h * self.c_w)
+        plate = self.plate_c if self.plate_c is not None else water
+        charge = self.c_p * max(0.0, water + p / self.h - plate) / p if p > 0 else 0.0
+        full = self.warmup.remaining_s(water, setpoint_c - e - carry)
+        return charge + full + tau_cl * math.log(g * e / band)

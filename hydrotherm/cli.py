@@ -140,7 +140,8 @@ def cmd_autotune(args: argparse.Namespace) -> int:
             last.update(t=now, line=line)
 
     return run_autotune(cfg, sim=args.sim, seed=args.seed, url=args.port or cfg.link.port,
-                        data_dir=args.data_dir, target=target, dry_run=args.dry_run, show=show)
+                        data_dir=args.data_dir, target=target, dry_run=args.dry_run, show=show,
+                        room_c=args.room_c, heater_w=args.heater_w)
 
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
@@ -298,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed for --sim")
     p.add_argument("--data-dir", help="event log directory (default: data.dir)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
+    p.add_argument("--room-c", type=float, help="the room temperature, measured (°C); "
+                   "default: identified from the record, and the report says so")
+    p.add_argument("--heater-w", type=float, help="the heater power per cushion, measured "
+                   "(W); default: the nameplate plant.heater_w, and the report says so")
     p.set_defaults(func=cmd_autotune)
 
     p = sub.add_parser("demo", help="the whole system: broker, simulated tables, "

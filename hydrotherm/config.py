@@ -160,6 +160,13 @@ class SafetyConfig:
     control_stall_s: float = _f(3.0, 0.1, 60.0, "trip: no control cycle for this long")
     over_temperature_reset_margin_c: float = _f(
         0.5, 0.0, 5.0, "over_temperature resets only with every sensor this far below it")
+    # identification mode (an autotune is running; controller/supervisor/identification.py)
+    identification_rate_scale: float = _f(
+        2.0, 1.0, 10.0, "autotune: the plate model's rate limits x this (15 kg, 360 W)")
+    identification_carry_scale: float = _f(
+        3.0, 1.0, 10.0, "autotune: rise_while_off allows this x the model's plate carry-over")
+    identification_no_rise_c: float = _f(
+        0.1, 0.0, 10.0, "autotune: no_rise trips below this rise per window")
 
 
 @dataclass

@@ -15,21 +15,24 @@ transfer function is ``h / (C_p C_w s² + (h C_w + h C_p + C_p UA) s + h UA)`` (
   property of the heater plate, not of how the cushion was filled); the fit finds
   ``C_w`` (hence ``water_kg = C_w / c``), ``UA`` and the plate time constant
   ``τ_p = C_p / h`` (hence ``h``).  A wrong ``C_p`` is mostly absorbed by ``C_w``.
-* **The heater power is taken from the configuration** (``plant.heater_w``, the
-  nameplate), never identified: multiplying the power and every capacity and conductance
-  by the same factor leaves the temperatures unchanged, so temperatures alone cannot tell
-  them apart.  If the configured power is wrong by a factor α, the identified ``C_w``,
-  ``UA`` and ``h`` all come out α times their true values — the law, whose gain is
-  derived the same way (``kp = C_w / τ_cl``), then still behaves as designed, because it
-  only ever uses those numbers in ratios with ``heater_w``.  The report says so.
+* **The heater power is the nameplate** (``plant.heater_w``) unless the caller passes a
+  measured ``heater_w`` (``--heater-w``); it is never identified: multiplying the power
+  and every capacity and conductance by the same factor leaves the temperatures
+  unchanged, so temperatures alone cannot tell them apart.  If the power used is wrong
+  by a factor α, the identified ``C_w + C_p``, ``UA`` come out α times their true values
+  (``h`` does not: ``τ_p`` is seen directly and ``C_p`` is configured) — the law, whose
+  gain is derived the same way (``kp = C_w / τ_cl``), and the ready-in estimate still
+  behave as designed, because they use those numbers in ratio with ``heater_w``.  The
+  report says which power was used and where it came from.
 * **The coupling ``K`` between the cushions is taken from the configuration** and used
   as a known input, with the other cushion's measured temperature; when both cushions
   are driven alike (the default) it hardly matters.
-* **The room temperature is not identified**: it is ``control.room_estimate_c`` unless
-  the caller passes ``room_c``.  The loss is judged from how fast the warmed water cools
-  towards it, so an error of δ K in the room temperature makes ``UA`` wrong by about
-  δ / (T_water − T_room) — some 20 % per kelvin after the default experiment from a cold
-  start.  Measure the room if ``UA`` matters to you.
+* **The room temperature is identified** with the rest (a sixth parameter of the fit)
+  unless the caller passes a measured ``room_c`` (``--room-c``): the curvature of the
+  warm-up and the cooling towards the room separate ``UA`` from ``UA·T_room`` (±0.1–0.3 K
+  on the corner plants of ``docs/autotune.md``).  The report says which; the room is
+  written as ``control.room_estimate_c``.  (Assuming the configured room made a 12 °C
+  clinic's table read as a 28 W/K loss: issue 10.)
 
 The experiment
 --------------
@@ -47,11 +50,20 @@ mean of each cushion's valid sensors (``T_s + τ·dT_s/dt``, the controller's es
 5. ``cool``: 0 % for ``cool_s`` (30 min): the plate's heat moves into the water, then the
    water cools towards the room;
 6. ``fit``: the whole record (hold, heat, cool) is fitted by the exact discrete 2-state
-   model (Levenberg–Marquardt over ``ln C_w``, ``UA``, ``ln τ_p``, the initial water
-   temperature and the initial plate excess), started from the closed-form estimates of
-   the late heating slope ``(P − UA ΔT)/(C_w + C_p)`` and the cooling rate
-   ``−UA ΔT/(C_w + C_p)``.  The uncertainties are 1σ from the fit's covariance, inflated
-   for the residuals' autocorrelation; R² and the residual rms measure the fit.
+   model (``scipy.optimize.least_squares`` over ``ln C_w``, ``UA``, ``ln τ_p``, the
+   initial water temperature, the initial plate excess and the room), started from the
+   closed-form estimates of the late heating slope ``(P − UA ΔT)/(C_w + C_p)`` and the
+   cooling rate ``−UA ΔT/(C_w + C_p)``.  The uncertainties are 1σ (and 95 % intervals)
+   from the fit's covariance, inflated for the residuals' autocorrelation; R² and the
+   residual rms measure the fit.
+7. ``judge``: the result is refused (``problems``; nothing may be written) when the fit is
+   poor, an interval too wide, a parameter on the fit's bound, or a value no cushion has
+   (``AutotuneSettings``' ranges: the plausible range widened for the nameplate's ±20 %).
+
+While it runs the supervisor is in identification mode (``Supervisor.begin_identification``,
+``controller/supervisor/identification.py``): wider, still safe bounds for the three rules
+that judge against the configured model; never for ``over_temperature``, the sensors, the
+link or the board.
 
 Total: about 75 min plus the connection.  On any trip, a lost link, a fault flag, a sensor
 at or above ``abort_c`` (39.5 °C), a broken sensor or an open cut-out the experiment
@@ -91,8 +103,9 @@ Layout (one job per module)
 ---------------------------
 * ``results``: the settings, estimates, per-cushion fits and the combined result (data);
 * ``experiment``: ``Autotuner``, the state machine that runs the experiment;
-* ``fit``: resampling, lag compensation and the Levenberg-Marquardt fit;
-* ``configuration``: from the fits to new configuration values, and writing the file;
+* ``fit``: resampling, lag compensation and the ``scipy.optimize.least_squares`` fit;
+* ``configuration``: judging the fits, from them to new configuration values, and
+  writing the file;
 * ``report``: the human-readable report;
 """
 

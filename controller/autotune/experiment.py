@@ -44,7 +44,10 @@ class Autotuner:
     """
 
     def __init__(self, controller: ControllerLike, cushions: Sequence[int] = (0, 1),
-                 room_c: float | None = None, settings: AutotuneSettings | None = None) -> None:
+                 room_c: float | None = None, settings: AutotuneSettings | None = None,
+                 heater_w: float | None = None) -> None:
+        """``room_c``: the room temperature measured by a person (None: identify it);
+        ``heater_w``: the heater power measured (None: the nameplate ``plant.heater_w``)."""
         cushions = tuple(sorted(set(cushions)))
         if not cushions or any(isinstance(c, bool) or c not in range(CUSHIONS)
                                for c in cushions):
@@ -60,15 +63,20 @@ class Autotuner:
         self.supervisor = controller.supervisor
         self.cushions = cushions
         self.settings = settings or AutotuneSettings()
-        self.room_c = self.cfg.control.room_estimate_c if room_c is None else float(room_c)
+        self.room_c = None if room_c is None else float(room_c)
+        if heater_w is not None and not (math.isfinite(heater_w) and heater_w > 0):
+            raise ValueError(f"heater_w must be a positive power in W, got {heater_w!r}")
+        self.heater_w = None if heater_w is None else float(heater_w)
         s = self.settings
         plant = self.cfg.plant
         cw_cfg = plant.water_kg * plant.water_specific_heat_j_per_kg_k
         # the plate holds C_p·P/h above the water at full power; once off, that heat lifts
         # the water by about C_p·P/(h·(C_w + C_p)): stop heating that much below the ceiling
-        self._carry_c = (plant.plate_heat_capacity_j_per_k * plant.heater_w
-                         / (plant.plate_to_water_w_per_k
-                            * (cw_cfg + plant.plate_heat_capacity_j_per_k)))
+        # judged for the worst table the configuration could be wrong about (a stronger
+        # heater, a weaker plate coupling, less water: ``plausible_carry_factor``)
+        self._carry_c = (s.plausible_carry_factor * plant.plate_heat_capacity_j_per_k
+                         * plant.heater_w / (plant.plate_to_water_w_per_k
+                                             * (cw_cfg + plant.plate_heat_capacity_j_per_k)))
         self.ceiling_c = self.cfg.control.setpoint_max_c - s.ceiling_margin_c
         self.heat_stop_c = self.ceiling_c - self._carry_c
 
@@ -302,6 +310,8 @@ class Autotuner:
                     f"cushion {c} is at {w:.1f} °C, too warm for the experiment: it needs "
                     f"{self.settings.min_rise_c:g} °C of headroom below "
                     f"{self.heat_stop_c:.1f} °C; let it cool below {limit:.1f} °C")
+        # wider, still safe bounds while the experiment runs (supervisor/identification.py)
+        sup.begin_identification(self.cushions)
         if not sup.armed:
             sup.arm()
         if r.relay_closed:
@@ -358,13 +368,16 @@ class Autotuner:
     def _abort(self, why: str) -> None:
         self.error = why
         self.phase = "aborted"
+        self.supervisor.end_identification()
         self._safe_outputs()
 
     def _finish(self, now: float) -> None:
+        self.supervisor.end_identification()
         try:
             self.result = analyse(self._record, self._t0 or 0.0, self._heat_start(),
                                   self._heat_end or now, self._heat_stopped_at,
-                                  self.cushions, self.cfg, self.room_c, self.settings)
+                                  self.cushions, self.cfg, self.room_c, self.settings,
+                                  self.heater_w)
         except AutotuneError as exc:
             self._abort(f"identification failed: {exc}")
             return

@@ -1,5 +1,10 @@
 """The analysis: the record resampled, lag-compensated, and the two-capacity model fitted
-by Levenberg-Marquardt, with an uncertainty for every identified number.
+by ``scipy.optimize.least_squares`` on numpy arrays, with a confidence interval for every
+identified number, the room temperature included when nobody measured it.
+
+Why scipy rather than a hand-written solver: the fit is the one place where a wrong
+number silently becomes a wrong model; a well-kept trust-region solver with bounds, and
+a covariance from the SVD of its Jacobian, leaves nothing of ours to get subtly wrong.
 """
 
 from __future__ import annotations
@@ -7,6 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import expm
+from scipy.optimize import least_squares
 
 from hydrotherm.config import CUSHIONS, Config
 
@@ -108,157 +117,85 @@ def _slope(t: list[float], v: list[float]) -> float:
     return sum((x - mt) * (y - mv) for x, y in zip(t, v, strict=True)) / den if den else 0.0
 
 
-def _f_of_a(a: tuple[float, float, float, float], dt: float,
-            fn: Callable[[float], float]) -> tuple[float, float, float, float]:
-    """``fn(A)`` for a 2×2 matrix with real distinct eigenvalues (Sylvester's formula)."""
-    a00, a01, a10, a11 = a
-    half_tr = 0.5 * (a00 + a11)
-    det = a00 * a11 - a01 * a10
-    disc = math.sqrt(max(half_tr * half_tr - det, 0.0))
-    if disc <= 1e-15:
-        raise AutotuneError("degenerate model (equal eigenvalues)")
-    l1, l2 = half_tr + disc, half_tr - disc
-    f1, f2 = fn(l1 * dt), fn(l2 * dt)
-    d = l1 - l2
-    # fn(A) = (f1 (A − l2 I) − f2 (A − l1 I)) / (l1 − l2)
-    return ((f1 * (a00 - l2) - f2 * (a00 - l1)) / d, (f1 - f2) * a01 / d,
-            (f1 - f2) * a10 / d, (f1 * (a11 - l2) - f2 * (a11 - l1)) / d)
-
-
-def _expm1_over(z: float) -> float:
-    """(e^z − 1)/z, accurate at 0."""
-    return math.expm1(z) / z if abs(z) > 1e-8 else 1.0 + z / 2.0
-
-
 @dataclass(frozen=True)
 class _Known:
     cp: float
     k: float
-    room: float
+    room: float | None  # None: the room is a fitted parameter
 
 
-def _predict(theta: Sequence[float], s: _Series, known: _Known) -> list[float]:
+def _discrete(cw: float, cp: float, h: float, ua: float, k: float,
+              dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The exact discretisation over ``dt`` of the 2-state model with inputs held:
+    ``x' = A x + u`` with ``x = (T_p, T_w)``; returns ``(E, M)`` with
+    ``x[k+1] = E x[k] + M u[k]`` (one matrix exponential of the augmented system, so
+    equal eigenvalues need no special case)."""
+    a = np.array([[-h / cp, h / cp], [h / cw, -(h + ua + k) / cw]])
+    aug = np.zeros((4, 4))
+    aug[:2, :2] = a * dt
+    aug[:2, 2:] = np.eye(2) * dt
+    e = expm(aug)
+    return e[:2, :2], e[:2, 2:]
+
+
+def _predict(theta: Sequence[float], s: _Series, known: _Known) -> np.ndarray:
     """The model's bin-mean water temperatures for parameters
-    ``(ln C_w, UA, ln τ_p, T_w0, T_p0 − T_w0)``, inputs held over each bin (exact)."""
-    ln_cw, ua, ln_tau, tw, d0 = theta
+    ``(ln C_w, UA, ln τ_p, T_w0, T_p0 − T_w0[, T_room])``, inputs held over each bin."""
+    ln_cw, ua, ln_tau, tw, d0 = theta[:5]
+    room = known.room if known.room is not None else theta[5]
     cw = math.exp(ln_cw)
     cp = known.cp
     h = cp / math.exp(ln_tau)
     k = known.k
-    a = (-h / cp, h / cp, h / cw, -(h + ua + k) / cw)
-    dt = s.dt
-    e00, e01, e10, e11 = _f_of_a(a, dt, math.exp)
-    m00, m01, m10, m11 = (dt * x for x in _f_of_a(a, dt, _expm1_over))
+    e, m = _discrete(cw, cp, h, ua, k, s.dt)
+    e00, e01, e10, e11 = float(e[0, 0]), float(e[0, 1]), float(e[1, 0]), float(e[1, 1])
+    m00, m01, m10, m11 = float(m[0, 0]), float(m[0, 1]), float(m[1, 0]), float(m[1, 1])
     tp = tw + d0
-    base = ua * known.room / cw
+    base = ua * room / cw
     kc = k / cw
-    out = []
-    for p, o in zip(s.power, s.other, strict=True):
+    out = np.empty(len(s.power))
+    # a plain float recursion: ~1000 steps, faster than numpy's per-call overhead
+    for i, (p, o) in enumerate(zip(s.power, s.other, strict=True)):
         u0 = p / cp
         u1 = base + kc * o
         ntp = e00 * tp + e01 * tw + m00 * u0 + m01 * u1
         ntw = e10 * tp + e11 * tw + m10 * u0 + m11 * u1
-        out.append(0.5 * (tw + ntw))
+        out[i] = 0.5 * (tw + ntw)
         tp, tw = ntp, ntw
     return out
 
 
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting (small dense systems)."""
-    n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
-    for col in range(n):
-        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
-        if abs(m[piv][col]) < 1e-300:
-            raise ZeroDivisionError("singular")
-        m[col], m[piv] = m[piv], m[col]
-        for r in range(col + 1, n):
-            f = m[r][col] / m[col][col]
-            if f:
-                for j in range(col, n + 1):
-                    m[r][j] -= f * m[col][j]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (m[r][n] - sum(m[r][j] * x[j] for j in range(r + 1, n))) / m[r][r]
-    return x
-
-
-def _inverse(a: list[list[float]]) -> list[list[float]]:
-    n = len(a)
-    cols = [_solve(a, [1.0 if i == j else 0.0 for i in range(n)]) for j in range(n)]
-    return [[cols[j][i] for j in range(n)] for i in range(n)]
-
-
 @dataclass
 class _FitOut:
-    theta: list[float]
-    residuals: list[float]
-    cov: list[list[float]] | None
+    theta: np.ndarray
+    residuals: np.ndarray
+    cov: np.ndarray | None  # unscaled: (JᵀJ)⁻¹
     iterations: int
+    at_bound: tuple[bool, ...]
 
 
-def _levenberg_marquardt(resid: Callable[[list[float]], list[float]], x0: list[float],
-                         steps: list[float], lo: list[float], hi: list[float],
-                         max_iter: int = 80) -> _FitOut:
-    """Minimise the sum of squared residuals; forward-difference Jacobian, Marquardt's
-    diagonal damping, parameters kept within [lo, hi]."""
-    n = len(x0)
-
-    def jacobian(x: list[float], r: list[float]) -> list[list[float]]:
-        """Columns d r / d x_j (forward differences, backward at an upper bound)."""
-        cols = []
-        for j in range(n):
-            xj = list(x)
-            hj = steps[j] if x[j] + steps[j] <= hi[j] else -steps[j]
-            xj[j] += hj
-            rj = resid(xj)
-            cols.append([(b - a) / hj for a, b in zip(r, rj, strict=True)])
-        return cols
-
-    def normal(jac: list[list[float]]) -> list[list[float]]:
-        return [[sum(p * q for p, q in zip(jac[i], jac[j], strict=True)) for j in range(n)]
-                for i in range(n)]
-
-    x = list(x0)
-    r = resid(x)
-    sse = sum(v * v for v in r)
-    lam = 1e-3
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
-        jac = jacobian(x, r)
-        jtj = normal(jac)
-        jtr = [sum(p * q for p, q in zip(jac[i], r, strict=True)) for i in range(n)]
-        improved = False
-        while lam < 1e12:
-            a = [[jtj[i][j] + (lam * jtj[i][i] if i == j else 0.0) for j in range(n)]
-                 for i in range(n)]
-            for i in range(n):
-                a[i][i] += 1e-300
-            try:
-                dx = _solve(a, [-v for v in jtr])
-            except ZeroDivisionError:
-                lam *= 10.0
-                continue
-            xn = [min(hi[i], max(lo[i], x[i] + dx[i])) for i in range(n)]
-            rn = resid(xn)
-            ssen = sum(v * v for v in rn)
-            if ssen < sse:
-                small = all(abs(xn[i] - x[i]) < 1e-6 * steps[i] for i in range(n))
-                rel = (sse - ssen) / max(sse, 1e-300)
-                x, r, sse = xn, rn, ssen
-                lam = max(lam / 5.0, 1e-9)
-                improved = True
-                if small or rel < 1e-10:
-                    improved = False  # converged
-                break
-            lam *= 4.0
-        if not improved:
-            break
-    try:
-        cov: list[list[float]] | None = _inverse(normal(jacobian(x, r)))
-    except ZeroDivisionError:
+def _least_squares(resid: Callable[[np.ndarray], np.ndarray], x0: Sequence[float],
+                   lo: Sequence[float], hi: Sequence[float]) -> _FitOut:
+    """``scipy.optimize.least_squares`` (trust-region reflective, within the bounds) and
+    the unscaled covariance ``(JᵀJ)⁻¹`` from the SVD of the final Jacobian (the
+    pseudo-inverse: a parameter the data cannot see shows as an infinite-looking
+    variance rather than an exception)."""
+    lo_a = np.asarray(lo, dtype=float)
+    hi_a = np.asarray(hi, dtype=float)
+    x0_a = np.clip(np.asarray(x0, dtype=float), lo_a + 1e-9 * (hi_a - lo_a),
+                   hi_a - 1e-9 * (hi_a - lo_a))
+    sol = least_squares(resid, x0_a, bounds=(lo_a, hi_a), method="trf", x_scale="jac",
+                        xtol=1e-10, ftol=1e-12, gtol=1e-10, max_nfev=400)
+    jac = sol.jac
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    cov: np.ndarray | None
+    if sv.size == 0 or sv[0] <= 0 or sv[-1] <= sv[0] * 1e-12:
         cov = None
-    return _FitOut(x, r, cov, it)
+    else:
+        cov = (vt.T / sv ** 2) @ vt
+    span = hi_a - lo_a
+    at_bound = tuple(bool(v) for v in (np.minimum(sol.x - lo_a, hi_a - sol.x) < 1e-6 * span))
+    return _FitOut(sol.x, sol.fun, cov, int(sol.nfev), at_bound)
 
 
 def _window(v: list[float], t0: float, a: float, b: float) -> tuple[list[float], list[float]]:
@@ -271,14 +208,20 @@ def _window(v: list[float], t0: float, a: float, b: float) -> tuple[list[float],
 
 def analyse(rec: Record, t0: float, heat_start: float, heat_end: float,
             heat_stopped_at: Sequence[float | None], cushions: Sequence[int], cfg: Config,
-            room_c: float, settings: AutotuneSettings) -> AutotuneResult:
-    """Fit each driven cushion's record and derive the configuration changes."""
+            room_c: float | None, settings: AutotuneSettings,
+            heater_w: float | None = None) -> AutotuneResult:
+    """Fit each driven cushion's record and derive the configuration changes.
+
+    ``room_c``: the room temperature as measured by someone (``--room-c``), or None to
+    identify it with the rest.  ``heater_w``: a measured heater power, or None for the
+    nameplate (``plant.heater_w``); see the package docstring for why it cannot come
+    from temperatures alone."""
     if len(rec.t) < 10:
         raise AutotuneError("too few reports were recorded")
     plant = cfg.plant
     c_spec = plant.water_specific_heat_j_per_kg_k
     cp = plant.plate_heat_capacity_j_per_k
-    heater = plant.heater_w
+    heater = plant.heater_w if heater_w is None else float(heater_w)
     lag = cfg.sensor.lag_s
     n1 = int((rec.t[-1] - t0) // 1.0) + 1
     comp = [_compensated(rec, c, t0, n1, lag, cfg.control.slope_window_s)
@@ -292,14 +235,17 @@ def analyse(rec: Record, t0: float, heat_start: float, heat_end: float,
         fits.append(_fit_cushion(c, comp, applied, m, t0, heat_start, heat_end,
                                  heat_stopped_at[c] or heat_end, known, heater, c_spec,
                                  tau_cfg, plant.water_kg * c_spec,
-                                 plant.loss_to_room_w_per_k, cfg.control.slope_window_s))
-    return combine_fits(fits, cfg, room_c, settings, rec.t[-1] - t0)
+                                 plant.loss_to_room_w_per_k, cfg.control.slope_window_s,
+                                 cfg.control.room_estimate_c))
+    return combine_fits(fits, cfg, room_c, settings, rec.t[-1] - t0, heater,
+                   "measured" if heater_w is not None else "nameplate")
 
 
 def _fit_cushion(c: int, comp: list[list[float]], applied: list[list[float]], m: int,
                  t0: float, heat_start: float, heat_end: float, stopped: float,
                  known: _Known, heater: float, c_spec: float, tau_cfg: float,
-                 cw_cfg: float, ua_cfg: float, window_s: float) -> CushionFit:
+                 cw_cfg: float, ua_cfg: float, window_s: float,
+                 room_guess: float) -> CushionFit:
     w1 = comp[c]
     o1 = comp[1 - c]
     series = _Series(t0, float(m), _bin(w1, m), [heater * a for a in _bin(applied[c], m)],
@@ -323,65 +269,69 @@ def _fit_cushion(c: int, comp: list[list[float]], applied: list[list[float]], m:
     cool_rate = _slope(cool_t, cool_v)
     cool_at = sum(cool_v) / len(cool_v) if cool_v else math.nan
     # initial guess: UA/C from the cooling, C from the heating (coupling ignored here)
+    room0 = known.room if known.room is not None else room_guess
     ctot0 = cw_cfg + known.cp
     ua0 = ua_cfg
-    dt_cool = cool_at - known.room
+    dt_cool = cool_at - room0
     if abs(dt_cool) > 1.0 and cool_rate < 0:
         a_loss = -cool_rate / dt_cool
-        net = heat_rate + a_loss * (heat_at - known.room)
+        net = heat_rate + a_loss * (heat_at - room0)
         if net > 0:
             ctot0 = heater / net
             ua0 = a_loss * ctot0
     cw0 = max(ctot0 - known.cp, 0.2 * cw_cfg)
-    theta0 = [math.log(cw0), max(0.0, ua0), math.log(tau_cfg), series.water[0], 0.0]
-    half = int(math.ceil(window_s / 2.0 / m))
-    lo_k, hi_k = half, n - half  # the compensation is one-sided at the ends: left out
-    data = series.water
-
-    def resid(theta: list[float]) -> list[float]:
-        pred = _predict(theta, series, known)
-        return [pred[k] - data[k] for k in range(lo_k, hi_k)]
-
+    theta0 = [math.log(cw0), min(max(0.05, ua0), 150.0), math.log(tau_cfg), series.water[0],
+              0.0]
     lo = [math.log(1e3), 0.0, math.log(2.0), -50.0, -60.0]
     hi = [math.log(2e6), 200.0, math.log(5000.0), 150.0, 60.0]
-    steps = [1e-4, 1e-3, 1e-4, 1e-4, 1e-4]
-    out = _levenberg_marquardt(resid, theta0, steps, lo, hi)
+    if known.room is None:
+        theta0.append(min(max(room0, -9.0), 49.0))
+        lo.append(-10.0)
+        hi.append(50.0)
+    half = int(math.ceil(window_s / 2.0 / m))
+    lo_k, hi_k = half, n - half  # the compensation is one-sided at the ends: left out
+    data = np.asarray(series.water[lo_k:hi_k])
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        return _predict(theta, series, known)[lo_k:hi_k] - data
+
+    out = _least_squares(resid, theta0, lo, hi)
     r = out.residuals
-    npts = len(r)
-    sse = sum(v * v for v in r)
-    part = data[lo_k:hi_k]
-    mean = sum(part) / npts
-    sst = sum((v - mean) ** 2 for v in part)
+    npts = int(r.size)
+    sse = float(r @ r)
+    sst = float(((data - data.mean()) ** 2).sum())
     r2 = 1.0 - sse / sst if sst > 0 else 0.0
     rms = math.sqrt(sse / npts)
     # 1σ from the covariance, inflated for correlated residuals (lag-1 autocorrelation)
-    rho = 0.0
-    if npts > 2 and sse > 0:
-        rho = sum(r[k] * r[k + 1] for k in range(npts - 1)) / sse
+    rho = float(r[:-1] @ r[1:]) / sse if npts > 2 and sse > 0 else 0.0
     rho = min(0.98, max(0.0, rho))
     inflate = math.sqrt((1.0 + rho) / (1.0 - rho))
     s2 = sse / max(1, npts - len(out.theta))
     if out.cov is not None:
-        sig = [math.sqrt(max(0.0, out.cov[i][i] * s2)) * inflate for i in range(len(out.theta))]
+        sig = [math.sqrt(max(0.0, float(out.cov[i, i]) * s2)) * inflate
+               for i in range(len(out.theta))]
     else:
         sig = [math.inf] * len(out.theta)
         warnings.append("the fit's covariance is singular: uncertainties unknown")
-    ln_cw, ua, ln_tau = out.theta[0], out.theta[1], out.theta[2]
+    ln_cw, ua, ln_tau = float(out.theta[0]), float(out.theta[1]), float(out.theta[2])
     cw = math.exp(ln_cw)
     tau = math.exp(ln_tau)
     h = known.cp / tau
     cw_est = Estimate(cw, cw * sig[0])
     tau_est = Estimate(tau, tau * sig[2])
+    room_est = (Estimate(float(out.theta[5]), sig[5]) if known.room is None
+                else None)
+    room_used = known.room if known.room is not None else float(out.theta[5])
     peak = max(series.water)
     start = series.water[0]
     if heated < 600.0:
         warnings.append(f"cushion {c} was heated only {heated:.0f} s")
-    if abs(cool_at - known.room) < 2.0:
-        warnings.append(f"cushion {c} cooled within {abs(cool_at - known.room):.1f} K of the "
+    if abs(cool_at - room_used) < 2.0:
+        warnings.append(f"cushion {c} cooled within {abs(cool_at - room_used):.1f} K of the "
                         "room: the loss to the room is poorly determined")
-    for i, label in ((1, "loss to the room"), (2, "plate time constant")):
-        if min(abs(out.theta[i] - lo[i]), abs(out.theta[i] - hi[i])) < 1e-9:
-            warnings.append(f"cushion {c}: the {label} ended at the fit's bound")
+    names = ["water capacity", "loss to the room", "plate time constant",
+             "initial water temperature", "initial plate excess", "room temperature"]
+    at_bound = tuple(names[i] for i, b in enumerate(out.at_bound) if b)
     if r2 < 0.999 or rms > 0.05:
         warnings.append(f"cushion {c}: the model fits the record poorly "
                         f"(R² {r2:.5f}, rms {rms:.3f} °C)")
@@ -391,10 +341,8 @@ def _fit_cushion(c: int, comp: list[list[float]], applied: list[list[float]], m:
         loss_to_room_w_per_k=Estimate(ua, sig[1]),
         plate_time_constant_s=tau_est,
         plate_to_water_w_per_k=Estimate(h, h * sig[2]),
-        r2=r2, residual_rms_c=rms, residual_max_c=max(abs(v) for v in r), points=npts,
+        r2=r2, residual_rms_c=rms, residual_max_c=float(np.abs(r).max()), points=npts,
         iterations=out.iterations, start_c=start, peak_c=peak, heated_s=heated,
         hold_rate_c_per_min=60.0 * hold_rate, heat_rate_c_per_min=60.0 * heat_rate,
         heat_rate_at_c=heat_at, cool_rate_c_per_min=60.0 * cool_rate, cool_rate_at_c=cool_at,
-        warnings=tuple(warnings))
-
-
+        warnings=tuple(warnings), room_c=room_est, at_bound=at_bound)

@@ -29,6 +29,10 @@ class AutotuneSettings:
     cool_s: float = 1800.0
     #: no power is asked when the water would settle above setpoint_max_c minus this
     ceiling_margin_c: float = 1.0
+    #: the plate's carry-over is judged this many times the configured model's: a heater
+    #: 20 % strong, a plate coupling 30 % weak and 15 kg of water instead of 25 (the
+    #: plausible range's worst corner) carry about 2.9 times the nominal 0.18 K
+    plausible_carry_factor: float = 3.0
     #: any sensor at or above this aborts the experiment
     abort_c: float = 39.5
     #: a cushion must be able to rise at least this much below the ceiling to start
@@ -44,6 +48,23 @@ class AutotuneSettings:
     ti_per_tau: float = 7.0
     kp_min_w_per_k: float = 50.0
     kp_max_w_per_k: float = 20000.0
+    #: what a cushion can be (reference.md, "Real tables differ": water 15–35 kg, heater
+    #: 240–360 W, plate 21–39 W/K, loss 2–6 W/K, room 12–30 °C), widened because the
+    #: nameplate heater power may be off by ±20 % and every identified capacity and
+    #: conductance scales with it.  An identified value outside is not a cushion: refused.
+    water_kg_range: tuple[float, float] = (10.0, 45.0)
+    loss_w_per_k_range: tuple[float, float] = (1.0, 8.0)
+    plate_to_water_w_per_k_range: tuple[float, float] = (15.0, 50.0)
+    room_c_range: tuple[float, float] = (5.0, 40.0)
+    #: the fit must be this good to be written (R², residual rms)
+    min_r2: float = 0.999
+    max_rms_c: float = 0.05
+    #: and its 95 % confidence intervals this narrow (half-width / value)
+    max_ci95_water: float = 0.10
+    max_ci95_loss: float = 0.40
+    max_ci95_plate: float = 0.50
+    #: an identified room's 95 % half-width, K
+    max_ci95_room_c: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +78,19 @@ class Estimate:
     def relative(self) -> float:
         return self.sigma / abs(self.value) if self.value else math.inf
 
+    @property
+    def ci95(self) -> tuple[float, float]:
+        """The 95 % confidence interval (±1.96σ, the fit's normal approximation)."""
+        return (self.value - 1.96 * self.sigma, self.value + 1.96 * self.sigma)
+
+    @property
+    def relative95(self) -> float:
+        """Half-width of the 95 % interval over the value."""
+        return 1.96 * self.relative
+
     def __str__(self) -> str:
-        return f"{fmt_g(self.value)} ± {fmt_g(self.sigma)}"
+        lo, hi = self.ci95
+        return f"{fmt_g(self.value)} ± {fmt_g(self.sigma)} (95 %: {fmt_g(lo)}–{fmt_g(hi)})"
 
 
 @dataclass(frozen=True)
@@ -86,6 +118,10 @@ class CushionFit:
     cool_rate_c_per_min: float
     cool_rate_at_c: float
     warnings: tuple[str, ...] = ()
+    #: the room temperature the fit found (None: it was given, not identified)
+    room_c: Estimate | None = None
+    #: the parameters that ended on the fit's bounds (a sign the model is wrong)
+    at_bound: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +134,12 @@ class AutotuneResult:
     previous: dict[str, float]
     room_c: float
     heater_w: float
+    #: where the room temperature came from: "given" (``--room-c``, measured by a person)
+    #: or "identified" (fitted with the rest; its interval is ``room``)
+    room_source: str
+    #: where the heater power came from: "nameplate" (``plant.heater_w``, assumed) or
+    #: "measured" (``--heater-w``)
+    heater_source: str
     plate_heat_capacity_j_per_k: float
     specific_heat_j_per_kg_k: float
     coupling_w_per_k: float
@@ -106,6 +148,7 @@ class AutotuneResult:
     warnings: tuple[str, ...] = ()
     #: reasons not to apply the result (empty: usable)
     problems: tuple[str, ...] = ()
+    room: Estimate | None = None
 
     @property
     def ok(self) -> bool:

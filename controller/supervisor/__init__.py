@@ -72,6 +72,8 @@ Where things are
 * ``core.py``: ``Supervisor``, the data path that feeds the rules (one pass per report,
   one per second), the gate and the reset;
 * ``history.py``: the 1 Hz per-sensor histories; ``state.py``: what the rules read;
+* ``identification.py``: the explicit identification mode (an autotune is running): the
+  wider, still safe bounds of three model-based rules, and why;
 * ``latch.py``: latching and the event queue; ``events.py``: reasons, reactions, who may
   reset what (``SERVICE_ONLY``), trips, alarms, events (the interface other packages
   quote).

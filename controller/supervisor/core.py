@@ -22,6 +22,7 @@ from hydrotherm.config import CUSHIONS, PlantConfig, SafetyConfig
 from .alarm import HighTemperatureAlarm
 from .events import REACTIONS, Alarm, Reaction, ResetResult, SupervisorEvent, Trip
 from .history import DECIMATION_S, CushionState
+from .identification import set_identifying
 from .latch import Latches, affects
 from .rules import RULES, BoardFault, OverTemperature, Rule, SensorBroken
 from .rules.board_fault import RESET_BIT
@@ -169,6 +170,22 @@ class Supervisor(SupervisorState):
             self.last_heartbeat = now
             if self.last_reading is None:
                 self.last_report_at = now
+
+    def begin_identification(self, cushions: Sequence[int]) -> None:
+        """An autotune drives ``cushions``: wider, still safe bounds for the rules that
+        judge against the configured model (``identification.py`` says which and why)."""
+        with self._lock:
+            set_identifying(self.cushions, cushions, True)
+
+    def end_identification(self) -> None:
+        """Back to the normal bounds on every cushion."""
+        with self._lock:
+            set_identifying(self.cushions, range(CUSHIONS), False)
+
+    @property
+    def identifying(self) -> tuple[int, ...]:
+        """The cushions in identification mode."""
+        return tuple(c for c, cu in enumerate(self.cushions) if cu.identifying)
 
     def check(self) -> None:
         """Judge time itself (call often, every poll): ``stale_telemetry`` and

@@ -111,7 +111,7 @@ class SensorTrack:
 class CushionState:
     __slots__ = ("bucket_off", "off_empty", "run_start", "disagree_since", "alarm",
                  "commanded", "plate_k", "rep_t", "rep_applied", "heat_s", "span_s",
-                 "model", "fast_since")
+                 "model", "fast_since", "identifying")
 
     def __init__(self, lookback_len: int) -> None:
         self.bucket_off = True  # every report of this second had the heater at 0 %
@@ -129,6 +129,8 @@ class CushionState:
         #: descending maxima of the model's water rate (time, °C/s) over the lookback
         self.model: deque[tuple[float, float]] = deque(maxlen=lookback_len)
         self.fast_since: float | None = None  # start of a run above the model's limit
+        #: an identification run (autotune) drives this cushion: ``identification.py``
+        self.identifying = False
 
 
 def fmt_rates(rates: list[tuple[int, float]]) -> str:

@@ -72,12 +72,13 @@ class PlateModel:
     """Per cushion, ``C_w dT/dt = h (T_p - T_w) - UA (T_w - T_room)``, from the
     configuration's physics (``plant``) and room estimate; nothing of the control law."""
 
-    __slots__ = ("cfg", "cw", "h", "ua", "room_c", "tau_p", "full_k", "floor")
+    __slots__ = ("cfg", "cw", "cp", "h", "ua", "room_c", "tau_p", "full_k", "floor")
 
     def __init__(self, cfg: SafetyConfig, plant: PlantConfig, room_estimate_c: float) -> None:
         self.cfg = cfg
         self.cw = plant.water_kg * plant.water_specific_heat_j_per_kg_k
         self.h = plant.plate_to_water_w_per_k
+        self.cp = plant.plate_heat_capacity_j_per_k
         self.ua = plant.loss_to_room_w_per_k
         self.room_c = room_estimate_c
         self.tau_p = plant.plate_heat_capacity_j_per_k / self.h
@@ -115,4 +116,12 @@ class PlateModel:
         explained = cu.model[0][1] * 60.0
         lim = (cfg.rise_too_fast_model_ratio * max(explained, 0.0)
                + cfg.rise_too_fast_model_margin_c_per_min)
-        return explained, max(lim, self.floor)
+        lim = max(lim, self.floor)
+        if cu.identifying:
+            lim *= cfg.identification_rate_scale  # see identification.py
+        return explained, lim
+
+    def carry_c(self, plate_k: float) -> float:
+        """How far the plate's excess ``plate_k`` can lift the water of the configured
+        cushion once the heater is off (the heat ``C_p·D`` shared with ``C_w + C_p``)."""
+        return max(0.0, plate_k) * self.cp / (self.cw + self.cp)

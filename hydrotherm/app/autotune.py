@@ -8,6 +8,7 @@ the controller package never imports the simulator.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def autotune_in_process(cfg: Config, seed: int = 0,
                         progress: Callable[[str], None] | None = None, *,
                         sim_cfg: Config | None = None, cushions: Sequence[int] = (0, 1),
                         room_c: float | None = None, settings: AutotuneSettings | None = None,
-                        step_s: float = 0.05) -> AutotuneResult:
+                        step_s: float = 0.05, heater_w: float | None = None) -> AutotuneResult:
     """Run the whole experiment on a simulated table in-process (``InProcessHarness`` +
     ``Controller`` on a ``SimClock``), as fast as the CPU allows.
 
@@ -43,7 +44,7 @@ def autotune_in_process(cfg: Config, seed: int = 0,
     ``AutotuneError`` if the experiment aborts."""
     harness = InProcessHarness(sim_cfg or cfg, seed=seed, step_s=step_s)
     controller = Controller(cfg, harness.link, harness.clock)
-    tuner = Autotuner(controller, cushions, room_c, settings)
+    tuner = Autotuner(controller, cushions, room_c, settings, heater_w)
     shown: tuple[str, int] | None = None
     while not tuner.done:
         harness.step()
@@ -62,13 +63,14 @@ def autotune_in_process(cfg: Config, seed: int = 0,
 
 
 def autotune_board(cfg: Config, url: str, data_dir: str | None,
-                   show: Callable[[str], None]) -> AutotuneResult:
+                   show: Callable[[str], None], room_c: float | None = None,
+                   heater_w: float | None = None) -> AutotuneResult:
     """The experiment on the board at ``url`` in real time; Ctrl-C aborts it (outputs 0,
     relay open).  Raises ``AutotuneError`` if it aborts."""
     log = open_log(cfg, data_dir)
     clock = RealClock()
     controller = build_controller(cfg, url, clock, log)
-    tuner = Autotuner(controller)
+    tuner = Autotuner(controller, room_c=room_c, heater_w=heater_w)
     stop = install_stop()
     try:
         while not tuner.done:
@@ -88,16 +90,29 @@ def autotune_board(cfg: Config, url: str, data_dir: str | None,
 
 def run_autotune(cfg: Config, *, sim: bool, seed: int, url: str | None,
                  data_dir: str | None, target: str | None, dry_run: bool,
-                 show: Callable[[str], None]) -> int:
+                 show: Callable[[str], None], room_c: float | None = None,
+                 heater_w: float | None = None, sim_cfg: Config | None = None) -> int:
     """Identify, print the report, and (unless ``dry_run``) write the tuned configuration
-    to ``target``.  Exit status: 0, or 1 for a dry run whose result is not usable."""
+    to ``target``.  Exit status: 0, or 1 for a dry run whose result is not usable; a
+    result that is not usable is never written (``UsageError``, exit 2, with the reasons).
+    ``room_c``/``heater_w``: measured values (None: identify the room, assume the
+    nameplate power).  ``sim_cfg``: the simulated table's truth for ``--sim`` (default:
+    ``cfg``)."""
+    for name, v in (("--room-c", room_c), ("--heater-w", heater_w)):
+        if v is not None and not math.isfinite(v):
+            raise UsageError(f"{name} must be a number, got {v}")
+    if room_c is not None and not -10.0 <= room_c <= 45.0:
+        raise UsageError(f"--room-c {room_c:g} °C is not a room temperature (-10 to 45 °C)")
+    if heater_w is not None and not 0.0 < heater_w <= 2000.0:
+        raise UsageError(f"--heater-w {heater_w:g} W is not a heater power (0 to 2000 W)")
     try:
         if sim:
-            result = autotune_in_process(cfg, seed=seed, progress=show)
+            result = autotune_in_process(cfg, seed=seed, progress=show, room_c=room_c,
+                                         heater_w=heater_w, sim_cfg=sim_cfg)
         else:
             if not url:
                 raise UsageError("no board given: pass --port URL, or --sim")
-            result = autotune_board(cfg, url, data_dir, show)
+            result = autotune_board(cfg, url, data_dir, show, room_c, heater_w)
     except AutotuneError as exc:
         raise UsageError(f"autotune aborted: {exc}") from None
     print(format_report(result), flush=True)
@@ -107,7 +122,7 @@ def run_autotune(cfg: Config, *, sim: bool, seed: int, url: str | None,
     try:
         tuned = apply_result(cfg, result)
     except (AutotuneError, ConfigError) as exc:
-        raise UsageError(f"not written: {exc}") from None
+        raise UsageError(f"autotune refused to write the model: {exc}") from None
     backup = write_config(Path(target), tuned)
     print(f"written to {target}" + (f" (previous file kept as {backup})" if backup else ""))
     return 0

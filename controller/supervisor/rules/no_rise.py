@@ -39,9 +39,10 @@ class NoRise(Rule):
             hist = tr.hist
             if hist and hist[0][0] <= tr.last_t - w + DECIMATION_S:
                 rises.append((s, tr.last_v - hist[0][1]))
-        if rises and max(r for _, r in rises) < cfg.no_rise_c:
+        lim = cfg.identification_no_rise_c if cu.identifying else cfg.no_rise_c
+        if rises and max(r for _, r in rises) < lim:
             self.st.trip("no_rise", c,
-                         f"cushion {c} water rose less than {cfg.no_rise_c:g} °C in {w:g} s "
+                         f"cushion {c} water rose less than {lim:g} °C in {w:g} s "
                          f"at >= {cfg.no_rise_min_output * 100:.0f} % below the setpoint "
                          f"({fmt_rates(rises)} °C): heater or relay failed?", now)
 

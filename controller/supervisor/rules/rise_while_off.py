@@ -37,6 +37,8 @@ class RiseWhileOff(Rule):
             if tr.offmin:
                 t0, v0, plate_k = tr.offmin[0]
                 a = plate_k if lost_water and plate_k > 0.0 else 0.0
+                if cu.identifying and not lost_water:
+                    a = self.cfg.identification_carry_scale * st.plate.carry_c(plate_k)
                 rises.append((s, tr.last_v - v0 - a))
                 span = max(span, tr.last_t - t0)
                 allow = max(allow, a)
