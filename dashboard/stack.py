@@ -16,6 +16,7 @@ from typing import Any
 from controller.broker import EmbeddedBroker
 from controller.eventlog import EventLog
 from controller.fleet import FleetClient
+from controller.mqtt_accounts import DASHBOARD, CredentialStore, table_account
 from controller.mqtt_bridge import MqttBridge
 from controller.mqtt_client import parse_broker_url
 from controller.runner import ControllerRunner
@@ -57,7 +58,9 @@ class LocalStack:
         from sim.server import SimServer
 
         try:
-            self.broker = EmbeddedBroker(port=0).start()
+            store = CredentialStore(self.directory / "mqtt")
+            store.ensure([self.cfg.mqtt.table_id])
+            self.broker = EmbeddedBroker(port=0, passwd_file=store.passwd_path).start()
             self.sim = SimServer(self.cfg, self.clock, self.directory / "sim").start()
             link = BoardLink(self.cfg.link, Thermistor(self.cfg.sensor), self.clock,
                              url=self.sim.ports[0].path)
@@ -68,9 +71,12 @@ class LocalStack:
                     self.controller.set_heat(i, True, "test")
             self.runner = ControllerRunner(self.controller,
                                            poll_s=0.001 if self.speed > 1 else 0.005).start()
-            address = parse_broker_url(self.broker.url)
-            self.bridge = MqttBridge(self.controller, self.cfg, address).start()
-            self.fleet = FleetClient(self.cfg.mqtt, address).start()
+            address = parse_broker_url(self.broker.url, env={})
+            self.bridge = MqttBridge(self.controller, self.cfg, replace(
+                address, username=table_account(self.cfg.mqtt.table_id),
+                password=store.password(table_account(self.cfg.mqtt.table_id)))).start()
+            self.fleet = FleetClient(self.cfg.mqtt, replace(
+                address, username=DASHBOARD, password=store.password(DASHBOARD))).start()
             self.wait_for_state(timeout_s)
         except BaseException:
             self.stop()

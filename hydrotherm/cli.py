@@ -251,26 +251,34 @@ def _mqtt_config(cfg: config_mod.Config, args: argparse.Namespace) -> config_mod
         raise UsageError(f"configuration refused: {exc}") from None
 
 
-def _start_broker(cfg: config_mod.Config) -> tuple[Any, Any]:
-    """The configured broker's address, or an embedded broker started here (and returned,
-    for the caller to stop) when none is configured."""
-    from controller.broker import BrokerError, EmbeddedBroker
-    from controller.mqtt_client import BrokerUrlError, parse_broker_url
+def _start_broker(cfg: config_mod.Config, data_dir: Path, table_ids: list[str]) -> Any:
+    """The configured broker, or an embedded one started here on this installation's MQTT
+    accounts (created on first use): a ``BrokerSetup`` giving each part its account."""
+    from controller.broker import BrokerError
+    from controller.mqtt_accounts import AccountError
+    from controller.mqtt_client import BrokerUrlError
+    from controller.mqtt_setup import setup_broker
 
-    embedded = None
-    url = cfg.mqtt.broker
-    if not url:
-        try:
-            embedded = EmbeddedBroker(cfg.mqtt.embedded_host, cfg.mqtt.embedded_port).start()
-        except BrokerError as exc:
-            raise UsageError(str(exc)) from None
-        url = embedded.url
-        print(f"embedded MQTT broker on {url}", flush=True)
     try:
-        return parse_broker_url(url), embedded
-    except BrokerUrlError as exc:
-        if embedded:
-            embedded.stop()
+        setup = setup_broker(cfg.mqtt, data_dir, table_ids)
+    except (BrokerError, BrokerUrlError, AccountError) as exc:
+        raise UsageError(str(exc)) from None
+    if setup.embedded is not None:
+        print(f"embedded MQTT broker on {setup.embedded.url} (passwords required)", flush=True)
+    line = setup.announce()
+    if line:
+        print(line, flush=True)
+    elif setup.store is not None and setup.embedded is not None:
+        print(f"MQTT accounts: {setup.store.credentials_path}", flush=True)
+    return setup
+
+
+def _account_address(setup: Any, table_id: str) -> Any:
+    from controller.mqtt_accounts import AccountError, table_account
+
+    try:
+        return setup.address_for(table_account(table_id))
+    except AccountError as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -298,9 +306,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _apply_start_commands(controller, args)
     bridge = embedded = None
     if not args.no_mqtt:
-        address, embedded = _start_broker(cfg)
+        setup = _start_broker(cfg, Path(args.data_dir).expanduser() if args.data_dir
+                              else cfg.data_dir, [cfg.mqtt.table_id])
+        embedded = setup.embedded
         try:
-            bridge = _start_bridge(cfg, controller, address)
+            bridge = _start_bridge(cfg, controller, _account_address(setup,
+                                                                     cfg.mqtt.table_id))
         except UsageError:
             if embedded is not None:
                 embedded.stop()
@@ -502,11 +513,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         server = SimServer(cfg, clock, directory, tables=args.tables, seed=args.seed).start()
         started.append(server)
-        address, embedded = _start_broker(cfg)
-        if embedded is not None:
-            started.append(embedded)  # stopped after every client of it (reverse order)
         first_id = cfg.mqtt.table_id
         table_ids = [first_id] + [f"{first_id}-{i}" for i in range(1, args.tables)]
+        setup = _start_broker(cfg, root, table_ids)
+        if setup.embedded is not None:
+            started.append(setup.embedded)  # stopped after every client (reverse order)
         runners: list[Any] = []
         for i, table_id in enumerate(table_ids):
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
@@ -518,11 +529,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             runner.start()
             started.append(runner)
             runners.append(runner)
-            started.append(_start_bridge(tcfg, controller, address))
+            started.append(_start_bridge(tcfg, controller, _account_address(setup, table_id)))
         # the dashboard, on the same broker, with a fresh demo login each run
         from controller.fleet import FleetClient
+        from controller.mqtt_accounts import DASHBOARD
 
-        fleet = FleetClient(cfg.mqtt, address).start()
+        fleet = FleetClient(cfg.mqtt, setup.address_for(DASHBOARD)).start()
         started.append(fleet)
         users = UserStore(root / "users.toml")
         password = _demo_password()
