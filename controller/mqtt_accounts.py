@@ -163,19 +163,20 @@ class CredentialStore:
                                "non-empty passwords")
         return dict(accounts)
 
-    def ensure(self, table_ids: Iterable[str]) -> list[str]:
+    def ensure(self, table_ids: Iterable[str], broker_hashes: bool = True) -> list[str]:
         """Make sure the service accounts and one account per table exist; returns the
-        usernames created now (empty when nothing changed)."""
+        usernames created now (empty when nothing changed).  ``broker_hashes``: also keep
+        the embedded broker's argon2 password file (Mosquitto has its own format)."""
         wanted = list(SERVICE_ACCOUNTS)
         for tid in table_ids:
             check_table_id(tid)
             wanted.append(table_account(tid))
         current = self.load()
         created = [u for u in wanted if u not in current]
-        if created or not self.passwd_path.exists():
+        if created or (broker_hashes and not self.passwd_path.exists()):
             for u in created:
                 current[u] = secrets.token_urlsafe(18)
-            self._write(current)
+            self._write(current, broker_hashes)
         return created
 
     def password(self, username: str) -> str:
@@ -184,15 +185,16 @@ class CredentialStore:
             raise AccountError(f"no MQTT account {username!r} in {self.credentials_path}")
         return pw
 
-    def _write(self, accounts: dict[str, str]) -> None:
+    def _write(self, accounts: dict[str, str], broker_hashes: bool = True) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         lines = ["# MQTT accounts of this installation (plain passwords: keep this file 0600)",
                  "# The broker checks the argon2 hashes in mqtt-passwd. See docs/mqtt.md.",
                  "[accounts]"]
         lines += [f"{json.dumps(u)} = {json.dumps(p)}" for u, p in sorted(accounts.items())]
-        _write_private(self.credentials_path, "\n".join(lines) + "\n")
-        _write_private(self.passwd_path, "".join(f"{u}:{hash_password(p)}\n"
-                                                 for u, p in sorted(accounts.items())))
+        write_private(self.credentials_path, "\n".join(lines) + "\n")
+        if broker_hashes:
+            write_private(self.passwd_path, "".join(f"{u}:{hash_password(p)}\n"
+                                                     for u, p in sorted(accounts.items())))
 
 
 def hash_password(password: str) -> str:
@@ -203,7 +205,7 @@ def hash_password(password: str) -> str:
     return PasswordHash((Argon2Hasher(),)).hash(password)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write a file readable by its owner only, replacing it atomically."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

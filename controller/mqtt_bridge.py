@@ -58,6 +58,8 @@ COMMON = {"actor", "request_id", "sent_at"}
 #: values: about 40 messages) always fits and ``online`` is never refused for a full queue
 PAHO_QUEUE = 1200
 EVENT_BACKLOG = 1000
+#: between the last ``offline`` being acknowledged and the disconnect (see ``stop``)
+STOP_GRACE_S = 0.3
 #: replies to commands refused by the rate limit: QoS 0, at most this many per second
 REFUSAL_REPLIES_PER_S = 5.0
 
@@ -128,6 +130,10 @@ class MqttBridge:
                 self._publish_all(self.controller.snapshot())
                 info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
                 info.wait_for_publish(timeout_s)
+                # amqtt 0.12 acknowledges a publish before its per-client loop has handed
+                # it on, and drops what is still queued there when the client disconnects:
+                # give it a moment (Mosquitto needs none)
+                time.sleep(STOP_GRACE_S)
             except Exception as exc:  # noqa: BLE001 - stopping anyway
                 log.warning("could not publish offline: %s", exc)
         self.client.disconnect()

@@ -695,7 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between lines")
     p.add_argument("--duration", type=float, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_demo)
+    from controller.mqtt_mosquitto import register as register_broker
     from dashboard.cli import register as register_dashboard
+
+    register_broker(sub)
 
     register_dashboard(sub)
     return ap
