@@ -191,7 +191,8 @@ def test_last_will_on_a_killed_controller_and_offline_on_a_clean_stop(
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
             [EXE, "--config", str(conf), "run", "--port", srv.ports[0].path, "--broker",
-             broker.url_as("table-proc"), "--table-id", "proc", "--data-dir", str(tmp_path / "data"),
+             broker.url_as("table-proc"), "--table-id", "proc",
+             "--data-dir", str(tmp_path / "data"),
              "--interval", "60"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
