@@ -93,6 +93,11 @@ def account_url(host: str, port: int, user: str) -> str:
     return f"mqtt://{user}:{store.password(user)}@{host}:{port}"
 
 
+def password(port: int, user: str, host: str = HOST) -> str:
+    """The password of an account on the secured test broker at host:port."""
+    return _ACCOUNTS[(host, port)].password(user)
+
+
 def as_account(url: str, user: str) -> str:
     """The same broker as ``url``, logged in as ``user`` (a secured test broker only)."""
     a = parse_broker_url(url, env={})

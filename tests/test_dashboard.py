@@ -279,13 +279,13 @@ def test_setpoint_applied_and_actor_is_the_logged_in_user(
     assert resp.json["ok"] is True and resp.json["reply"]["setpoint_c"] == 37.5
     assert "37.5 °C" in resp.json["message"]
     last = stack.controller.log.events(kinds=["setpoint"])[-1]
-    assert last.actor == "mqtt:therapist" and last.detail["to"] == 37.5
+    assert last.actor == "mqtt:dashboard/therapist" and last.detail["to"] == 37.5
     # the state topic follows, and the API shows it
     assert wait_for(lambda: client.get("/api/tables/table0").json["state"]["cushions"][0]
                     ["setpoint_c"] == 37.5, 5.0)
     # and the event API reports it with the actor too
     events = client.get("/api/tables/table0/events?limit=20").json["events"]
-    assert any(e["kind"] == "setpoint" and e["actor"] == "mqtt:therapist" for e in events)
+    assert any(e["kind"] == "setpoint" and e["actor"] == "mqtt:dashboard/therapist" for e in events)
     resp = client.post("/api/tables/table0/setpoint", json={"cushion": 0, "value": 37},
                        headers=h)
     assert resp.status_code == 200 and resp.json["reply"]["setpoint_c"] == 37.0
@@ -299,7 +299,7 @@ def test_heat_and_reset_commands(session: tuple[FlaskClient, dict[str, str]],
     resp = client.post("/api/tables/table0/heat", json={"cushion": 1, "on": False}, headers=h)
     assert resp.status_code == 200 and "off" in resp.json["message"]
     heat = stack.controller.log.events(kinds=["heat"])[-1]
-    assert heat.actor == "mqtt:therapist" and heat.cushion == 1
+    assert heat.actor == "mqtt:dashboard/therapist" and heat.cushion == 1
     resp = client.post("/api/tables/table0/reset", json={}, headers=h)
     assert resp.status_code == 200 and "no trip" in resp.json["message"]
 
@@ -444,7 +444,7 @@ def test_trip_shown_in_words_reset_refused_then_accepted(
     assert resp, "the reset was never accepted after the fault cleared"
     assert resp.json["reply"]["cleared"] == ["sensor_open"]
     refused = stack.controller.log.events(kinds=["reset_refused", "trip_reset"])
-    assert {e.actor for e in refused} == {"mqtt:therapist"}
+    assert {e.actor for e in refused} == {"mqtt:dashboard/therapist"}
 
 
 def test_offline_table_and_silent_controller(
@@ -556,7 +556,7 @@ def test_sse_all_tables_stream_and_events(session: tuple[FlaskClient, dict[str, 
     ev = re.search(r"event: event\ndata: (.*)\n\n", text)
     assert ev, text[-500:]
     body = json.loads(ev.group(1))
-    assert body["kind"] == "setpoint" and body["actor"] == "mqtt:therapist"
+    assert body["kind"] == "setpoint" and body["actor"] == "mqtt:dashboard/therapist"
     assert body["text"] == "Setpoint 37.0 → 36.5 °C"
 
 
