@@ -57,12 +57,16 @@ class EmbeddedBroker:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
+    def check_exposure(self) -> None:
+        """Beyond loopback, passwords would cross the LAN in clear: TLS or no broker."""
         if not is_loopback(self.host) and not (self.certfile and self.keyfile):
             raise BrokerError(
                 f"refusing to open the embedded broker on {self.host}: beyond loopback it "
                 "needs TLS (set mqtt.embedded_cert_file and mqtt.embedded_key_file), or "
                 "bind 127.0.0.1 (mqtt.embedded_host)")
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
+        self.check_exposure()
         if not self.passwd_file.is_file():
             raise BrokerError(f"no MQTT password file at {self.passwd_file}")
         if self.port == 0:

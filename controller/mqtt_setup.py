@@ -56,12 +56,14 @@ def setup_broker(cfg: MqttConfig, data_dir: Path, table_ids: Iterable[str],
     broker; raises ``BrokerError``/``BrokerUrlError``/``AccountError`` with the reason."""
     store = credentials_store(cfg, data_dir)
     if not cfg.broker:
-        created = store.ensure(table_ids)
         embedded = EmbeddedBroker(cfg.embedded_host, cfg.embedded_port,
                                   passwd_file=store.passwd_path, prefix=cfg.prefix,
                                   discovery_prefix=cfg.discovery_prefix,
                                   certfile=cfg.embedded_cert_file,
-                                  keyfile=cfg.embedded_key_file).start()
+                                  keyfile=cfg.embedded_key_file)
+        embedded.check_exposure()  # before creating anything
+        created = store.ensure(table_ids)
+        embedded.start()
         base = parse_broker_url(embedded.url, env={})
         return BrokerSetup(lambda user: _with_account(base, store, user), embedded, store,
                            created)

@@ -33,8 +33,13 @@ class LocalStack:
     widened as ``hydrotherm demo --speed`` does)."""
 
     def __init__(self, cfg: Config, directory: str | Path, speed: float = 1.0,
-                 heat: tuple[bool, bool] = (True, False)) -> None:
+                 heat: tuple[bool, bool] = (True, False),
+                 extra_tables: tuple[str, ...] = ()) -> None:
         self.directory = Path(directory)
+        # MQTT accounts (the embedded broker refuses anonymous clients): this table's, the
+        # dashboard's, and ``extra_tables`` for tests that play other tables
+        self.store = CredentialStore(self.directory / "mqtt")
+        self.extra_tables = extra_tables
         self.speed = speed
         if speed > 1:
             ack = min(cfg.link.refresh_s / 2, max(cfg.link.ack_timeout_s, 0.003 * speed))
@@ -51,15 +56,19 @@ class LocalStack:
 
     @property
     def broker_url(self) -> str:
+        """The broker as the dashboard account (credentials in the URL)."""
+        return self.url_as(DASHBOARD)
+
+    def url_as(self, user: str) -> str:
         assert self.broker is not None
-        return self.broker.url
+        return self.broker.url.replace("://", f"://{user}:{self.store.password(user)}@", 1)
 
     def start(self, timeout_s: float = 20.0) -> LocalStack:
         from sim.server import SimServer
 
         try:
-            store = CredentialStore(self.directory / "mqtt")
-            store.ensure([self.cfg.mqtt.table_id])
+            store = self.store
+            store.ensure([self.cfg.mqtt.table_id, *self.extra_tables])
             self.broker = EmbeddedBroker(port=0, passwd_file=store.passwd_path).start()
             self.sim = SimServer(self.cfg, self.clock, self.directory / "sim").start()
             link = BoardLink(self.cfg.link, Thermistor(self.cfg.sensor), self.clock,

@@ -368,7 +368,10 @@ class Recorder:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
                     props: Any) -> None:
         if not rc.is_failure:
-            client.subscribe([(t, 1) for t in self.topics])
+            if self.topics:
+                client.subscribe([(t, 1) for t in self.topics])
+            else:
+                self._subscribed.set()  # a publisher only
             self.connected.set()
 
     def _on_subscribe(self, *args: Any) -> None:

@@ -65,7 +65,8 @@ def make_cfg() -> Config:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(make_cfg(), tmp_path_factory.mktemp("stack")) as st:
+    with LocalStack(make_cfg(), tmp_path_factory.mktemp("stack"),
+                    extra_tables=("ghost", "gone")) as st:
         yield st
 
 
@@ -450,13 +451,20 @@ def test_trip_shown_in_words_reset_refused_then_accepted(
 def test_offline_table_and_silent_controller(
         session: tuple[FlaskClient, dict[str, str]], stack: LocalStack) -> None:
     client, h = session
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-ghosts")
-    addr = parse_broker_url(stack.broker_url)
-    pub.connect(addr.host, addr.port)
-    pub.loop_start()
+    # two tables with accounts of their own but no controller answering (the broker lets a
+    # table's account publish only its own subtree)
+    pubs = {}
+    for t in ("ghost", "gone"):
+        addr = parse_broker_url(stack.url_as(f"table-{t}"), env={})
+        pub = pubs[t] = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{t}")
+        pub.username_pw_set(addr.username, addr.password)
+        pub.connect(addr.host, addr.port)
+        pub.loop_start()
     try:
-        pub.publish("hydrotherm/ghost/status", "online", qos=1, retain=True).wait_for_publish(5)
-        pub.publish("hydrotherm/gone/status", "offline", qos=1, retain=True).wait_for_publish(5)
+        pubs["ghost"].publish("hydrotherm/ghost/status", "online", qos=1,
+                              retain=True).wait_for_publish(5)
+        pubs["gone"].publish("hydrotherm/gone/status", "offline", qos=1,
+                             retain=True).wait_for_publish(5)
         assert wait_for(lambda: stack.fleet.table("ghost") and stack.fleet.table("gone"), 5.0)
         t0 = time.monotonic()
         resp = client.post("/api/tables/ghost/setpoint", json={"cushion": 0, "value": 37},
@@ -471,10 +479,10 @@ def test_offline_table_and_silent_controller(
         metrics = client.get("/metrics").text
         assert 'outcome="timeout"' in metrics and 'outcome="offline"' in metrics
     finally:
-        for t in ("ghost", "gone"):
+        for t, pub in pubs.items():
             pub.publish(f"hydrotherm/{t}/status", "", qos=1, retain=True).wait_for_publish(5)
-        pub.loop_stop()
-        pub.disconnect()
+            pub.loop_stop()
+            pub.disconnect()
 
 
 # --- pages -----------------------------------------------------------------------------------
