@@ -42,18 +42,18 @@ Method:
   gate's accepted/refused counts and the event log's ``command_refused`` entries.
 
 * **Fleet.**  ``hydrotherm sim --tables N`` (one process) and N controllers with their
-  bridges in one worker process (table ids t00.., each its own paho client, the default
-  5 ms poll), all heating, on one Mosquitto; a ``FleetClient`` in this process (which does
-  nothing else meanwhile) receives every table.  Messages per second at the FleetClient
+  bridges in worker processes of 50 (table ids f000.., each its own paho client and its
+  own table account, the default 5 ms poll), all heating, on one Mosquitto with the
+  accounts and ACL; a ``FleetClient`` in this process, as the dashboard account (it does
+  nothing else meanwhile), receives every table.  Messages per second at the FleetClient
   in the window when all tables are up; each table's count of published states against
   the states the FleetClient received (a difference is a lost update); CPU of the
-  FleetClient (this process), the worker, the simulator and Mosquitto from /proc; the
+  FleetClient (this process), the workers, the simulator and Mosquitto from /proc; the
   update latency at the FleetClient (receive wall time minus each state's ``time``, as a
-  fleet page sees it).  Run
-  twice: with the default publishing settings, and stressed (a changed state at most every
-  0.05 s, a state at least every 0.5 s).  The worker reports trips, link reconnects and
-  host-watchdog cuts: non-zero would mean this machine could not keep N tables in real
-  time in one process (on 2 cores it can: see the worker's CPU).
+  fleet page sees it).  Run twice, on tables of their own: with the default publishing
+  settings, and stressed (a changed state at most every 0.05 s, a state at least every
+  0.5 s).  The workers report trips, link reconnects and host-watchdog cuts: non-zero
+  would mean this machine could not keep N tables in real time.
 """
 
 from __future__ import annotations
@@ -482,18 +482,26 @@ def flood(broker: Mosquitto, n: int, seconds: float) -> dict[str, Any]:
 
 # --- 4. fleet -------------------------------------------------------------------------------
 
-def fleet_ids(tables: int) -> list[str]:
-    return [f"t{i:02d}" for i in range(tables)]
+#: tables per worker process: pyserial waits with select(), which cannot take descriptors
+#: above 1023, so one process cannot hold 200 tables (each has a pty, pyserial's pipes and
+#: a paho socket pair); real tables are separate processes anyway
+PER_WORKER = 50
 
 
-def fleet_worker(sim_dir: str, tables: int, url: str, seconds: float, poll_s: float,
-                 mqtt_over: dict[str, Any], accounts_dir: str) -> None:
-    """Subprocess: N controllers + bridges on the boards of one ``hydrotherm sim``, each
-    logged in as its own table account."""
+def fleet_ids(tables: int, tag: str = "f") -> list[str]:
+    return [f"{tag}{i:03d}" for i in range(tables)]
+
+
+def fleet_worker(sim_dir: str, first: int, count: int, url: str, seconds: float,
+                 poll_s: float, mqtt_over: dict[str, Any], accounts_dir: str, tag: str) -> None:
+    """Subprocess: controllers + bridges for boards ``first``.. of one ``hydrotherm sim``,
+    each logged in as its own table account."""
     store = CredentialStore(accounts_dir)
     base = parse_broker_url(url, env={})
     items = []
-    for i, tid in enumerate(fleet_ids(tables)):
+    ids = fleet_ids(first + count, tag)
+    for i in range(first, first + count):
+        tid = ids[i]
         cfg: Config = from_mapping({"mqtt": {"table_id": tid, **mqtt_over}})
         user = table_account(tid)
         address = parse_broker_url(f"mqtt://{user}:{store.password(user)}@{base.host}:"
@@ -531,11 +539,12 @@ def fleet_worker(sim_dir: str, tables: int, url: str, seconds: float, poll_s: fl
 
 
 def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
-          mqtt_over: dict[str, Any] | None = None) -> dict[str, Any]:
+          mqtt_over: dict[str, Any] | None = None, tag: str = "f") -> dict[str, Any]:
+    """``tables`` controllers in workers of ``PER_WORKER``, one FleetClient (the dashboard
+    account) here.  ``tag`` starts the table ids, so each run has tables of its own."""
     url, broker_pid = broker.url, broker.proc.pid
     work = Path(tempfile.mkdtemp(prefix="htbm"))
     sim_dir = work / "sim"
-    # a prefix of its own, so retained topics of an earlier run cannot count
     prefix = (mqtt_over or {}).get("prefix", "hydrotherm")
     view = FleetClient(MqttConfig(prefix=prefix), parse_broker_url(url, env={})).start()
     ages: list[float] = []
@@ -546,23 +555,28 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
             ages.append(time.time() - value["time"])
 
     view.listeners.append(on_update)
-    sim = worker = None
+    sim = None
+    workers: list[subprocess.Popen[str]] = []
     try:
         if not view.wait_connected(10):
             raise RuntimeError("FleetClient could not connect")
         sim = subprocess.Popen([EXE, "sim", "--tables", str(tables), "--dir", str(sim_dir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(lambda: (sim_dir / "control.sock").exists(), 20, 0.05):
+        if not wait_until(lambda: (sim_dir / "control.sock").exists(), 30, 0.05):
             raise RuntimeError("hydrotherm sim did not start")
         t_start = time.monotonic()
-        worker = subprocess.Popen([sys.executable, "-m", "benchmarks.mqtt", "--fleet-worker",
-                                   str(sim_dir), str(tables), broker.base_url, str(seconds),
-                                   str(poll_s), json.dumps(mqtt_over or {}), str(broker.dir)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert worker.stdout is not None
-        worker.stdout.readline()  # started
+        for first in range(0, tables, PER_WORKER):
+            count = min(PER_WORKER, tables - first)
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.mqtt", "--fleet-worker", str(sim_dir),
+                 str(first), str(count), broker.base_url, str(seconds), str(poll_s),
+                 json.dumps(mqtt_over or {}), str(broker.dir), tag],
+                stdout=subprocess.PIPE, text=True))
+        for w in workers:
+            assert w.stdout is not None
+            w.stdout.readline()  # started
 
-        ids = set(fleet_ids(tables))  # other tables on the broker: offline
+        ids = set(fleet_ids(tables, tag))  # other tables on the broker: offline
 
         def mine() -> dict[str, Any]:
             return {k: v for k, v in view.snapshot().items() if k in ids}
@@ -573,11 +587,12 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
                 v["status"] == "online" and v["state"] and v["state"]["link"]["healthy"]
                 for v in snap.values())
 
-        up = wait_until(all_up, 30, 0.1)
+        up = wait_until(all_up, 45, 0.1)
         t_up = time.monotonic()
         window = max(5.0, seconds - (t_up - t_start) - 2.0)
         m0, c0 = view.messages, time.process_time()
-        pids = {"worker": worker.pid, "sim": sim.pid, "mosquitto": broker_pid}
+        pids = {"sim": sim.pid, "mosquitto": broker_pid,
+                **{f"worker{k}": w.pid for k, w in enumerate(workers)}}
         cpu0 = {n: proc_cpu_s(pid) for n, pid in pids.items()}
         measuring.set()
         time.sleep(window)
@@ -585,32 +600,37 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
         dt = time.monotonic() - t_up
         msgs, sub_cpu = view.messages - m0, time.process_time() - c0
         cpu = {n: 100 * (proc_cpu_s(pid) - cpu0[n]) / dt for n, pid in pids.items()}
-        rss = proc_rss_mb(worker.pid)
-        line = worker.stdout.readline()
-        worker.wait(60)
-        report = json.loads(line)
-        wait_until(lambda: all(v["status"] == "offline" for v in mine().values()), 15, 0.1)
+        rss = sum(proc_rss_mb(w.pid) for w in workers)
+        reports = []
+        for w in workers:
+            line = w.stdout.readline()  # type: ignore[union-attr]
+            w.wait(60)
+            reports.append(json.loads(line))
+        wait_until(lambda: all(v["status"] == "offline" for v in mine().values()), 20, 0.1)
         time.sleep(0.5)
         received = {tid: v["state_updates"] for tid, v in mine().items()}
-        published = report["published"]
+        published = {k: v for r in reports for k, v in r["published"].items()}
         # published - received per table: > 0 lost, < 0 duplicated (QoS 1 may redeliver)
         lost = {tid: n - received.get(tid, 0) for tid, n in published.items()
                 if n != received.get(tid, 0)}
+        worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
         return {"tables": tables, "all_up": up, "startup_s": t_up - t_start, "window_s": dt,
+                "workers": len(workers),
                 "messages": msgs, "messages_per_s": msgs / dt,
                 "subscriber_cpu_pct": 100 * sub_cpu / dt,
-                "worker_cpu_pct": cpu["worker"], "sim_cpu_pct": cpu["sim"],
+                "worker_cpu_pct": worker_cpu, "sim_cpu_pct": cpu["sim"],
                 "mosquitto_cpu_pct": cpu["mosquitto"],
                 "worker_rss_mb": rss,
                 "states_published": sum(published.values()),
                 "states_received": sum(received.get(t, 0) for t in published),
                 "tables_with_lost_updates": lost, "poll_s": poll_s,
                 "update_latency": summary_ms(ages),
-                **{k: report[k] for k in ("tables_tripped", "link_reconnects",
-                                          "watchdog_fired", "events_published")}}
+                **{k: sum(r[k] for r in reports)
+                   for k in ("tables_tripped", "link_reconnects", "watchdog_fired",
+                             "events_published")}}
     finally:
         view.stop()
-        for p in (worker, sim):
+        for p in (*workers, sim):
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -642,14 +662,16 @@ def main() -> None:
     ap.add_argument("--flood-seconds", type=float, default=10.0)
     ap.add_argument("--only", action="append", choices=("latency", "cpu", "flood", "fleet"),
                     help="run only this part (repeatable)")
-    ap.add_argument("--fleet-worker", nargs=7, help=argparse.SUPPRESS)
+    ap.add_argument("--fleet-worker", nargs=9, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fleet_worker:
-        d, n, url, secs, poll, over, accounts = args.fleet_worker
-        fleet_worker(d, int(n), url, float(secs), float(poll), json.loads(over), accounts)
+        d, first, n, url, secs, poll, over, accounts, tag = args.fleet_worker
+        fleet_worker(d, int(first), int(n), url, float(secs), float(poll), json.loads(over),
+                     accounts, tag)
         return
     work = Path(tempfile.mkdtemp(prefix="htbm"))
-    broker = Mosquitto(work, ["lat", "pipe", "cpu", "flood", *fleet_ids(args.tables)])
+    broker = Mosquitto(work, ["lat", "pipe", "cpu", "flood", *fleet_ids(args.tables, "f"),
+                              *fleet_ids(args.tables, "s")])
     res: dict[str, Any] = {"cpus": os.cpu_count()}
     only = set(args.only or ("latency", "cpu", "flood", "fleet"))
     try:
@@ -693,13 +715,12 @@ def main() -> None:
                   f"observer) "
                   f"{fl['process_cpu_pct']:.0f} % of a core")
         if "fleet" in only:
-            runs = [("fleet", "default settings", args.fleet_seconds,
-                     {"prefix": "fleet"})]
+            runs = [("fleet", "default settings", args.fleet_seconds, {}, "f")]
             if args.stress_seconds > 0:
                 runs.append(("fleet_stress", "state at least every 0.5 s, changes every 0.05 s",
-                             args.stress_seconds, {"prefix": "stress", **STRESS}))
-            for key, label, secs, over in runs:
-                res[key] = f = fleet(broker, args.tables, secs, args.poll_s, over)
+                             args.stress_seconds, dict(STRESS), "s"))
+            for key, label, secs, over, tag in runs:
+                res[key] = f = fleet(broker, args.tables, secs, args.poll_s, over, tag)
                 print(f"fleet of {f['tables']} simulated tables on one Mosquitto, {label} "
                       f"({f['window_s']:.0f} s window, all up after {f['startup_s']:.1f} s: "
                       f"{'yes' if f['all_up'] else 'NO'}):")
@@ -710,7 +731,7 @@ def main() -> None:
                 print(f"  states published {f['states_published']}, received "
                       f"{f['states_received']}, tables with lost updates: "
                       f"{len(f['tables_with_lost_updates'])}")
-                print(f"  worker ({f['tables']} controllers + bridges, poll "
+                print(f"  {f['workers']} workers ({f['tables']} controllers + bridges, poll "
                       f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} %, RSS "
                       f"{f['worker_rss_mb']:.0f} MiB; simulator CPU {f['sim_cpu_pct']:.0f} %; "
                       f"Mosquitto CPU {f['mosquitto_cpu_pct']:.1f} %")

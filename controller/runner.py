@@ -1,7 +1,7 @@
 """Running the controller in real time: the poll loop, the host watchdog, clean stops.
 
 ``ControllerRunner`` owns one thread that polls the controller and a second, independent
-watchdog thread.  Between polls the thread sleeps in ``select`` on the board's port: it
+watchdog thread.  Between polls the thread sleeps in ``poll(2)`` on the board's port: it
 wakes the moment bytes arrive (a reading is handled as fast as with a 5 ms poll) and
 otherwise every ``idle_s`` (10 × ``poll_s``: 50 ms, against a 100 ms retransmission
 timeout, 0.5 s output refresh, 1 s staleness limit and control cycle) for what is due by
@@ -83,7 +83,10 @@ class ControllerRunner:
         fd = _fileno(self.controller.link._port)  # noqa: SLF001 - only to wait on it
         if fd is not None:
             try:
-                select.select([fd], [], [], self.idle_s)
+                # poll(), not select(): select cannot wait on descriptors above 1023
+                waiter = select.poll()
+                waiter.register(fd, select.POLLIN)
+                waiter.poll(self.idle_s * 1000)
             except (OSError, ValueError):  # closed under us: the next poll reports it
                 pass
         rest = self.poll_s - (time.monotonic() - polled_at)
