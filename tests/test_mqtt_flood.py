@@ -19,6 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.fleet import FleetClient
+from controller.mqtt_bridge import EVENT_BACKLOG
 from controller.mqtt_client import parse_broker_url
 from hydrotherm.config import MqttConfig
 
@@ -118,3 +119,24 @@ def test_a_command_flood_does_not_stall_state_or_heat_off(mosquitto, table_facto
     counted = sum(e.detail.get("count", 0) for e in logged if "rate limit" in (e.reason or ""))
     assert 0 < counted <= gate["refused_rate"]
     assert all(e.actor == "mqtt:dashboard" for e in logged if "rate limit" in (e.reason or ""))
+
+
+def test_online_is_republished_after_a_reconnect_with_a_full_backlog(
+        mosquitto, table_factory, recorder) -> None:
+    """The issue's second failure: after a reconnect ``online`` was lost behind a full
+    paho queue.  Events made while the broker is away are capped, so the reconnect burst
+    always fits; ``online`` is checked and retried."""
+    table: Table = table_factory(mosquitto.url, table_id="flood", mqtt={"reconnect_max_s": 1.0})
+    bridge = table.bridge
+    mosquitto.stop()
+    assert wait_for(lambda: not bridge.connected.is_set(), 10)
+    for i in range(EVENT_BACKLOG + 200):  # more than the bridge queues while offline
+        table.controller.record_event("autotune", detail={"n": i})
+    assert bridge.counters["events_dropped"] >= 200
+    mosquitto.start()
+    assert bridge.wait_connected(15), bridge.last_error
+    late = recorder(mosquitto.url_as("observer"), [table.topics.status, table.topics.state])
+    got = late.wait_topic(table.topics.status, lambda m: m.retain and m.text == "online", 10)
+    assert got is not None, "online was not republished after the reconnect"
+    assert late.wait_topic(table.topics.state, lambda m: m.retain, 10)
+    assert bridge.counters["publish_failures"] == 0
