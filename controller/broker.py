@@ -105,8 +105,8 @@ class EmbeddedBroker:
         config = {
             "listeners": {"default": listener},
             # no AnonymousAuthPlugin: a client without a username gets no vote, so it is
-            # refused; FileAuthPlugin checks argon2 hashes
-            "plugins": {"amqtt.plugins.authentication.FileAuthPlugin":
+            # refused; the argon2 check runs in a thread (controller.mqtt_auth)
+            "plugins": {"controller.mqtt_auth.ThreadedFileAuthPlugin":
                         {"password_file": str(self.passwd_file)},
                         "controller.mqtt_acl.AccountAclPlugin":
                         {"prefix": self.prefix, "discovery_prefix": self.discovery_prefix}},

@@ -3,10 +3,10 @@
 ``ControllerRunner`` owns one thread that polls the controller and a second, independent
 watchdog thread.  Between polls the thread sleeps in ``poll(2)`` on the board's port: it
 wakes the moment bytes arrive (a reading is handled as fast as with a 5 ms poll) and
-otherwise every ``idle_s`` (10 × ``poll_s``: 50 ms, against a 100 ms retransmission
-timeout, 0.5 s output refresh, 1 s staleness limit and control cycle) for what is due by
-time.  Polling every 5 ms whether or not anything had arrived was most of the
-controller's CPU.
+otherwise at the next control cycle or history sample, and at least every ``idle_s``
+(10 × ``poll_s``: 50 ms, against a 100 ms retransmission timeout, 0.5 s output refresh
+and 1 s staleness limit) for what else is due by time.  Polling every 5 ms whether or
+not anything had arrived was most of the controller's CPU.
 
 If the poll thread stops completing control
 cycles (a hang, a deadlock, a long GC pause), the watchdog cuts the heaters itself: it
@@ -80,13 +80,16 @@ class ControllerRunner:
         ``poll_s`` after the last poll (so a port that stays readable, a hung-up pty,
         costs no more than the old fixed poll).  A plain ``poll_s`` sleep if the port has
         no file descriptor (or there is no port: reconnecting)."""
-        fd = _fileno(self.controller.link._port)  # noqa: SLF001 - only to wait on it
+        c = self.controller
+        fd = _fileno(c.link._port)  # noqa: SLF001 - only to wait on it
         if fd is not None:
+            # no later than the next control cycle or history sample
+            timeout = max(0.0, min(self.idle_s, c.next_due() - c.clock.now()))
             try:
                 # poll(), not select(): select cannot wait on descriptors above 1023
                 waiter = select.poll()
                 waiter.register(fd, select.POLLIN)
-                waiter.poll(self.idle_s * 1000)
+                waiter.poll(timeout * 1000)
             except (OSError, ValueError):  # closed under us: the next poll reports it
                 pass
         rest = self.poll_s - (time.monotonic() - polled_at)

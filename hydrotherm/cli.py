@@ -536,6 +536,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         fleet = FleetClient(cfg.mqtt, setup.address_for(DASHBOARD)).start()
         started.append(fleet)
+        fleet.wait_connected(10)  # the broker checks an argon2 hash first
         users = UserStore(root / "users.toml")
         password = _demo_password()
         users.set_password(FIRST_USER, password)
