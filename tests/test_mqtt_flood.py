@@ -133,10 +133,14 @@ def test_online_is_republished_after_a_reconnect_with_a_full_backlog(
     for i in range(EVENT_BACKLOG + 200):  # more than the bridge queues while offline
         table.controller.record_event("autotune", detail={"n": i})
     assert bridge.counters["events_dropped"] >= 200
+    published = bridge.counters["state_published"]
     mosquitto.start()
     assert bridge.wait_connected(15), bridge.last_error
+    # republished: then a newcomer gets it retained (live messages carry no retain flag)
+    assert wait_for(lambda: bridge.counters["state_published"] > published, 10)
+    time.sleep(0.3)
     late = recorder(mosquitto.url_as("observer"), [table.topics.status, table.topics.state])
     got = late.wait_topic(table.topics.status, lambda m: m.retain and m.text == "online", 10)
     assert got is not None, "online was not republished after the reconnect"
-    assert late.wait_topic(table.topics.state, lambda m: m.retain, 10)
+    assert late.wait_topic(table.topics.state, lambda m: m.retain, 10), bridge.counters
     assert bridge.counters["publish_failures"] == 0
