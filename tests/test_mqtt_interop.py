@@ -180,7 +180,8 @@ def test_documented_commands_drive_the_table(table: Table, broker, clients, reco
         # the documented watcher sees every reply and the events
         for body in replies:
             if body.get("request_id"):
-                assert watcher.read_until(f'"request_id": "{body["request_id"]}"', 5), watcher.out[-3000:]
+                assert watcher.read_until(f'"request_id": "{body["request_id"]}"', 5), \
+                    watcher.out[-3000:]
     finally:
         watched = watcher.stop()
     # the actor is the account the broker authenticated, then the person it vouches for
