@@ -486,8 +486,8 @@ class MqttBridge:
     def _publish_all(self, snap: dict[str, Any]) -> None:
         t = self.topics
         snap = {**snap, "table_id": self.cfg.table_id}
-        self._publish(t.state, json.dumps(snap), retain=True)
-        self.counters["state_published"] += 1
+        if self._publish(t.state, json.dumps(snap), retain=True):
+            self.counters["state_published"] += 1
         self._publish_value(t.readings, ONLINE if snap["link"]["healthy"] else OFFLINE)
         for c in snap["cushions"]:
             i = c["cushion"]
