@@ -5,7 +5,8 @@ watchdog thread.  Between polls the thread sleeps in ``poll(2)`` on the board's 
 wakes the moment bytes arrive (a reading is handled as fast as with a 5 ms poll) and
 otherwise at the next control cycle or history sample, and at least every ``idle_s``
 (10 × ``poll_s``: 50 ms, against a 100 ms retransmission timeout, 0.5 s output refresh
-and 1 s staleness limit) for what else is due by time.  Polling every 5 ms whether or
+and 1 s staleness limit; 50 ms of simulated time under ``demo --speed``) for what else
+is due by time.  Polling every 5 ms whether or
 not anything had arrived was most of the controller's CPU.
 
 If the poll thread stops completing control
@@ -25,6 +26,10 @@ from firmware_bridge import protocol as p
 
 from .service import Controller
 
+#: the longest the poll thread sleeps without bytes from the board, in the controller's
+#: clock time: against a 100 ms retransmission timeout, 0.5 s refresh, 1 s staleness
+IDLE_CLOCK_S = 0.05
+
 
 class ControllerRunner:
     """Poll thread + watchdog thread around one ``Controller``."""
@@ -34,7 +39,12 @@ class ControllerRunner:
                  idle_s: float | None = None) -> None:
         self.controller = controller
         self.poll_s = poll_s
-        self.idle_s = 10 * poll_s if idle_s is None else max(poll_s, idle_s)
+        # a ScaledClock (``demo --speed``) runs ``speed`` times faster: what is due every
+        # 50 ms of its time is due every 50 ms / speed of ours
+        self._speed = float(getattr(controller.clock, "speed", 1.0)) or 1.0
+        if idle_s is None:
+            idle_s = min(10 * poll_s, IDLE_CLOCK_S / self._speed)
+        self.idle_s = max(poll_s, idle_s)
         self.on_watchdog = on_watchdog
         self._stop = threading.Event()
         self._last_progress = time.monotonic()
@@ -84,7 +94,8 @@ class ControllerRunner:
         fd = _fileno(c.link._port)  # noqa: SLF001 - only to wait on it
         if fd is not None:
             # no later than the next control cycle or history sample
-            timeout = max(0.0, min(self.idle_s, c.next_due() - c.clock.now()))
+            due_in = (c.next_due() - c.clock.now()) / self._speed
+            timeout = max(0.0, min(self.idle_s, due_in))
             try:
                 # poll(), not select(): select cannot wait on descriptors above 1023
                 waiter = select.poll()
