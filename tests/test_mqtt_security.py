@@ -340,3 +340,29 @@ def test_generated_mosquitto_files_are_what_the_fixture_runs(mosquitto: Mosquitt
     assert "user table-table0\ntopic read hydrotherm/table0/cmd/#" in acl
     assert "user dashboard" in acl and "topic write hydrotherm/+/cmd/#" in acl
     assert os.access(mosquitto.dir / "passwd", os.R_OK)
+
+
+def test_each_part_logs_in_with_its_own_account_from_the_credentials_file(
+        tmp_path: Path) -> None:
+    """With a broker URL but no credentials in it, the controller and the dashboard take
+    their own account's password from the installation's file (what mosquitto-config
+    writes); credentials given explicitly win."""
+    from controller.mqtt_setup import setup_broker
+    from dashboard.server import dashboard_address
+    from hydrotherm.config import from_mapping
+
+    store = CredentialStore(tmp_path)
+    store.ensure(["t1"], broker_hashes=False)
+    cfg = from_mapping({"mqtt": {"broker": "mqtt://broker.clinic:1883",
+                                 "credentials_file": str(store.credentials_path)}})
+    setup = setup_broker(cfg.mqtt, tmp_path / "unused", ["t1"], env={})
+    assert setup.embedded is None
+    t1 = setup.address_for("table-t1")
+    assert (t1.host, t1.username, t1.password) == ("broker.clinic", "table-t1",
+                                                   store.password("table-t1"))
+    dash = dashboard_address(cfg, cfg.mqtt.broker, tmp_path / "unused")
+    assert (dash.username, dash.password) == ("dashboard", store.password("dashboard"))
+    explicit = setup_broker(cfg.mqtt, tmp_path, ["t1"],
+                            env={"HYDROTHERM_MQTT_USERNAME": "me",
+                                 "HYDROTHERM_MQTT_PASSWORD": "pw"})
+    assert explicit.address_for("table-t1").username == "me"
