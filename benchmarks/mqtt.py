@@ -1,9 +1,12 @@
-"""Benchmarks for issue 4: MQTT latency, the controller's CPU with publishing on, a fleet.
+"""Benchmarks for issues 4 and 12: MQTT latency, the controller's CPU with publishing on,
+a command flood, a fleet.
 
 Prints figures; asserts nothing about speed (the machines are shared and noisy).
-Run: ``python -m benchmarks.mqtt [--json OUT] [--tables 50] [--fleet-seconds 30]``
-(about two minutes).  Needs Debian's ``mosquitto`` (the broker every part runs on, on a
-free loopback port with its own configuration, persistence off).
+Run: ``python -m benchmarks.mqtt [--json OUT] [--tables 200] [--fleet-seconds 30]``
+(about three minutes).  Needs Debian's ``mosquitto`` (the broker every part runs on, on a
+free loopback port, persistence off), secured as a clinic's would be: the files
+``hydrotherm broker mosquitto-config`` writes (passwords, the account ACL); every client
+logs in with its own account.
 
 Method:
 
@@ -30,17 +33,27 @@ Method:
   same with ``--no-mqtt``.  utime+stime of each ``run`` process from /proc over a window
   after start-up, scaled to an hour of real time.
 
+* **Flood.**  One table (as in *latency*, default settings) and, from the dashboard's own
+  account, 10,000 well-formed setpoint commands in 10 s (QoS 1).  Halfway through, a
+  heat-off from a second dashboard client: the time until the controller has heat off,
+  and until its reply arrives.  Meanwhile an observer records every ``state``: its age
+  on arrival (receive wall time minus the snapshot's ``time``), the longest gap between
+  two, and whether ``status`` ever said ``offline``; the bridge's disconnects, the
+  gate's accepted/refused counts and the event log's ``command_refused`` entries.
+
 * **Fleet.**  ``hydrotherm sim --tables N`` (one process) and N controllers with their
-  bridges in one worker process (table ids t00.., each its own paho client, the default
-  5 ms poll), all heating, on one Mosquitto; a ``FleetClient`` in this process (which does
-  nothing else meanwhile) receives every table.  Messages per second at the FleetClient
+  bridges in worker processes of 50 (table ids f000.., each its own paho client and its
+  own table account, the default 5 ms poll), all heating, on one Mosquitto with the
+  accounts and ACL; a ``FleetClient`` in this process, as the dashboard account (it does
+  nothing else meanwhile), receives every table.  Messages per second at the FleetClient
   in the window when all tables are up; each table's count of published states against
   the states the FleetClient received (a difference is a lost update); CPU of the
-  FleetClient (this process), the worker, the simulator and Mosquitto from /proc.  Run
-  twice: with the default publishing settings, and stressed (a changed state at most every
-  0.05 s, a state at least every 0.5 s).  The worker reports trips, link reconnects and
-  host-watchdog cuts: non-zero would mean this machine could not keep N tables in real
-  time in one process (on 2 cores it can: see the worker's CPU).
+  FleetClient (this process), the workers, the simulator and Mosquitto from /proc; the
+  update latency at the FleetClient (receive wall time minus each state's ``time``, as a
+  fleet page sees it).  Run twice, on tables of their own: with the default publishing
+  settings, and stressed (a changed state at most every 0.05 s, a state at least every
+  0.5 s).  The workers report trips, link reconnects and host-watchdog cuts: non-zero
+  would mean this machine could not keep N tables in real time.
 """
 
 from __future__ import annotations
@@ -63,10 +76,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.stats import percentile
+from controller.eventlog import EventLog
+from controller.mqtt.accounts import CredentialStore, table_account
 from controller.mqtt.bridge import MqttBridge
 from controller.mqtt.broker import free_port, wait_for_port
 from controller.mqtt.client import parse_broker_url
 from controller.mqtt.fleet import FleetClient
+from controller.mqtt.mosquitto import write_config
 from controller.runner import ControllerRunner
 from controller.service import Controller
 from firmware_bridge.link import BoardLink
@@ -84,23 +100,27 @@ STRESS = {"min_interval_s": 0.05, "state_interval_s": 0.5}
 # --- helpers -------------------------------------------------------------------------------
 
 class Mosquitto:
-    """Debian's mosquitto on a free loopback port, persistence off."""
+    """Debian's mosquitto on a free loopback port, persistence off, on the files
+    ``hydrotherm broker mosquitto-config`` writes (accounts for ``table_ids``, the ACL)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, table_ids: list[str]) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise SystemExit("mosquitto not found: install Debian's `mosquitto` package")
         self.port = free_port()
-        conf = directory / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
-                 "persistence false", "log_dest none"]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        conf.write_text("\n".join(lines) + "\n")
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.dir = directory
+        paths = write_config(directory, table_ids, port=self.port)
+        self.store = CredentialStore(directory)
+        paths["conf"].write_text(paths["conf"].read_text() + "persistence false\n"
+                                 "log_dest none\n")
+        self.proc = subprocess.Popen([binary, "-c", str(paths["conf"])],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port("127.0.0.1", self.port, 10)
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.base_url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = self.url_as("dashboard")
+
+    def url_as(self, user: str) -> str:
+        return f"mqtt://{user}:{self.store.password(user)}@127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -144,6 +164,8 @@ class Subscriber:
         self.lock = threading.Lock()
         self.messages: list[tuple[float, str, bytes]] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        if addr.username:
+            self.client.username_pw_set(addr.username, addr.password)
         self.ready = threading.Event()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda *a: self.ready.set()
@@ -188,7 +210,8 @@ class Subscriber:
 class LocalTable:
     """Simulated board + controller + runner + bridge in this process."""
 
-    def __init__(self, url: str, table_id: str, mqtt_over: dict[str, Any] | None = None) -> None:
+    def __init__(self, broker: Mosquitto, table_id: str,
+                 mqtt_over: dict[str, Any] | None = None, log: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="htbm"))
         self.cfg = from_mapping({"plant": {"initial_water_c": 34.0},
                                  "mqtt": {"table_id": table_id, **(mqtt_over or {})}})
@@ -196,7 +219,8 @@ class LocalTable:
         clock = RealClock()
         self.link = BoardLink(self.cfg.link, Thermistor(self.cfg.sensor), clock,
                               url=self.server.ports[0].path)
-        self.controller = Controller(self.cfg, self.link, clock)
+        self.controller = Controller(self.cfg, self.link, clock,
+                                     log=EventLog(self.dir / "events.sqlite3") if log else None)
         for i in (0, 1):
             self.controller.set_heat(i, True, "benchmark")
         self.seen: dict[int, float] = {}  # telemetry count -> when the controller held it
@@ -220,6 +244,7 @@ class LocalTable:
 
         self.controller.poll = poll  # type: ignore[method-assign]
         self.runner = ControllerRunner(self.controller).start()
+        url = broker.url_as(table_account(table_id))
         self.bridge = MqttBridge(self.controller, self.cfg, parse_broker_url(url, env={})).start()
         if not (self.bridge.wait_connected(10) and wait_until(lambda: self.link.healthy, 10)):
             raise RuntimeError("table did not come up")
@@ -234,9 +259,10 @@ class LocalTable:
 
 # --- 1. latency ---------------------------------------------------------------------------
 
-def latency(url: str, trips: int, changes: int) -> dict[str, Any]:
+def latency(broker: Mosquitto, trips: int, changes: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    table = LocalTable(url, "lat")
+    url = broker.url_as("observer")
+    table = LocalTable(broker, "lat")
     t = table.topics
     sub = Subscriber(url, [t.state, t.events, t.value(1, "problem")])
     try:
@@ -280,7 +306,7 @@ def latency(url: str, trips: int, changes: int) -> dict[str, Any]:
         sub.stop()
         table.stop()
 
-    table = LocalTable(url, "pipe", {"min_interval_s": 0.05})
+    table = LocalTable(broker, "pipe", {"min_interval_s": 0.05})
     t = table.topics
     sub = Subscriber(url, [t.state, t.events, t.value(0, "setpoint_c")])
     try:
@@ -311,7 +337,8 @@ def latency(url: str, trips: int, changes: int) -> dict[str, Any]:
 
 # --- 2. controller CPU per hour -------------------------------------------------------------
 
-def controller_cpu(url: str, seconds: float, warmup_s: float = 4.0) -> dict[str, Any]:
+def controller_cpu(broker: Mosquitto, seconds: float, warmup_s: float = 4.0) -> dict[str, Any]:
+    url = broker.url_as(table_account("cpu"))
     work = Path(tempfile.mkdtemp(prefix="htbm"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -357,15 +384,128 @@ def controller_cpu(url: str, seconds: float, warmup_s: float = 4.0) -> dict[str,
         shutil.rmtree(work, ignore_errors=True)
 
 
-# --- 3. fleet -------------------------------------------------------------------------------
+# --- 3. flood -------------------------------------------------------------------------------
 
-def fleet_worker(sim_dir: str, tables: int, url: str, seconds: float, poll_s: float,
-                 mqtt_over: dict[str, Any]) -> None:
-    """Subprocess: N controllers + bridges on the boards of one ``hydrotherm sim``."""
-    address = parse_broker_url(url, env={})
+def flood(broker: Mosquitto, n: int, seconds: float) -> dict[str, Any]:
+    table = LocalTable(broker, "flood", log=True)
+    t = table.topics
+    sub = Subscriber(broker.url_as("observer"), [t.state, t.status])
+    wall_rx: list[tuple[float, float]] = []  # (receive wall time, state time)
+    lock = threading.Lock()
+    real = sub.client.on_message
+
+    def on_message(client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == t.state:
+            with lock:
+                wall_rx.append((time.time(), json.loads(msg.payload)["time"]))
+        real(client, userdata, msg)
+
+    sub.client.on_message = on_message
+    a = parse_broker_url(broker.url, env={})
+    flooder = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="flooder")
+    flooder.username_pw_set(a.username, a.password)
+    flooder.max_inflight_messages_set(1000)
+    flooder.connect(a.host, a.port)
+    flooder.loop_start()
+    dash = FleetClient(MqttConfig(), parse_broker_url(broker.url, env={})).start()
+    out: dict[str, Any] = {}
+    try:
+        dash.wait_connected(10)
+        time.sleep(1.0)
+        mark = sub.mark()
+        with lock:
+            w0 = len(wall_rx)
+        cpu0 = time.process_time()
+        heat: dict[str, Any] = {}
+
+        def heat_off() -> None:
+            time.sleep(seconds / 2)
+            t0 = time.monotonic()
+            done = threading.Event()
+
+            def watch() -> None:
+                while not done.is_set():
+                    if not table.controller.cushions[0].heat_on:
+                        heat["applied"] = time.monotonic() - t0
+                        return
+                    time.sleep(0.001)
+
+            th = threading.Thread(target=watch)
+            th.start()
+            reply = dash.command("flood", "heat", {"cushion": 0, "on": False,
+                                                    "actor": "therapist"}, timeout_s=10)
+            heat["reply"] = time.monotonic() - t0
+            heat["ok"] = reply.get("ok")
+            th.join(5)
+            done.set()
+
+        hth = threading.Thread(target=heat_off)
+        t_start = time.monotonic()
+        hth.start()
+        for i in range(n):
+            body = {"cushion": 1, "value": 36.0 + (i % 30) / 10, "actor": "flood",
+                    "request_id": f"f{i}"}
+            flooder.publish(t.command("setpoint"), json.dumps(body), qos=1)
+            lag = t_start + seconds * (i + 1) / n - time.monotonic()
+            if lag > 0:
+                time.sleep(lag)
+        flood_s = time.monotonic() - t_start
+        hth.join(15)
+        time.sleep(1.0)
+        cpu = time.process_time() - cpu0
+        with lock:
+            during = wall_rx[w0:]
+        states = [rx for rx, _ in during]
+        gaps = [b - a for a, b in zip(states, states[1:], strict=False)]
+        msgs = sub.since(mark)
+        logged = table.controller.log.events(kinds=["command_refused"])
+        out = {"sent": n, "flood_s": flood_s,
+               "state_age": summary_ms([rx - st for rx, st in during]),
+               "max_state_gap_s": max(gaps) if gaps else float("nan"),
+               "offline_seen": any(top == t.status and p == b"offline" for _, top, p in msgs),
+               "disconnects": table.bridge.counters["disconnects"],
+               "heat_off_applied_ms": 1000 * heat.get("applied", float("nan")),
+               "heat_off_reply_ms": 1000 * heat.get("reply", float("nan")),
+               "heat_off_ok": heat.get("ok"),
+               "gate": dict(table.bridge.gate.counters),
+               "refused_events": len(logged),
+               "refusals_counted": sum(e.detail.get("count", 1) for e in logged),
+               "process_cpu_pct": 100 * cpu / (time.monotonic() - t_start)}
+    finally:
+        dash.stop()
+        flooder.disconnect()
+        flooder.loop_stop()
+        sub.stop()
+        table.stop()
+    return out
+
+
+# --- 4. fleet -------------------------------------------------------------------------------
+
+#: tables per worker process: pyserial waits with select(), which cannot take descriptors
+#: above 1023, so one process cannot hold 200 tables (each has a pty, pyserial's pipes and
+#: a paho socket pair); real tables are separate processes anyway
+PER_WORKER = 50
+
+
+def fleet_ids(tables: int, tag: str = "f") -> list[str]:
+    return [f"{tag}{i:03d}" for i in range(tables)]
+
+
+def fleet_worker(sim_dir: str, first: int, count: int, url: str, seconds: float,
+                 poll_s: float, mqtt_over: dict[str, Any], accounts_dir: str, tag: str) -> None:
+    """Subprocess: controllers + bridges for boards ``first``.. of one ``hydrotherm sim``,
+    each logged in as its own table account."""
+    store = CredentialStore(accounts_dir)
+    base = parse_broker_url(url, env={})
     items = []
-    for i in range(tables):
-        cfg: Config = from_mapping({"mqtt": {"table_id": f"t{i:02d}", **mqtt_over}})
+    ids = fleet_ids(first + count, tag)
+    for i in range(first, first + count):
+        tid = ids[i]
+        cfg: Config = from_mapping({"mqtt": {"table_id": tid, **mqtt_over}})
+        user = table_account(tid)
+        address = parse_broker_url(f"mqtt://{user}:{store.password(user)}@{base.host}:"
+                                   f"{base.port}", env={})
         clock = RealClock()
         link = BoardLink(cfg.link, Thermistor(cfg.sensor), clock,
                          url=str(Path(sim_dir) / f"table{i}"))
@@ -398,30 +538,45 @@ def fleet_worker(sim_dir: str, tables: int, url: str, seconds: float, poll_s: fl
     }), flush=True)
 
 
-def fleet(url: str, tables: int, seconds: float, poll_s: float, broker_pid: int,
-          mqtt_over: dict[str, Any] | None = None) -> dict[str, Any]:
+def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
+          mqtt_over: dict[str, Any] | None = None, tag: str = "f") -> dict[str, Any]:
+    """``tables`` controllers in workers of ``PER_WORKER``, one FleetClient (the dashboard
+    account) here.  ``tag`` starts the table ids, so each run has tables of its own."""
+    url, broker_pid = broker.url, broker.proc.pid
     work = Path(tempfile.mkdtemp(prefix="htbm"))
     sim_dir = work / "sim"
-    # a prefix of its own, so retained topics of an earlier run cannot count
     prefix = (mqtt_over or {}).get("prefix", "hydrotherm")
     view = FleetClient(MqttConfig(prefix=prefix), parse_broker_url(url, env={})).start()
-    sim = worker = None
+    ages: list[float] = []
+    measuring = threading.Event()
+
+    def on_update(table_id: str, leaf: str, value: Any) -> None:
+        if leaf == "state" and measuring.is_set() and isinstance(value, dict):
+            ages.append(time.time() - value["time"])
+
+    view.listeners.append(on_update)
+    sim = None
+    workers: list[subprocess.Popen[str]] = []
     try:
         if not view.wait_connected(10):
             raise RuntimeError("FleetClient could not connect")
         sim = subprocess.Popen([EXE, "sim", "--tables", str(tables), "--dir", str(sim_dir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(lambda: (sim_dir / "control.sock").exists(), 20, 0.05):
+        if not wait_until(lambda: (sim_dir / "control.sock").exists(), 30, 0.05):
             raise RuntimeError("hydrotherm sim did not start")
         t_start = time.monotonic()
-        worker = subprocess.Popen([sys.executable, "-m", "benchmarks.mqtt", "--fleet-worker",
-                                   str(sim_dir), str(tables), url, str(seconds), str(poll_s),
-                                   json.dumps(mqtt_over or {})],
-                                  stdout=subprocess.PIPE, text=True)
-        assert worker.stdout is not None
-        worker.stdout.readline()  # started
+        for first in range(0, tables, PER_WORKER):
+            count = min(PER_WORKER, tables - first)
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.mqtt", "--fleet-worker", str(sim_dir),
+                 str(first), str(count), broker.base_url, str(seconds), str(poll_s),
+                 json.dumps(mqtt_over or {}), str(broker.dir), tag],
+                stdout=subprocess.PIPE, text=True))
+        for w in workers:
+            assert w.stdout is not None
+            w.stdout.readline()  # started
 
-        ids = {f"t{i:02d}" for i in range(tables)}  # other tables on the broker: offline
+        ids = set(fleet_ids(tables, tag))  # other tables on the broker: offline
 
         def mine() -> dict[str, Any]:
             return {k: v for k, v in view.snapshot().items() if k in ids}
@@ -432,41 +587,50 @@ def fleet(url: str, tables: int, seconds: float, poll_s: float, broker_pid: int,
                 v["status"] == "online" and v["state"] and v["state"]["link"]["healthy"]
                 for v in snap.values())
 
-        up = wait_until(all_up, 30, 0.1)
+        up = wait_until(all_up, 45, 0.1)
         t_up = time.monotonic()
         window = max(5.0, seconds - (t_up - t_start) - 2.0)
         m0, c0 = view.messages, time.process_time()
-        pids = {"worker": worker.pid, "sim": sim.pid, "mosquitto": broker_pid}
+        pids = {"sim": sim.pid, "mosquitto": broker_pid,
+                **{f"worker{k}": w.pid for k, w in enumerate(workers)}}
         cpu0 = {n: proc_cpu_s(pid) for n, pid in pids.items()}
+        measuring.set()
         time.sleep(window)
+        measuring.clear()
         dt = time.monotonic() - t_up
         msgs, sub_cpu = view.messages - m0, time.process_time() - c0
         cpu = {n: 100 * (proc_cpu_s(pid) - cpu0[n]) / dt for n, pid in pids.items()}
-        rss = proc_rss_mb(worker.pid)
-        line = worker.stdout.readline()
-        worker.wait(60)
-        report = json.loads(line)
-        wait_until(lambda: all(v["status"] == "offline" for v in mine().values()), 15, 0.1)
+        rss = sum(proc_rss_mb(w.pid) for w in workers)
+        reports = []
+        for w in workers:
+            line = w.stdout.readline()  # type: ignore[union-attr]
+            w.wait(60)
+            reports.append(json.loads(line))
+        wait_until(lambda: all(v["status"] == "offline" for v in mine().values()), 20, 0.1)
         time.sleep(0.5)
         received = {tid: v["state_updates"] for tid, v in mine().items()}
-        published = report["published"]
+        published = {k: v for r in reports for k, v in r["published"].items()}
         # published - received per table: > 0 lost, < 0 duplicated (QoS 1 may redeliver)
         lost = {tid: n - received.get(tid, 0) for tid, n in published.items()
                 if n != received.get(tid, 0)}
+        worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
         return {"tables": tables, "all_up": up, "startup_s": t_up - t_start, "window_s": dt,
+                "workers": len(workers),
                 "messages": msgs, "messages_per_s": msgs / dt,
                 "subscriber_cpu_pct": 100 * sub_cpu / dt,
-                "worker_cpu_pct": cpu["worker"], "sim_cpu_pct": cpu["sim"],
+                "worker_cpu_pct": worker_cpu, "sim_cpu_pct": cpu["sim"],
                 "mosquitto_cpu_pct": cpu["mosquitto"],
                 "worker_rss_mb": rss,
                 "states_published": sum(published.values()),
                 "states_received": sum(received.get(t, 0) for t in published),
                 "tables_with_lost_updates": lost, "poll_s": poll_s,
-                **{k: report[k] for k in ("tables_tripped", "link_reconnects",
-                                          "watchdog_fired", "events_published")}}
+                "update_latency": summary_ms(ages),
+                **{k: sum(r[k] for r in reports)
+                   for k in ("tables_tripped", "link_reconnects", "watchdog_fired",
+                             "events_published")}}
     finally:
         view.stop()
-        for p in (worker, sim):
+        for p in (*workers, sim):
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -486,7 +650,7 @@ def _line(label: str, s: dict[str, float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="write the figures to this file")
-    ap.add_argument("--tables", type=int, default=50, help="fleet size")
+    ap.add_argument("--tables", type=int, default=200, help="fleet size")
     ap.add_argument("--fleet-seconds", type=float, default=25.0)
     ap.add_argument("--stress-seconds", type=float, default=18.0,
                     help="the fleet again, publishing at least every 0.5 s (0: skip)")
@@ -494,22 +658,26 @@ def main() -> None:
     ap.add_argument("--trips", type=int, default=10)
     ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--poll-s", type=float, default=0.005, help="fleet controllers' poll")
-    ap.add_argument("--only", action="append", choices=("latency", "cpu", "fleet"),
+    ap.add_argument("--flood", type=int, default=10000, help="commands in the flood")
+    ap.add_argument("--flood-seconds", type=float, default=10.0)
+    ap.add_argument("--only", action="append", choices=("latency", "cpu", "flood", "fleet"),
                     help="run only this part (repeatable)")
-    ap.add_argument("--fleet-worker", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--fleet-worker", nargs=9, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fleet_worker:
-        d, n, url, secs, poll, over = args.fleet_worker
-        fleet_worker(d, int(n), url, float(secs), float(poll), json.loads(over))
+        d, first, n, url, secs, poll, over, accounts, tag = args.fleet_worker
+        fleet_worker(d, int(first), int(n), url, float(secs), float(poll), json.loads(over),
+                     accounts, tag)
         return
     work = Path(tempfile.mkdtemp(prefix="htbm"))
-    broker = Mosquitto(work)
+    broker = Mosquitto(work, ["lat", "pipe", "cpu", "flood", *fleet_ids(args.tables, "f"),
+                              *fleet_ids(args.tables, "s")])
     res: dict[str, Any] = {"cpus": os.cpu_count()}
-    only = set(args.only or ("latency", "cpu", "fleet"))
+    only = set(args.only or ("latency", "cpu", "flood", "fleet"))
     try:
         t0 = time.monotonic()
         if "latency" in only:
-            res["latency"] = lat = latency(broker.url, args.trips, args.changes)
+            res["latency"] = lat = latency(broker, args.trips, args.changes)
             print("latency on loopback (Mosquitto 2, one process, one monotonic clock):")
             for key, label in (
                     ("trip_to_events", "board trip -> subscriber, events"),
@@ -521,7 +689,7 @@ def main() -> None:
                     ("change_to_value", "setpoint change -> setpoint_c value")):
                 print(_line("  " + label, lat[key]))
         if "cpu" in only:
-            res["controller_cpu"] = cpu = controller_cpu(broker.url, args.cpu_seconds)
+            res["controller_cpu"] = cpu = controller_cpu(broker, args.cpu_seconds)
             print(f"controller CPU (hydrotherm run --heat, {cpu['window_s']:.0f} s window):")
             for name, label in (("mqtt", "publishing to Mosquitto"), ("no_mqtt", "--no-mqtt")):
                 c = cpu[name]
@@ -530,24 +698,40 @@ def main() -> None:
                       f"simulator {c['sim_cpu_pct']:.1f} %")
             print(f"  {'MQTT share':<42} {cpu['mqtt_overhead_cpu_s_per_hour']:7.0f} "
                   "CPU s per hour")
+        if "flood" in only:
+            res["flood"] = fl = flood(broker, args.flood, args.flood_seconds)
+            print(f"command flood: {fl['sent']} setpoint commands in {fl['flood_s']:.1f} s "
+                  "from the dashboard account, on one table (default settings):")
+            print(_line("  state age on arrival during the flood", fl["state_age"]))
+            print(f"  longest gap between states {fl['max_state_gap_s'] * 1000:.0f} ms; "
+                  f"status offline seen: {'YES' if fl['offline_seen'] else 'no'}; "
+                  f"bridge disconnects {fl['disconnects']}")
+            print(f"  heat-off in the middle: applied after {fl['heat_off_applied_ms']:.0f} ms, "
+                  f"reply after {fl['heat_off_reply_ms']:.0f} ms (ok: {fl['heat_off_ok']})")
+            print(f"  gate: accepted {fl['gate']['accepted']}, refused (rate) "
+                  f"{fl['gate']['refused_rate']}, refused (queue) {fl['gate']['refused_queue']}; "
+                  f"event log command_refused entries {fl['refused_events']} (counting "
+                  f"{fl['refusals_counted']}); CPU of this process (table, flooder, "
+                  f"observer) "
+                  f"{fl['process_cpu_pct']:.0f} % of a core")
         if "fleet" in only:
-            runs = [("fleet", "default settings", args.fleet_seconds,
-                     {"prefix": "fleet"})]
+            runs = [("fleet", "default settings", args.fleet_seconds, {}, "f")]
             if args.stress_seconds > 0:
                 runs.append(("fleet_stress", "state at least every 0.5 s, changes every 0.05 s",
-                             args.stress_seconds, {"prefix": "stress", **STRESS}))
-            for key, label, secs, over in runs:
-                res[key] = f = fleet(broker.url, args.tables, secs, args.poll_s,
-                                     broker.proc.pid, over)
+                             args.stress_seconds, dict(STRESS), "s"))
+            for key, label, secs, over, tag in runs:
+                res[key] = f = fleet(broker, args.tables, secs, args.poll_s, over, tag)
                 print(f"fleet of {f['tables']} simulated tables on one Mosquitto, {label} "
                       f"({f['window_s']:.0f} s window, all up after {f['startup_s']:.1f} s: "
                       f"{'yes' if f['all_up'] else 'NO'}):")
                 print(f"  FleetClient: {f['messages_per_s']:.0f} messages/s, "
                       f"CPU {f['subscriber_cpu_pct']:.1f} % of a core")
+                print(_line("  update latency (state time -> FleetClient)",
+                            f["update_latency"]))
                 print(f"  states published {f['states_published']}, received "
                       f"{f['states_received']}, tables with lost updates: "
                       f"{len(f['tables_with_lost_updates'])}")
-                print(f"  worker ({f['tables']} controllers + bridges, poll "
+                print(f"  {f['workers']} workers ({f['tables']} controllers + bridges, poll "
                       f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} %, RSS "
                       f"{f['worker_rss_mb']:.0f} MiB; simulator CPU {f['sim_cpu_pct']:.0f} %; "
                       f"Mosquitto CPU {f['mosquitto_cpu_pct']:.1f} %")

@@ -246,6 +246,12 @@ class Controller:
 
     # --- the loop --------------------------------------------------------------------------
 
+    def next_due(self) -> float:
+        """Clock time of the next thing ``poll`` does by time alone (a control cycle, a
+        history sample): a runner that sleeps between polls wakes by then."""
+        return min(self._next_cycle, self._next_sample if self.log is not None
+                   else float("inf"))
+
     def poll(self) -> None:
         with self.lock:
             link = self.link

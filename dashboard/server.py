@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +22,7 @@ from flask import Flask
 from waitress import create_server, wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-from controller.mqtt.client import parse_broker_url
+from controller.mqtt.client import BrokerAddress, parse_broker_url
 from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config, DashboardConfig, parse_networks
 
@@ -111,6 +112,18 @@ def default_broker_url(cfg: Config) -> str:
     return f"mqtt://{host}:{cfg.mqtt.embedded_port}"
 
 
+def dashboard_address(cfg: Config, url: str, directory: Path) -> BrokerAddress:
+    """The broker as the ``dashboard`` account: credentials from the URL or the environment
+    if given, else from this installation's MQTT accounts file (controller.mqtt.accounts)."""
+    from controller.mqtt.accounts import DASHBOARD, credentials_store
+
+    address = parse_broker_url(url)
+    if address.username:
+        return address
+    password = credentials_store(cfg.mqtt, directory).load().get(DASHBOARD)
+    return replace(address, username=DASHBOARD, password=password) if password else address
+
+
 def serve(cfg: Config, *, broker_url: str | None = None, host: str | None = None,
           port: int | None = None, data_dir: str | Path | None = None, demo: bool = False,
           demo_actions: DemoActions | None = None, secure_cookies: bool = False,
@@ -127,7 +140,7 @@ def serve(cfg: Config, *, broker_url: str | None = None, host: str | None = None
               f"  (shown only this once; stored hashed in {users.path}; change it with "
               "`hydrotherm dashboard set-password therapist`)", file=out, flush=True)
     secret = load_secret_key(directory)
-    address = parse_broker_url(broker_url or default_broker_url(cfg))
+    address = dashboard_address(cfg, broker_url or default_broker_url(cfg), directory)
     fleet = FleetClient(cfg.mqtt, address).start()
     fleet.wait_connected(2.0)
     app = create_app(cfg, fleet, users, secret_key=secret, demo=demo,

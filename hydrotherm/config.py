@@ -176,6 +176,11 @@ class MqttConfig:
     broker: str = _f("", doc="mqtt://[user:pass@]host[:port] or mqtts://...; empty: embedded")
     embedded_host: str = _f("127.0.0.1", doc="address the embedded broker binds (loopback)")
     embedded_port: int = _f(1883, 0, 65535, "port of the embedded broker (0: any free port)")
+    embedded_cert_file: str = _f("", doc="TLS certificate of the embedded broker (needed "
+                                         "beyond loopback)")
+    embedded_key_file: str = _f("", doc="TLS key of the embedded broker")
+    credentials_file: str = _f("", doc="MQTT accounts file (mosquitto-config writes one); "
+                                       "empty: <data dir>/mqtt-credentials.toml")
     prefix: str = _f("hydrotherm", doc="first level of every topic")
     table_id: str = _f("table0", doc="this table's id: second level of every topic")
     protocol: str = _f("3.1.1", doc="MQTT protocol version: 3.1.1 or 5")
@@ -189,6 +194,10 @@ class MqttConfig:
     min_interval_s: float = _f(0.5, 0.05, 10.0, "publish a changed state at most this often")
     command_max_age_s: float = _f(30.0, 1.0, 3600.0, "refuse commands whose sent_at is older")
     command_max_bytes: int = _f(1024, 64, 65536, "refuse larger command payloads")
+    command_rate_per_s: float = _f(5.0, 0.1, 1000.0, "commands per second per account "
+                                                      "(more are refused; heat-off never)")
+    command_burst: int = _f(20, 1, 10000, "commands an account may send at once")
+    command_queue: int = _f(64, 1, 10000, "commands waiting for the command thread")
     discovery: bool = _f(True, doc="publish Home Assistant discovery")
     discovery_prefix: str = _f("homeassistant", doc="Home Assistant discovery prefix")
 

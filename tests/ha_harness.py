@@ -235,14 +235,19 @@ class HomeAssistant:
         # The later onboarding steps (core_config, analytics) would set up integrations
         # that reach the internet (a weather service, text-to-speech): not needed here.
 
-    def add_mqtt(self, host: str, port: int) -> dict[str, Any]:
-        """The MQTT integration as a config entry, through its config flow."""
+    def add_mqtt(self, host: str, port: int, username: str | None = None,
+                 password: str | None = None) -> dict[str, Any]:
+        """The MQTT integration as a config entry, through its config flow (logged in as
+        ``username``: the project's ``homeassistant`` account on a secured broker)."""
         status, flow = self.request("POST", "/api/config/config_entries/flow",
                                     body={"handler": "mqtt", "show_advanced_options": False})
         if status != 200:
             raise HaUnavailable(f"MQTT config flow did not start: {status} {flow}")
         status, res = self.request("POST", f"/api/config/config_entries/flow/{flow['flow_id']}",
-                                   body={"broker": host, "port": port}, timeout_s=120)
+                                   body={"broker": host, "port": port,
+                                         **({"username": username, "password": password}
+                                            if username else {})},
+                                   timeout_s=120)
         if status != 200 or res.get("type") != "create_entry":
             raise HaUnavailable(f"MQTT config flow failed: {status} {res}")
         return res

@@ -2,7 +2,15 @@
 simulated table publishing over MQTT, and a recording subscriber.
 
 Test modules load this with ``pytest_plugins = ["tests.mqtt_fixtures"]``.  Everything binds
-127.0.0.1 and every wait has a bound.  A missing ``mosquitto`` / ``mosquitto_sub`` skips the
+127.0.0.1 and every wait has a bound.
+
+Both brokers run secured, as a user's would: the embedded one as ``hydrotherm run`` starts
+it (passwords, the account ACL), Mosquitto with the files ``hydrotherm broker
+mosquitto-config`` writes.  ``broker.url`` carries the ``dashboard`` account's credentials
+(reads every table, may send commands); ``broker.url_as(user)`` any other account; a table
+made by ``table_factory`` logs in as its own ``table-<id>``.  The accounts (for the
+table ids in ``TEST_TABLES``) are created once per session, since argon2 is slow on
+purpose.  A missing ``mosquitto`` / ``mosquitto_sub`` skips the
 tests that need it, naming the Debian package to install; with ``CI=true`` in the
 environment it fails them instead, so a CI image without the package cannot go green by
 skipping.
@@ -29,9 +37,17 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.eventlog import EventLog
+from controller.mqtt.accounts import (
+    CREDENTIALS_FILE,
+    DASHBOARD,
+    PASSWD_FILE,
+    CredentialStore,
+    table_account,
+)
 from controller.mqtt.bridge import MqttBridge
 from controller.mqtt.broker import EmbeddedBroker, free_port, wait_for_port
-from controller.mqtt.client import parse_broker_url
+from controller.mqtt.client import BrokerAddress, parse_broker_url
+from controller.mqtt.mosquitto import write_config
 from controller.mqtt.topics import Topics
 from controller.runner import ControllerRunner
 from controller.service import Controller
@@ -45,6 +61,47 @@ HOST = "127.0.0.1"
 
 #: test-friendly MQTT settings: a changed state goes out within 0.1 s
 FAST_MQTT = {"min_interval_s": 0.1, "state_interval_s": 2.0}
+
+#: table ids that have an account on the test brokers
+TEST_TABLES = ("table0", "t1", "t2", "retained", "proc", "flood", "spoof")
+
+#: (host, port) of a running secured test broker -> its accounts
+_ACCOUNTS: dict[tuple[str, int], CredentialStore] = {}
+_SESSION_ACCOUNTS: list[Path] = []
+
+
+def session_accounts() -> Path:
+    """One credentials directory (plain + argon2 files) for the whole test session."""
+    if not _SESSION_ACCOUNTS:
+        d = short_tmpdir()
+        CredentialStore(d).ensure(TEST_TABLES)
+        _SESSION_ACCOUNTS.append(d)
+    return _SESSION_ACCOUNTS[0]
+
+
+def copy_accounts(directory: Path) -> CredentialStore:
+    src = session_accounts()
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in (CREDENTIALS_FILE, PASSWD_FILE):
+        shutil.copy(src / name, directory / name)
+    return CredentialStore(directory)
+
+
+def account_url(host: str, port: int, user: str) -> str:
+    """``mqtt://user:password@host:port`` for an account of the secured test broker."""
+    store = _ACCOUNTS[(host, port)]
+    return f"mqtt://{user}:{store.password(user)}@{host}:{port}"
+
+
+def password(port: int, user: str, host: str = HOST) -> str:
+    """The password of an account on the secured test broker at host:port."""
+    return _ACCOUNTS[(host, port)].password(user)
+
+
+def as_account(url: str, user: str) -> str:
+    """The same broker as ``url``, logged in as ``user`` (a secured test broker only)."""
+    a = parse_broker_url(url, env={})
+    return account_url(a.host, a.port, user)
 
 
 # --- external programs -------------------------------------------------------------------
@@ -93,7 +150,7 @@ class Mosquitto:
     kind = "mosquitto"
 
     def __init__(self, binary: str, directory: Path,
-                 users: dict[str, str] | None = None) -> None:
+                 users: dict[str, str] | None = None, secured: bool = False) -> None:
         self.binary = binary
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +165,14 @@ class Mosquitto:
                  "log_type notice"]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to `mosquitto`, who cannot read tmp
+        self.store: CredentialStore | None = None
+        if secured:
+            # exactly what `hydrotherm broker mosquitto-config` writes, plus test logging
+            self.store = copy_accounts(self.dir)
+            paths = write_config(self.dir, TEST_TABLES, port=self.port)
+            self.conf.write_text(paths["conf"].read_text() + "\n".join(
+                ln for ln in lines[1:] if ln != "user root") + "\n")
+            return
         if users:
             pw = self.dir / "passwd"
             passwd = find_program("mosquitto_passwd", "mosquitto")
@@ -123,9 +188,17 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
+        """Secured: as the dashboard account; else without credentials."""
+        if self.store is not None:
+            return self.url_as(DASHBOARD)
         return f"mqtt://{self.host}:{self.port}"
 
+    def url_as(self, user: str) -> str:
+        return account_url(self.host, self.port, user)
+
     def start(self, timeout_s: float = 10.0) -> Mosquitto:
+        if self.store is not None:
+            _ACCOUNTS[(self.host, self.port)] = self.store
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         end = time.monotonic() + timeout_s
@@ -145,6 +218,7 @@ class Mosquitto:
                                        f"{timeout_s} s: {self.log_text()}") from None
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        _ACCOUNTS.pop((self.host, self.port), None)
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -178,18 +252,26 @@ class Embedded:
     kind = "embedded"
 
     def __init__(self) -> None:
-        self.broker = EmbeddedBroker(HOST, 0)
+        self.dir = short_tmpdir()
+        self.store = copy_accounts(self.dir)
+        self.broker = EmbeddedBroker(HOST, 0, passwd_file=self.store.passwd_path)
 
     def start(self) -> Embedded:
         self.broker.start()
+        _ACCOUNTS[(HOST, self.broker.port)] = self.store
         return self
 
     def stop(self) -> None:
+        _ACCOUNTS.pop((HOST, self.broker.port), None)
         self.broker.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
-        return self.broker.url
+        return self.url_as(DASHBOARD)
+
+    def url_as(self, user: str) -> str:
+        return account_url(HOST, self.broker.port, user)
 
     @property
     def port(self) -> int:
@@ -200,8 +282,9 @@ class Embedded:
 
 @pytest.fixture
 def mosquitto_factory() -> Iterator[Callable[..., Mosquitto]]:
-    """``make(users=None)`` starts a Mosquitto (with a password file when ``users`` is
-    given); all are stopped at teardown."""
+    """``make(users=None)`` starts a Mosquitto: secured with the project's accounts and ACL
+    (``hydrotherm broker mosquitto-config``), or with only a password file for ``users``
+    when given; all are stopped at teardown."""
     made: list[Mosquitto] = []
     dirs: list[Path] = []
 
@@ -209,7 +292,7 @@ def mosquitto_factory() -> Iterator[Callable[..., Mosquitto]]:
         binary = find_program("mosquitto", "mosquitto")
         d = short_tmpdir()
         dirs.append(d)
-        m = Mosquitto(binary, d, users)
+        m = Mosquitto(binary, d, users, secured=users is None)
         made.append(m)
         return m.start()
 
@@ -267,6 +350,8 @@ class Recorder:
                  username: str | None = None, password: str | None = None) -> None:
         addr = parse_broker_url(url, env={})
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
+        if username is None and addr.username:
+            username, password = addr.username, addr.password
         if username:
             self.client.username_pw_set(username, password)
         self.topics = topics
@@ -283,7 +368,10 @@ class Recorder:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
                     props: Any) -> None:
         if not rc.is_failure:
-            client.subscribe([(t, 1) for t in self.topics])
+            if self.topics:
+                client.subscribe([(t, 1) for t in self.topics])
+            else:
+                self._subscribed.set()  # a publisher only
             self.connected.set()
 
     def _on_subscribe(self, *args: Any) -> None:
@@ -380,6 +468,11 @@ class Table:
     index: int = 0
     owns_server: bool = True
     stopped: bool = field(default=False)
+    #: the broker as the dashboard account (read everything, send commands)
+    url: str = ""
+
+    def url_as(self, user: str) -> str:
+        return as_account(self.url, user)
 
     def stop(self) -> None:
         if self.stopped:
@@ -449,9 +542,9 @@ def table_factory(sim_servers: Callable[..., SimServer]) -> Iterator[Callable[..
         if heat:
             controller.set_heat(0, True, "test")
         runner = ControllerRunner(controller).start()
-        bridge = MqttBridge(controller, cfg,
-                             parse_broker_url(url, env={} if env is None else env)).start()
-        t = Table(cfg, server, controller, runner, bridge, log, bridge.topics, index, owns)
+        bridge = MqttBridge(controller, cfg, table_address(url, table_id, env)).start()
+        t = Table(cfg, server, controller, runner, bridge, log, bridge.topics, index, owns,
+                  url=url)
         made.append(t)
         if wait_connected:
             assert wait_for(lambda: link.connected, 10), f"board link did not connect: " \
@@ -465,6 +558,17 @@ def table_factory(sim_servers: Callable[..., SimServer]) -> Iterator[Callable[..
             t.stop()
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def table_address(url: str, table_id: str, env: dict[str, str] | None) -> BrokerAddress:
+    """A table logs in as its own account on a secured test broker (a URL without
+    credentials or with the dashboard's); any other URL is used as it is."""
+    a = parse_broker_url(url, env={} if env is None else env)
+    store = _ACCOUNTS.get((a.host, a.port))
+    if store is not None and a.username in (None, DASHBOARD):
+        user = table_account(table_id)
+        return BrokerAddress(a.host, a.port, a.tls, user, store.password(user))
+    return a
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def make_cfg() -> Config:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(make_cfg(), tmp_path_factory.mktemp("stack")) as st:
+    with LocalStack(make_cfg(), tmp_path_factory.mktemp("stack"),
+                    extra_tables=("ghost", "gone")) as st:
         yield st
 
 
@@ -279,13 +280,13 @@ def test_setpoint_applied_and_actor_is_the_logged_in_user(
     assert resp.json["ok"] is True and resp.json["reply"]["setpoint_c"] == 37.5
     assert "37.5 °C" in resp.json["message"]
     last = stack.controller.log.events(kinds=["setpoint"])[-1]
-    assert last.actor == "mqtt:therapist" and last.detail["to"] == 37.5
+    assert last.actor == "mqtt:dashboard/therapist" and last.detail["to"] == 37.5
     # the state topic follows, and the API shows it
     assert wait_for(lambda: client.get("/api/tables/table0").json["state"]["cushions"][0]
                     ["setpoint_c"] == 37.5, 5.0)
     # and the event API reports it with the actor too
     events = client.get("/api/tables/table0/events?limit=20").json["events"]
-    assert any(e["kind"] == "setpoint" and e["actor"] == "mqtt:therapist" for e in events)
+    assert any(e["kind"] == "setpoint" and e["actor"] == "mqtt:dashboard/therapist" for e in events)
     resp = client.post("/api/tables/table0/setpoint", json={"cushion": 0, "value": 37},
                        headers=h)
     assert resp.status_code == 200 and resp.json["reply"]["setpoint_c"] == 37.0
@@ -299,7 +300,7 @@ def test_heat_and_reset_commands(session: tuple[FlaskClient, dict[str, str]],
     resp = client.post("/api/tables/table0/heat", json={"cushion": 1, "on": False}, headers=h)
     assert resp.status_code == 200 and "off" in resp.json["message"]
     heat = stack.controller.log.events(kinds=["heat"])[-1]
-    assert heat.actor == "mqtt:therapist" and heat.cushion == 1
+    assert heat.actor == "mqtt:dashboard/therapist" and heat.cushion == 1
     resp = client.post("/api/tables/table0/reset", json={}, headers=h)
     assert resp.status_code == 200 and "no trip" in resp.json["message"]
 
@@ -444,19 +445,26 @@ def test_trip_shown_in_words_reset_refused_then_accepted(
     assert resp, "the reset was never accepted after the fault cleared"
     assert resp.json["reply"]["cleared"] == ["sensor_open"]
     refused = stack.controller.log.events(kinds=["reset_refused", "trip_reset"])
-    assert {e.actor for e in refused} == {"mqtt:therapist"}
+    assert {e.actor for e in refused} == {"mqtt:dashboard/therapist"}
 
 
 def test_offline_table_and_silent_controller(
         session: tuple[FlaskClient, dict[str, str]], stack: LocalStack) -> None:
     client, h = session
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-ghosts")
-    addr = parse_broker_url(stack.broker_url)
-    pub.connect(addr.host, addr.port)
-    pub.loop_start()
+    # two tables with accounts of their own but no controller answering (the broker lets a
+    # table's account publish only its own subtree)
+    pubs = {}
+    for t in ("ghost", "gone"):
+        addr = parse_broker_url(stack.url_as(f"table-{t}"), env={})
+        pub = pubs[t] = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{t}")
+        pub.username_pw_set(addr.username, addr.password)
+        pub.connect(addr.host, addr.port)
+        pub.loop_start()
     try:
-        pub.publish("hydrotherm/ghost/status", "online", qos=1, retain=True).wait_for_publish(5)
-        pub.publish("hydrotherm/gone/status", "offline", qos=1, retain=True).wait_for_publish(5)
+        pubs["ghost"].publish("hydrotherm/ghost/status", "online", qos=1,
+                              retain=True).wait_for_publish(5)
+        pubs["gone"].publish("hydrotherm/gone/status", "offline", qos=1,
+                             retain=True).wait_for_publish(5)
         assert wait_for(lambda: stack.fleet.table("ghost") and stack.fleet.table("gone"), 5.0)
         t0 = time.monotonic()
         resp = client.post("/api/tables/ghost/setpoint", json={"cushion": 0, "value": 37},
@@ -471,10 +479,10 @@ def test_offline_table_and_silent_controller(
         metrics = client.get("/metrics").text
         assert 'outcome="timeout"' in metrics and 'outcome="offline"' in metrics
     finally:
-        for t in ("ghost", "gone"):
+        for t, pub in pubs.items():
             pub.publish(f"hydrotherm/{t}/status", "", qos=1, retain=True).wait_for_publish(5)
-        pub.loop_stop()
-        pub.disconnect()
+            pub.loop_stop()
+            pub.disconnect()
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -556,7 +564,7 @@ def test_sse_all_tables_stream_and_events(session: tuple[FlaskClient, dict[str, 
     ev = re.search(r"event: event\ndata: (.*)\n\n", text)
     assert ev, text[-500:]
     body = json.loads(ev.group(1))
-    assert body["kind"] == "setpoint" and body["actor"] == "mqtt:therapist"
+    assert body["kind"] == "setpoint" and body["actor"] == "mqtt:dashboard/therapist"
     assert body["text"] == "Setpoint 37.0 → 36.5 °C"
 
 

@@ -126,7 +126,7 @@ def test_therapist_session_in_a_real_browser(served: tuple[LocalStack, str]) -> 
             assert f"setpoint set to {want} °C" in reply.text_content()
             assert stack.controller.cushions[0].setpoint_c == float(want)
             assert stack.controller.log.events(kinds=["setpoint"])[-1].actor == \
-                "mqtt:therapist"
+                "mqtt:dashboard/therapist"
             shot(page, "04-setpoint-raised")
 
             # 4. a sensor wire breaks: the trip banner in plain words, reset enabled

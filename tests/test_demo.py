@@ -13,8 +13,10 @@ import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.mqtt.accounts import CredentialStore
 from controller.mqtt.broker import free_port
 from tests.test_cli import EXE
 
@@ -33,9 +35,11 @@ def read_until(proc: subprocess.Popen, pattern: str, timeout_s: float) -> tuple[
     raise AssertionError(f"{pattern!r} not printed; got:\n{''.join(seen)}")
 
 
-def retained_state(port: int, topic: str, timeout_s: float = 10.0) -> dict:
+def retained_state(port: int, topic: str, user: str, password: str,
+                   timeout_s: float = 10.0) -> dict:
     got: list[bytes] = []
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-test")
+    client.username_pw_set(user, password)
     client.on_connect = lambda c, *a: c.subscribe(topic, 1)
     client.on_message = lambda c, u, m: got.append(m.payload)
     client.connect("127.0.0.1", port)
@@ -64,6 +68,12 @@ def test_demo_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
          "--dashboard-port", str(dash_port), "--interval", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        # the embedded broker wants passwords: the demo creates the accounts, says where
+        m, _ = read_until(proc, r"created MQTT accounts .*: passwords in (\S+) \(mode 0600\)",
+                          30)
+        creds = Path(m.group(1))
+        assert creds == tmp_path / "data" / "demo" / "mqtt-credentials.toml"
+        observer = CredentialStore(creds.parent).password("observer")
         m, _ = read_until(proc, r"dashboard: (http://\S+)/  login: therapist / (\S+)", 30)
         url, password = m.group(1), m.group(2)
         assert len(password) >= 8
@@ -72,7 +82,9 @@ def test_demo_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert r.status == 200 and health["broker"] is True
         with urllib.request.urlopen(f"{url}/login", timeout=5) as r:
             assert r.status == 200 and b"password" in r.read().lower()
-        state = retained_state(broker_port, "hydrotherm/table0/state")
+        state = retained_state(broker_port, "hydrotherm/table0/state", "observer", observer)
+        with pytest.raises(AssertionError, match="no retained"):
+            retained_state(broker_port, "hydrotherm/table0/state", "observer", "wrong", 2)
         assert state["table_id"] == "table0" and state["link"]["healthy"]
         read_until(proc, r"out 100\.0 %", 20)  # heating through the real link
         # the paced clock says whether it kept up or how far it fell behind

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from controller.mqtt.accounts import HOMEASSISTANT
 from tests.ha_harness import HaUnavailable, HomeAssistant, ensure_installed
 from tests.mqtt_fixtures import Mosquitto, Table, short_tmpdir, wait_for
 
@@ -113,7 +114,8 @@ def test_home_assistant_shows_the_table_truthfully(
         table_factory: Callable[..., Table]) -> None:
     ha = home_assistant
     table = table_factory(mosquitto.url)
-    ha.add_mqtt(mosquitto.host, mosquitto.port)
+    ha.add_mqtt(mosquitto.host, mosquitto.port, HOMEASSISTANT,
+                mosquitto.store.password(HOMEASSISTANT) if mosquitto.store else None)
     v = View(ha)
 
     # 1. every entity, with the right states
@@ -151,7 +153,7 @@ def test_home_assistant_shows_the_table_truthfully(
     assert wait_for(lambda: table.controller.cushions[0].setpoint_c == 38.4, 10)
     v.until(lambda v: v.get("climate", "Cushion 0 (upper body)")["attributes"]
             ["temperature"] == 38.4, 10, "the new target temperature")
-    assert table.events("setpoint")[-1].actor == "mqtt:home_assistant"
+    assert table.events("setpoint")[-1].actor == "mqtt:homeassistant"
 
     # 3. out of range: Home Assistant 2024.3 sends it; the table refuses; HA shows why
     ha.call("climate", "set_temperature", {"entity_id": c0["entity_id"], "temperature": 45})
@@ -159,7 +161,7 @@ def test_home_assistant_shows_the_table_truthfully(
             "the refused setpoint")
     assert table.controller.cushions[0].setpoint_c == 38.4
     refusal = v.get("sensor", "Last refused command")
-    assert refusal["attributes"]["actor"] == "mqtt:home_assistant"
+    assert refusal["attributes"]["actor"] == "mqtt:homeassistant"
     assert v.get("climate", "Cushion 0 (upper body)")["attributes"]["temperature"] == 38.4
 
     # 4. a sensor breaks: blocked, hvac_action off (never idle), reset button offered
@@ -190,7 +192,7 @@ def test_home_assistant_shows_the_table_truthfully(
         if wait_for(lambda: not table.controller.supervisor.trips, 3):
             break
     assert not table.controller.supervisor.trips, "reset from Home Assistant never accepted"
-    assert table.events("trip_reset")[-1].actor == "mqtt:home_assistant"
+    assert table.events("trip_reset")[-1].actor == "mqtt:homeassistant"
     v.until(lambda v: v.get("button", "Cushion 0 reset trip")["state"] == "unavailable"
             and v.get("sensor", "Cushion 0 heat state")["state"] != "blocked", 15,
             "the cleared trip")

@@ -78,7 +78,7 @@ def test_status_and_state_are_retained_for_a_late_subscriber(table: Table, recor
     t = table.topics
     # published after the estimate appeared (a changed state goes out within 0.1 s)
     assert wait_for(lambda: table.bridge.counters["state_published"] >= 2, 5)
-    rec = recorder(table.bridge.address.display(), [t.status, t.state, t.readings])
+    rec = recorder(table.url, [t.status, t.state, t.readings])
     status = rec.wait_topic(t.status)
     assert status is not None and status.retain and status.text == "online"
     readings = rec.wait_topic(t.readings)
@@ -110,7 +110,7 @@ def test_status_and_state_are_retained_for_a_late_subscriber(table: Table, recor
 def test_per_value_topics(table: Table, recorder) -> None:
     healthy_estimate(table)
     t = table.topics
-    rec = recorder(table.bridge.address.display(), [f"{t.base}/cushion/+/+", t.result])
+    rec = recorder(table.url, [f"{t.base}/cushion/+/+", t.result])
     want = {t.value(i, v) for i in (0, 1) for v in VALUES}
     assert wait_for(lambda: want <= {m.topic for m in rec.messages}, 5), \
         want - {m.topic for m in rec.messages}
@@ -150,7 +150,7 @@ def test_per_value_topics(table: Table, recorder) -> None:
 def test_readings_unavailable_while_the_link_is_down(table: Table, recorder) -> None:
     healthy_estimate(table)
     t = table.topics
-    url = table.bridge.address.display()
+    url = table.url
     rec = recorder(url, [t.readings, t.state, f"{t.base}/cushion/+/water_c",
                          f"{t.base}/cushion/+/output_pct"])
     assert rec.wait_topic(t.readings, lambda m: m.text == "online")
@@ -201,7 +201,8 @@ def test_last_will_on_a_killed_controller_and_offline_on_a_clean_stop(
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
             [EXE, "--config", str(conf), "run", "--port", srv.ports[0].path, "--broker",
-             broker.url, "--table-id", "proc", "--data-dir", str(tmp_path / "data"),
+             broker.url_as("table-proc"), "--table-id", "proc",
+             "--data-dir", str(tmp_path / "data"),
              "--interval", "60"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -232,7 +233,7 @@ def test_last_will_on_a_killed_controller_and_offline_on_a_clean_stop(
 
 
 def test_in_process_stop_says_offline(table: Table, recorder) -> None:
-    rec = recorder(table.bridge.address.display(), [table.topics.status])
+    rec = recorder(table.url, [table.topics.status])
     assert rec.wait_topic(table.topics.status, lambda m: m.text == "online")
     mark = rec.mark()
     table.stop()
@@ -243,7 +244,7 @@ def test_in_process_stop_says_offline(table: Table, recorder) -> None:
 
 def test_commands_accepted_and_logged(table: Table, recorder) -> None:
     t = table.topics
-    rec = recorder(table.bridge.address.display(), [t.result, t.state, t.events])
+    rec = recorder(table.url, [t.result, t.state, t.events])
     reply = send(rec, table, "setpoint", cmd(actor="alice", cushion=0, value=38.5,
                                              sent_at=time.time()))
     assert reply["ok"] is True and reply["command"] == "setpoint"
@@ -252,12 +253,14 @@ def test_commands_accepted_and_logged(table: Table, recorder) -> None:
     assert rec.wait_topic(t.state, lambda m: m.json()["cushions"][0]["setpoint_c"] == 38.5, 5)
     assert table.controller.cushions[0].setpoint_c == 38.5
     ev = rec.wait_topic(t.events, lambda m: m.json()["kind"] == "setpoint", 5)
-    assert ev is not None and ev.json()["actor"] == "mqtt:alice"
+    assert ev is not None and ev.json()["actor"] == "mqtt:dashboard/alice"
     assert ev.json()["table_id"] == "table0"
     assert send(rec, table, "heat", cmd(actor="alice", cushion=1, on=True))["ok"]
     assert rec.wait_topic(t.state, lambda m: m.json()["cushions"][1]["heat_on"], 5)
     logged = [(e.kind, e.actor, e.cushion) for e in table.events()]
-    assert ("setpoint", "mqtt:alice", 0) in logged and ("heat", "mqtt:alice", 1) in logged
+    # the account (from the ACL-guarded topic) and the person the dashboard vouches for
+    assert ("setpoint", "mqtt:dashboard/alice", 0) in logged
+    assert ("heat", "mqtt:dashboard/alice", 1) in logged
 
 
 def refusals() -> list[tuple[str, str, Any, str]]:
@@ -293,7 +296,7 @@ def refusals() -> list[tuple[str, str, Any, str]]:
 
 def test_commands_refused_with_reasons(table: Table, recorder) -> None:
     t = table.topics
-    rec = recorder(table.bridge.address.display(), [t.result])
+    rec = recorder(table.url, [t.result])
     refused_before = len(table.events("command_refused"))
     cases = refusals()
     for label, name, body, reason in cases:
@@ -335,7 +338,7 @@ def test_retained_command_is_ignored_and_cleared(broker, table_factory, recorder
 def test_reset_over_mqtt(table: Table, recorder) -> None:
     t = table.topics
     healthy_estimate(table)
-    rec = recorder(table.bridge.address.display(), [t.result, t.value(0, "problem"), t.state])
+    rec = recorder(table.url, [t.result, t.value(0, "problem"), t.state])
     assert table.fault("sensor_open", cushion=0, sensor="primary")["ok"]
     assert rec.wait_topic(t.value(0, "problem"), lambda m: m.text == "ON", 10), "no trip"
     trip_state = rec.wait_topic(t.state, lambda m: m.json()["cushions"][0]["trips"], 5)
@@ -352,7 +355,7 @@ def test_reset_over_mqtt(table: Table, recorder) -> None:
     assert reply["ok"] is True and "sensor_open" in reply["cleared"]
     assert rec.wait_topic(t.value(0, "problem"), lambda m: m.text == "OFF", 5)
     kinds = [(e.kind, e.actor) for e in table.events()]
-    assert ("trip_reset", "mqtt:nurse") in kinds
+    assert ("trip_reset", "mqtt:dashboard/nurse") in kinds
 
 
 def test_a_trip_that_needs_service_is_refused_over_mqtt(table: Table, recorder) -> None:
@@ -409,7 +412,7 @@ def test_broker_restart_survived_and_state_republished(mosquitto, table_factory,
     # once the bridge has republished, a newcomer must find everything retained
     assert wait_for(lambda: table.bridge.counters["state_published"] > published, 5)
     time.sleep(0.3)
-    late = recorder(mosquitto.url, [f"{t.base}/#", "homeassistant/#"])
+    late = recorder(mosquitto.url_as("observer"), [f"{t.base}/#", "homeassistant/#"])
     assert late.wait_topic(t.status, lambda m: m.retain and m.text == "online", 5)
     state = late.wait_topic(t.state, lambda m: m.retain, 5)
     assert state is not None
@@ -431,10 +434,10 @@ def test_embedded_broker_sends_only_the_retained_messages_subscribed_to(
     client ever subscribed to; controller/mqtt/broker.py works around it."""
     table = table_factory(embedded_broker.url)
     t = table.topics
-    first = recorder(embedded_broker.url, [t.status, "homeassistant/#"])
+    first = recorder(embedded_broker.url_as("observer"), [t.status, "homeassistant/#"])
     assert first.wait_topic(t.status)
     first.close()
-    second = recorder(embedded_broker.url, [t.readings])
+    second = recorder(embedded_broker.url_as("observer"), [t.readings])
     assert second.wait_topic(t.readings, timeout_s=5)
     time.sleep(0.3)
     assert {m.topic for m in second.messages} == {t.readings}
@@ -469,7 +472,8 @@ def test_wrong_credentials_refused_right_ones_from_the_environment_work(
 
 def test_mqtt5_request_response(mosquitto, table_factory, recorder) -> None:
     table = table_factory(mosquitto.url, mqtt={"protocol": "5"})
-    reply_topic = f"clients/{uuid.uuid4().hex[:8]}/reply"
+    # under the table's own subtree: the only place its account may publish (docs/mqtt.md)
+    reply_topic = f"{table.topics.base}/reply/{uuid.uuid4().hex[:8]}"
     rec = recorder(mosquitto.url, [reply_topic, table.topics.result], protocol=mqtt.MQTTv5)
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = reply_topic
@@ -546,7 +550,7 @@ SENSOR_DEVICE_CLASSES = {"duration", "temperature", "power_factor", "enum", None
 
 def test_home_assistant_discovery(table: Table, recorder) -> None:
     t = table.topics
-    url = table.bridge.address.display()
+    url = table.url_as("homeassistant")  # reads discovery, may publish the .../set topics
     probe = recorder(url, ["homeassistant/#"])  # the broker has all of them ...
     assert wait_for(lambda: len({m.topic for m in probe.messages}) >= N_DISCOVERY, 5)
     rec = recorder(url, ["homeassistant/#", t.result])  # ... so a newcomer gets them retained
@@ -608,7 +612,7 @@ def test_home_assistant_discovery(table: Table, recorder) -> None:
         assert (b["payload_on"], b["payload_off"]) == ("ON", "OFF")
     for b in by_component["sensor"]:
         assert b.get("device_class") in SENSOR_DEVICE_CLASSES
-    # the climate's command topics drive the table (actor home_assistant)
+    # the climate's command topics drive the table (actor: the homeassistant account)
     c0 = next(b for b in by_component["climate"] if b["unique_id"].endswith("c0_climate"))
     mark = rec.mark()
     rec.publish(c0["temperature_command_topic"], "38.5")
@@ -622,7 +626,7 @@ def test_home_assistant_discovery(table: Table, recorder) -> None:
     bad = rec.wait_topic(t.result, timeout_s=5, after=mark)
     assert bad is not None and not bad.json()["ok"] and "heat or off" in bad.json()["error"]
     assert table.controller.cushions[0].heat_on is False
-    assert ("setpoint", "mqtt:home_assistant") in [(e.kind, e.actor) for e in table.events()]
+    assert ("setpoint", "mqtt:homeassistant") in [(e.kind, e.actor) for e in table.events()]
     # Home Assistant restarts: discovery comes again
     mark = rec.mark()
     rec.publish("homeassistant/status", "online")

@@ -21,7 +21,7 @@ import pytest
 from controller.mqtt.topics import VALUES
 
 pytest.register_assert_rewrite("tests.mqtt_fixtures")
-from tests.mqtt_fixtures import Recorder, Table, find_program  # noqa: E402
+from tests.mqtt_fixtures import Recorder, Table, find_program, password  # noqa: E402
 
 pytest_plugins = ["tests.mqtt_fixtures"]
 
@@ -58,6 +58,9 @@ def _adapt(command: str, port: int, clients: dict[str, str], extra: str = "") ->
     """Point a documented command at the test broker (127.0.0.1:port) and the found
     client binaries; for mosquitto_sub, add a bound (-W) and any extra options."""
     cmd = command.replace("-h localhost", f"-h 127.0.0.1 -p {port}")
+    # the documentation's shell variables: this test broker's passwords
+    for var, user in (("$OBS", "observer"), ("$DASH", "dashboard"), ("$HA", "homeassistant")):
+        cmd = cmd.replace(f'"{var}"', password(port, user))
     if cmd.startswith("mosquitto_sub"):
         cmd = f"{clients['sub']} -W 5 {extra}" + cmd[len("mosquitto_sub"):]
     else:
@@ -177,10 +180,12 @@ def test_documented_commands_drive_the_table(table: Table, broker, clients, reco
         # the documented watcher sees every reply and the events
         for body in replies:
             if body.get("request_id"):
-                assert watcher.read_until(f'"request_id": "{body["request_id"]}"', 5)
+                assert watcher.read_until(f'"request_id": "{body["request_id"]}"', 5), \
+                    watcher.out[-3000:]
     finally:
         watched = watcher.stop()
-    assert "hydrotherm/table0/events" in watched and "mqtt:reception" in watched
+    # the actor is the account the broker authenticated, then the person it vouches for
+    assert "hydrotherm/table0/events" in watched and "mqtt:dashboard/reception" in watched
     # and the table did what the examples said: 38.5 then 38 (Home Assistant style) on
     # cushion 0; cushion 1 heat on, 37.5, then mode off
     c = table.controller.cushions
@@ -197,7 +202,8 @@ def _retained_becomes(clients: dict[str, str], port: int, topic: str, want: str,
     republishes within min_interval_s of a change)."""
     end = time.monotonic() + timeout_s
     while True:
-        res = _bash(f"{clients['sub']} -h 127.0.0.1 -p {port} -W 5 -C 1 -t {topic}")
+        res = _bash(f"{clients['sub']} -h 127.0.0.1 -p {port} -u observer "
+                    f"-P {password(port, 'observer')} -W 5 -C 1 -t {topic}")
         if res.returncode == 0 and res.stdout.strip() == want:
             return True
         if time.monotonic() > end:
@@ -208,7 +214,7 @@ def _retained_becomes(clients: dict[str, str], port: int, topic: str, want: str,
 def test_mosquitto_pub_setpoint_seen_on_result_and_state(table: Table, broker,
                                                          clients) -> None:
     sub, pub = clients["sub"], clients["pub"]
-    where = f"-h 127.0.0.1 -p {broker.port}"
+    where = f"-h 127.0.0.1 -p {broker.port} -u dashboard -P {password(broker.port, 'dashboard')}"
     watcher = Watch(f"{sub} {where} -W 10 -C 1 -t hydrotherm/table0/result")
     try:
         res = _bash(f"{pub} {where} -q 1 -t hydrotherm/table0/cmd/setpoint -m "
@@ -231,7 +237,7 @@ def test_mosquitto_pub_setpoint_seen_on_result_and_state(table: Table, broker,
         time.sleep(0.1)
     assert _retained_becomes(clients, broker.port, "hydrotherm/table0/cushion/1/setpoint_c",
                              "39.5")
-    assert ("setpoint", "mqtt:cli") in [(e.kind, e.actor) for e in table.events()]
+    assert ("setpoint", "mqtt:dashboard/cli") in [(e.kind, e.actor) for e in table.events()]
 
 
 def test_documented_mqtt5_request_response(mosquitto, table_factory, clients) -> None:

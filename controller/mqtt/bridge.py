@@ -2,8 +2,15 @@
 
 Control never depends on MQTT.  The bridge only reads ``Controller.snapshot()`` and calls
 the controller's command methods, which validate again; paho runs in its own network
-thread, publishing runs in a thread of its own, and every callback catches its own
-errors (an exception inside a paho callback would kill the network thread).  With the
+thread, publishing runs in a thread of its own, commands are judged in a third
+(``controller.mqtt.ratelimit``: paho's thread only rate-limits and queues them, so a
+command flood cannot stop the keep-alive), and every callback catches its own errors (an
+exception inside a paho callback would kill the network thread).
+
+Who sent a command is known from its topic, because the broker's ACL lets only one account
+publish there (``controller.mqtt.accounts``): ``cmd/…`` is the dashboard's (the person in
+``actor`` is trusted from it and logged as ``mqtt:dashboard/<person>``), the plain
+``…/set`` topics are Home Assistant's (``mqtt:homeassistant``).  With the
 broker down the controller keeps controlling and logging; paho reconnects with back-off
 and ``on_connect`` republishes the whole retained state.
 
@@ -32,9 +39,11 @@ from paho.mqtt.properties import Properties
 from controller.service import CommandError, Controller
 from hydrotherm.config import CUSHIONS, Config
 
+from .accounts import DASHBOARD, HOMEASSISTANT
 from .client import BrokerAddress, connect_kwargs, make_client
 from .cushion_values import cushion_values
 from .ha_discovery import discovery_messages
+from .ratelimit import RATE_LIMIT, CommandGate, Offer, TokenBucket
 from .refusals import refusal_payload
 from .topics import COMMANDS, OFFLINE, ONLINE, QUERIES, Topics
 
@@ -48,6 +57,16 @@ MAX_POINTS = 2000
 MAX_EVENTS = 1000
 COMMON = {"actor", "request_id", "sent_at"}
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+#: paho's queue of unacknowledged QoS 1 messages; events queued while the broker is away
+#: stop at EVENT_BACKLOG, so the burst after a reconnect (status, discovery, state,
+#: values: about 40 messages) always fits and ``online`` is never refused for a full queue
+PAHO_QUEUE = 1200
+EVENT_BACKLOG = 1000
+#: between the last ``offline`` being acknowledged and the disconnect (see ``stop``)
+STOP_GRACE_S = 0.3
+#: replies to commands refused by the rate limit: QoS 0, at most this many per second
+REFUSAL_REPLIES_PER_S = 5.0
 
 
 class CommandRefused(ValueError):
@@ -66,13 +85,15 @@ class MqttBridge:
         self.wall = wall
         self.topics = Topics(self.cfg.prefix, self.cfg.table_id)
         self.client = make_client(self.cfg, address, f"hydrotherm-{self.cfg.table_id}")
+        self.client.max_queued_messages_set(PAHO_QUEUE)
         self.client.will_set(self.topics.status, OFFLINE, qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
         self.counters = {"connects": 0, "disconnects": 0, "state_published": 0,
-                         "events_published": 0, "commands_ok": 0, "commands_refused": 0}
+                         "events_published": 0, "events_dropped": 0, "commands_ok": 0,
+                         "commands_refused": 0, "publish_failures": 0, "online_retries": 0}
         self.last_error = ""
         self._lock = threading.Lock()
         self._last_sig: Any = None
@@ -82,11 +103,20 @@ class MqttBridge:
         self._thread: threading.Thread | None = None
         self._force = threading.Event()
         self._discovered_fw: str | None = None
+        self._online_pending = False
+        self._offline_events = 0
+        self._reply_bucket = TokenBucket(REFUSAL_REPLIES_PER_S, REFUSAL_REPLIES_PER_S,
+                                         time.monotonic)
+        self.gate = CommandGate(self._handle_offer, self._refuse_fast, self._report_refusals,
+                                rate_per_s=self.cfg.command_rate_per_s,
+                                burst=self.cfg.command_burst,
+                                queue_size=self.cfg.command_queue)
         controller.listeners.append(self._on_controller_event)
 
     # --- life cycle ------------------------------------------------------------------------
 
     def start(self) -> MqttBridge:
+        self.gate.start()
         self.client.connect_async(self.address.host, self.address.port,
                                   keepalive=self.cfg.keepalive_s, **connect_kwargs(self.cfg))
         self.client.loop_start()
@@ -100,11 +130,16 @@ class MqttBridge:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout_s)
+        self.gate.stop(timeout_s)
         if self.connected.is_set():
             try:
                 self._publish_all(self.controller.snapshot())
                 info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
                 info.wait_for_publish(timeout_s)
+                # amqtt 0.12 acknowledges a publish before its per-client loop has handed
+                # it on, and drops what is still queued there when the client disconnects:
+                # give it a moment (Mosquitto needs none)
+                time.sleep(STOP_GRACE_S)
             except Exception as exc:  # noqa: BLE001 - stopping anyway
                 log.warning("could not publish offline: %s", exc)
         self.client.disconnect()
@@ -127,7 +162,8 @@ class MqttBridge:
             t = self.topics
             client.subscribe([(t.command_filter, 1), (t.value_set_filter, 1),
                               (f"{self.cfg.discovery_prefix}/status", 1)])
-            client.publish(t.status, ONLINE, qos=1, retain=True)
+            self._offline_events = 0
+            self._publish_online()
             with self._lock:
                 self._values.clear()  # republish every retained value
                 self._last_sig = None
@@ -142,17 +178,70 @@ class MqttBridge:
         self.connected.clear()
         self.counters["disconnects"] += 1
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            if msg.topic == f"{self.cfg.discovery_prefix}/status":
-                if msg.payload == b"online":  # Home Assistant restarted: send discovery again
-                    self._publish_discovery()
-                return
-            self._handle_command(msg)
-        except Exception:  # noqa: BLE001
-            log.exception("command handling failed")
+    def _publish_online(self) -> None:
+        """``online``, checked: if paho cannot take it now, the publish loop retries."""
+        info = self.client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        self._online_pending = info.rc != mqtt.MQTT_ERR_SUCCESS
+        if self._online_pending:
+            self.counters["online_retries"] += 1
+            log.warning("could not publish online (%s): retrying",
+                        mqtt.error_string(info.rc))
 
-    # --- commands --------------------------------------------------------------------------
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """On paho's network thread: only sort, rate-limit and queue (ratelimit)."""
+        try:
+            topic = msg.topic
+            if topic == f"{self.cfg.discovery_prefix}/status":
+                if msg.payload == b"online":  # Home Assistant restarted: send discovery again
+                    self.gate.offer(Offer(msg, HOMEASSISTANT, False))
+                return
+            if not msg.payload:
+                return  # the deletion of a retained message (ours, after a refusal)
+            if topic.startswith(self._cmd_prefix):
+                self.gate.offer(Offer(msg, DASHBOARD, topic.endswith("/cmd/heat")
+                                      and _is_heat_off(msg.payload)))
+            elif topic.endswith("/set"):
+                self.gate.offer(Offer(msg, HOMEASSISTANT,
+                                      topic.endswith("/mode/set") and msg.payload == b"off"))
+        except Exception:  # noqa: BLE001
+            log.exception("command triage failed")
+
+    @property
+    def _cmd_prefix(self) -> str:
+        return f"{self.topics.base}/cmd/"
+
+    # --- commands (on the gate's thread) ---------------------------------------------------
+
+    def _handle_offer(self, offer: Offer) -> None:
+        if offer.msg.topic == f"{self.cfg.discovery_prefix}/status":
+            self._publish_discovery()
+            return
+        self._handle_command(offer.msg)
+
+    def _refuse_fast(self, offer: Offer, why: str) -> None:
+        """On the network thread: a QoS 0 reply (itself rate-limited) and nothing else; the
+        event log hears of it in the gate's next report."""
+        self.counters["commands_refused"] += 1
+        if not self._reply_bucket.take():
+            return
+        msg = offer.msg
+        name = msg.topic[len(self._cmd_prefix):] if msg.topic.startswith(self._cmd_prefix) \
+            else "ha"
+        limit = (f"more than {self.cfg.command_rate_per_s:g} commands/s from account "
+                 f"{offer.account}" if why == RATE_LIMIT
+                 else "the controller's command queue is full")
+        payload = json.dumps({"request_id": _request_id(msg.payload), "command": name,
+                              "ok": False, "error": f"refused ({why}): {limit}"})
+        self.client.publish(self.topics.result, payload, qos=0)
+
+    def _report_refusals(self, counts: dict[tuple[str, str], int]) -> None:
+        """One event per account and reason for every refusal the gate counted."""
+        for (account, why), n in sorted(counts.items()):
+            self.controller.record_event(
+                "command_refused", actor=f"mqtt:{account}",
+                reason=f"{n} command{'s' if n != 1 else ''} refused ({why})",
+                detail={"via": "mqtt", "count": n, "why": why,
+                        "interval_s": self.gate.tally.interval_s})
 
     def _handle_command(self, msg: mqtt.MQTTMessage) -> None:
         t = self.topics
@@ -215,7 +304,7 @@ class MqttBridge:
             raise CommandRefused(f"actor (who asks) is required: a string of 1–{MAX_ID_LEN} "
                                  "characters")
         self._check_age(body.get("sent_at"))
-        actor = f"mqtt:{actor.strip()}"
+        actor = f"mqtt:{DASHBOARD}/{actor.strip()}"  # only the dashboard may publish cmd/
         c = self.controller
         if name == "setpoint":
             if "cushion" not in body or "value" not in body:
@@ -294,13 +383,14 @@ class MqttBridge:
 
     def _dispatch_plain(self, topic: str, text: str) -> dict[str, Any] | None:
         """Home Assistant's plain payloads: ``.../cushion/<i>/setpoint_c/set`` and
-        ``.../cushion/<i>/mode/set`` (heat|off).  Actor: home_assistant."""
+        ``.../cushion/<i>/mode/set`` (heat|off).  Only the homeassistant account may
+        publish there, so that is the actor."""
         parts = topic.split("/")
         if parts[-3] not in [str(i) for i in range(CUSHIONS)]:
             raise CommandRefused(f"bad cushion in {topic!r}")
         cushion = int(parts[-3])
         what = parts[-2]
-        actor = "mqtt:home_assistant"
+        actor = f"mqtt:{HOMEASSISTANT}"
         if what == "setpoint_c":
             if not _PLAIN_NUMBER.fullmatch(text.strip()):  # float() would take "1_0" as 10
                 raise CommandRefused(f"setpoint {text!r} is not a number")
@@ -358,15 +448,28 @@ class MqttBridge:
 
     def _on_controller_event(self, ev: dict[str, Any]) -> None:
         if ev.get("type") == "event":
+            if not self.connected.is_set():
+                if self._offline_events >= EVENT_BACKLOG:
+                    self.counters["events_dropped"] += 1  # still in the event log
+                    return
+                self._offline_events += 1
             body = {k: v for k, v in ev.items() if k != "type"}
             body["table_id"] = self.cfg.table_id
-            self.client.publish(self.topics.events, json.dumps(body, default=str), qos=1)
+            self._publish(self.topics.events, json.dumps(body, default=str))
             self.counters["events_published"] += 1
             refusal = refusal_payload(body)
             if refusal is not None:
                 self.client.publish(self.topics.refusal, json.dumps(refusal), qos=1,
                                     retain=True)
         self._force.set()
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> bool:
+        """QoS 1, the return code checked (a full queue is counted, never silent)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.counters["publish_failures"] += 1
+            return False
+        return True
 
     def _publish_loop(self) -> None:
         while not self._stop.is_set():
@@ -375,6 +478,8 @@ class MqttBridge:
             if not self.connected.is_set():
                 continue
             try:
+                if self._online_pending:
+                    self._publish_online()
                 self.publish_state()
             except Exception:  # noqa: BLE001
                 log.exception("publishing failed")
@@ -405,8 +510,8 @@ class MqttBridge:
     def _publish_all(self, snap: dict[str, Any]) -> None:
         t = self.topics
         snap = {**snap, "table_id": self.cfg.table_id}
-        self.client.publish(t.state, json.dumps(snap), qos=1, retain=True)
-        self.counters["state_published"] += 1
+        if self._publish(t.state, json.dumps(snap), retain=True):
+            self.counters["state_published"] += 1
         self._publish_value(t.readings, ONLINE if snap["link"]["healthy"] else OFFLINE)
         for c in snap["cushions"]:
             i = c["cushion"]
@@ -418,7 +523,7 @@ class MqttBridge:
             if self._values.get(topic) == value:
                 return
             self._values[topic] = value
-        self.client.publish(topic, value, qos=1, retain=True)
+        self._publish(topic, value, retain=True)
 
     def _publish_discovery(self) -> None:
         if not self.cfg.discovery:
@@ -465,6 +570,28 @@ def _safety_part(sig: Any) -> Any:
     and holding may flicker at the band's edge and wait for the rate limit)."""
     link_state, healthy, cushions, _board = sig
     return link_state, healthy, tuple((c[4], c[5], c[7] == "blocked") for c in cushions)
+
+
+def _is_heat_off(payload: bytes) -> bool:
+    """A ``cmd/heat`` asking for heat off: the one command a flood must never delay."""
+    if b'"on"' not in payload or b"false" not in payload:
+        return False
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(body, dict) and body.get("on") is False
+
+
+def _request_id(payload: bytes) -> str | None:
+    """The request id of a refused command, if cheaply found (for its QoS 0 reply)."""
+    if b"request_id" not in payload or len(payload) > 1024:
+        return None
+    try:
+        rid = json.loads(payload).get("request_id")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return rid if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_LEN else None
 
 
 def _parse_json(payload: bytes) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """The embedded default MQTT broker (amqtt, pure Python) for a machine with nothing installed.
 
 It is what ``hydrotherm demo`` and a lone table use when no broker URL is configured. It
-binds 127.0.0.1 unless told otherwise (amqtt's own default is 0.0.0.0), allows anonymous
-clients (it is loopback-only by default) and keeps retained messages in memory. A clinic
-with many tables should use Mosquitto or a clustered broker instead (see docs/mqtt.md).
+binds 127.0.0.1 unless told otherwise (amqtt's own default is 0.0.0.0), refuses anonymous
+clients (argon2-hashed passwords from ``controller.mqtt.accounts``), enforces the account
+ACL (``controller.mqtt.acl``) and keeps retained messages in memory.  Beyond loopback it
+also needs TLS, or it refuses to start: a clinic LAN must not see passwords in clear.  A
+clinic with many tables should use Mosquitto or a clustered broker instead (see
+docs/mqtt.md).
 
 amqtt needs its own running asyncio loop, so the broker lives in a thread of its own.
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import threading
 import time
+from pathlib import Path
 
 
 class BrokerError(RuntimeError):
@@ -25,9 +30,17 @@ class BrokerError(RuntimeError):
 class EmbeddedBroker:
     """amqtt in a background thread; ``start()`` returns once the port accepts clients."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
+                 passwd_file: str | Path, prefix: str = "hydrotherm",
+                 discovery_prefix: str = "homeassistant", certfile: str = "",
+                 keyfile: str = "") -> None:
         self.host = host
         self.port = port
+        self.passwd_file = Path(passwd_file)
+        self.prefix = prefix
+        self.discovery_prefix = discovery_prefix
+        self.certfile = certfile
+        self.keyfile = keyfile
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker = None
@@ -36,11 +49,26 @@ class EmbeddedBroker:
         self._stopped = threading.Event()
 
     @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"mqtt://{host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
+    def check_exposure(self) -> None:
+        """Beyond loopback, passwords would cross the LAN in clear: TLS or no broker."""
+        if not is_loopback(self.host) and not (self.certfile and self.keyfile):
+            raise BrokerError(
+                f"refusing to open the embedded broker on {self.host}: beyond loopback it "
+                "needs TLS (set mqtt.embedded_cert_file and mqtt.embedded_key_file), or "
+                "bind 127.0.0.1 (mqtt.embedded_host)")
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
+        self.check_exposure()
+        if not self.passwd_file.is_file():
+            raise BrokerError(f"no MQTT password file at {self.passwd_file}")
         if self.port == 0:
             self.port = free_port(self.host)
         self._check_port_free()
@@ -71,10 +99,17 @@ class EmbeddedBroker:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
+        listener: dict = {"type": "tcp", "bind": f"{self.host}:{self.port}"}
+        if self.tls:
+            listener.update(ssl=True, certfile=self.certfile, keyfile=self.keyfile)
         config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                        {"allow_anonymous": True}},
+            "listeners": {"default": listener},
+            # no AnonymousAuthPlugin: a client without a username gets no vote, so it is
+            # refused; the argon2 check runs in a thread (controller.mqtt.auth)
+            "plugins": {"controller.mqtt.auth.ThreadedFileAuthPlugin":
+                        {"password_file": str(self.passwd_file)},
+                        "controller.mqtt.acl.AccountAclPlugin":
+                        {"prefix": self.prefix, "discovery_prefix": self.discovery_prefix}},
         }
 
         async def boot() -> None:
@@ -131,6 +166,15 @@ def _broker_class() -> type:
             await super()._publish_retained_messages_for_subscription(subscription, session)
 
     return _Broker
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

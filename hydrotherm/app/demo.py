@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from controller.mqtt.accounts import DASHBOARD, table_account
 from controller.mqtt.fleet import FleetClient
 from controller.runner import ControllerRunner
 from dashboard.app import create_app
@@ -31,6 +32,7 @@ from sim.server import SimServer
 
 from .errors import UsageError
 from .parts import (
+    account_address,
     build_controller,
     install_stop,
     open_log,
@@ -201,9 +203,9 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
         server = SimServer(cfg, clock, directory, tables=tables, seed=seed,
                            names=table_ids).start()
         started.append(server)
-        address, embedded = start_broker(cfg)
-        if embedded is not None:
-            started.append(embedded)  # stopped after every client of it (reverse order)
+        setup = start_broker(cfg, root, table_ids)
+        if setup.embedded is not None:
+            started.append(setup.embedded)  # stopped after every client (reverse order)
         for i, table_id in enumerate(table_ids):
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
             log = logs[table_id]
@@ -215,10 +217,12 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
             started.append(runner)
             started.append(start_service_socket(controller, log))
             runners.append(runner)
-            started.append(start_bridge(tcfg, controller, address))
+            started.append(start_bridge(tcfg, controller,
+                                        account_address(setup, table_account(table_id))))
         # the dashboard, on the same broker, with a fresh demo login each run
-        fleet = FleetClient(cfg.mqtt, address).start()
+        fleet = FleetClient(cfg.mqtt, account_address(setup, DASHBOARD)).start()
         started.append(fleet)
+        fleet.wait_connected(10)  # the broker checks an argon2 hash first
         users = UserStore(root / "users.toml")
         password = demo_password()
         users.set_password(FIRST_USER, password)

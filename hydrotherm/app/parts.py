@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from controller.eventlog import EventLog
+from controller.mqtt.accounts import AccountError
 from controller.mqtt.bridge import MqttBridge
-from controller.mqtt.broker import BrokerError, EmbeddedBroker
-from controller.mqtt.client import BrokerAddress, BrokerUrlError, parse_broker_url
+from controller.mqtt.broker import BrokerError
+from controller.mqtt.client import BrokerAddress, BrokerUrlError
+from controller.mqtt.setup import BrokerSetup, setup_broker
 from controller.runner import ControllerRunner
 from controller.service import CommandError, Controller
 from controller.service_socket import ServiceSocket, ServiceSocketError
@@ -115,23 +117,29 @@ def run_controller(controller: Controller, stop: threading.Event, interval_s: fl
         runner.stop()
 
 
-def start_broker(cfg: Config) -> tuple[BrokerAddress, EmbeddedBroker | None]:
-    """The configured broker's address, or an embedded broker started here (and returned,
-    for the caller to stop) when none is configured."""
-    embedded = None
-    url = cfg.mqtt.broker
-    if not url:
-        try:
-            embedded = EmbeddedBroker(cfg.mqtt.embedded_host, cfg.mqtt.embedded_port).start()
-        except BrokerError as exc:
-            raise UsageError(str(exc)) from None
-        url = embedded.url
-        print(f"embedded MQTT broker on {url}", flush=True)
+def start_broker(cfg: Config, data_dir: Path, table_ids: list[str]) -> BrokerSetup:
+    """The configured broker, or an embedded one started here on this installation's MQTT
+    accounts (created on first use, 0600 files in ``data_dir``): a ``BrokerSetup`` giving
+    each part its own account (``controller/mqtt/setup.py``)."""
     try:
-        return parse_broker_url(url), embedded
-    except BrokerUrlError as exc:
-        if embedded:
-            embedded.stop()
+        setup = setup_broker(cfg.mqtt, data_dir, table_ids)
+    except (BrokerError, BrokerUrlError, AccountError) as exc:
+        raise UsageError(str(exc)) from None
+    if setup.embedded is not None:
+        print(f"embedded MQTT broker on {setup.embedded.url} (passwords required)", flush=True)
+    line = setup.announce()
+    if line:
+        print(line, flush=True)
+    elif setup.store is not None and setup.embedded is not None:
+        print(f"MQTT accounts: {setup.store.credentials_path}", flush=True)
+    return setup
+
+
+def account_address(setup: BrokerSetup, account: str) -> BrokerAddress:
+    """The broker address with ``account``'s credentials (a table's or the dashboard's)."""
+    try:
+        return setup.address_for(account)
+    except AccountError as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from controller.mqtt.accounts import table_account
 from hydrotherm.clock import RealClock
 from hydrotherm.config import Config
 
 from . import preflight
 from .errors import UsageError
 from .parts import (
+    account_address,
     apply_start_commands,
     build_controller,
     install_stop,
@@ -32,9 +36,12 @@ def run_table(cfg: Config, url: str, *, data_dir: str | None, setpoints: list[fl
     apply_start_commands(controller, setpoints, heat)
     bridge = embedded = None
     if mqtt:
-        address, embedded = start_broker(cfg)
+        setup = start_broker(cfg, Path(data_dir).expanduser() if data_dir else cfg.data_dir,
+                             [cfg.mqtt.table_id])
+        embedded = setup.embedded
         try:
-            bridge = start_bridge(cfg, controller, address)
+            bridge = start_bridge(cfg, controller,
+                                  account_address(setup, table_account(cfg.mqtt.table_id)))
         except UsageError:
             if embedded is not None:
                 embedded.stop()

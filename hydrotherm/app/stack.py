@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.eventlog import EventLog
+from controller.mqtt.accounts import DASHBOARD, CredentialStore, table_account
 from controller.mqtt.bridge import MqttBridge
 from controller.mqtt.broker import EmbeddedBroker
 from controller.mqtt.client import parse_broker_url
@@ -33,8 +34,13 @@ class LocalStack:
     widened as ``hydrotherm demo --speed`` does)."""
 
     def __init__(self, cfg: Config, directory: str | Path, speed: float = 1.0,
-                 heat: tuple[bool, bool] = (True, False)) -> None:
+                 heat: tuple[bool, bool] = (True, False),
+                 extra_tables: tuple[str, ...] = ()) -> None:
         self.directory = Path(directory)
+        # MQTT accounts (the embedded broker refuses anonymous clients): this table's, the
+        # dashboard's, and ``extra_tables`` for tests that play other tables
+        self.store = CredentialStore(self.directory / "mqtt")
+        self.extra_tables = extra_tables
         self.speed = speed
         if speed > 1:
             ack = min(cfg.link.refresh_s / 2, max(cfg.link.ack_timeout_s, 0.003 * speed))
@@ -51,12 +57,18 @@ class LocalStack:
 
     @property
     def broker_url(self) -> str:
+        """The broker as the dashboard account (credentials in the URL)."""
+        return self.url_as(DASHBOARD)
+
+    def url_as(self, user: str) -> str:
         assert self.broker is not None
-        return self.broker.url
+        return self.broker.url.replace("://", f"://{user}:{self.store.password(user)}@", 1)
 
     def start(self, timeout_s: float = 20.0) -> LocalStack:
         try:
-            self.broker = EmbeddedBroker(port=0).start()
+            store = self.store
+            store.ensure([self.cfg.mqtt.table_id, *self.extra_tables])
+            self.broker = EmbeddedBroker(port=0, passwd_file=store.passwd_path).start()
             self.sim = SimServer(self.cfg, self.clock, self.directory / "sim").start()
             link = BoardLink(self.cfg.link, Thermistor(self.cfg.sensor), self.clock,
                              url=self.sim.ports[0].path)
@@ -67,9 +79,12 @@ class LocalStack:
                     self.controller.set_heat(i, True, "test")
             self.runner = ControllerRunner(self.controller,
                                            poll_s=0.001 if self.speed > 1 else 0.005).start()
-            address = parse_broker_url(self.broker.url)
-            self.bridge = MqttBridge(self.controller, self.cfg, address).start()
-            self.fleet = FleetClient(self.cfg.mqtt, address).start()
+            address = parse_broker_url(self.broker.url, env={})
+            self.bridge = MqttBridge(self.controller, self.cfg, replace(
+                address, username=table_account(self.cfg.mqtt.table_id),
+                password=store.password(table_account(self.cfg.mqtt.table_id)))).start()
+            self.fleet = FleetClient(self.cfg.mqtt, replace(
+                address, username=DASHBOARD, password=store.password(DASHBOARD))).start()
             self.wait_for_state(timeout_s)
         except BaseException:
             self.stop()
