@@ -118,6 +118,9 @@ class Controller:
         self._relay_close_sent = float("-inf")  # when the last SET_RELAY close was sent
         self._heat_states: list[str | None] = [None] * CUSHIONS  # for the ready band's hysteresis
         self.running = False
+        #: the ready-by schedule (``controller.schedule.ScheduleRunner``), attached by
+        #: whoever composes the controller; None: no schedule
+        self.schedule: Any = None
         link.add_listener(self._on_link_event)
 
     # --- life cycle ------------------------------------------------------------------------
@@ -244,6 +247,8 @@ class Controller:
                 self._check_log()
 
     def _cycle(self, now: float) -> None:
+        if self.schedule is not None:
+            self.schedule.tick(now)  # may set a setpoint or heat for this very cycle
         reading = self.link.latest if self.link.healthy else None
         n = self._applied_n
         applied = [self._applied_sum[i] / n if n else 0.0 for i in range(CUSHIONS)]
@@ -370,6 +375,7 @@ class Controller:
                 "tripped": bool(self.supervisor.trips),
                 "event_log": self.events.status() if self.events is not None else None,
                 "cushions": cushions,
+                "schedule": self.schedule.status() if self.schedule is not None else None,
             }
             self._heat_states = _add_heat_states(snap, self._heat_states)
         return snap
