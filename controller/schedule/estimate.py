@@ -21,8 +21,10 @@ from hydrotherm.config import CUSHIONS, PlantConfig
 #: "ready" is within this of the setpoint (the scenario's and the control figures' band)
 READY_BAND_C = 0.2
 #: before any morning is learned: the relative error a prediction may have (an unknown
-#: table may be 15-35 kg with a 240-360 W heater: up to ~1.7x the model's time)
-PRIOR_SPREAD = 0.3
+#: table may be 15-35 kg with a 240-360 W heater: up to ~1.7x the model's time).  Wide on
+#: purpose: the planner starts that much early, measures the rise within ~20 min and
+#: pauses, which costs a few Wh of extra loss instead of a late first morning
+PRIOR_SPREAD = 0.6
 #: learning rate of the ratio and of the spread (the newest morning counts this much)
 LEARN_RATE = 0.5
 RATIO_BOUNDS = (0.4, 3.0)
@@ -42,7 +44,7 @@ class ModelWarmup:
     integrated in ``step_s`` steps: exact for the plate's exchange, explicit for the rest
     (the water moves under 0.05 °C a step)."""
 
-    def __init__(self, plant: PlantConfig, step_s: float = 10.0) -> None:
+    def __init__(self, plant: PlantConfig, step_s: float = 30.0) -> None:
         self.c_w = plant.water_kg * plant.water_specific_heat_j_per_kg_k
         self.c_p = plant.plate_heat_capacity_j_per_k
         self.h = plant.plate_to_water_w_per_k

@@ -76,7 +76,8 @@ class Track:
     planned_start: float | None = None
     predicted_s: float | None = None
     late_by_s: float = 0.0
-    late_announced: float | None = None
+    late_warned: bool = False
+    late_worst: float = -math.inf
     set_sp: float | None = None
     set_heat: bool | None = None
     pauses: int = 0
@@ -253,6 +254,19 @@ class ScheduleRunner:
             self.c.set_heat(i, on, ACTOR)
         t.set_heat = on
 
+    def _sensed(self, i: int) -> float | None:
+        """Mean of the valid sensors, without the lag compensation: the rise is measured
+        over 10+ minutes, where the lag is a constant offset and its compensation only
+        adds noise."""
+        link = self.c.link
+        r = link.latest if link.healthy else None
+        if r is None:
+            return None
+        c = r.cushions[i]
+        vals = [s.celsius for s in (c.primary, c.redundant)
+                if s.celsius is not None and getattr(s.status, "value", "") == "ok"]
+        return sum(vals) / len(vals) if vals else None
+
     def _applied(self, i: int) -> float | None:
         link = self.c.link
         r = link.latest if link.healthy else None
@@ -269,9 +283,11 @@ class ScheduleRunner:
             self._learn(i, t)
             return
         applied = self._applied(i)
-        if applied is None or applied < FULL_POWER:
+        sensed = self._sensed(i)
+        if applied is None or applied < FULL_POWER or sensed is None:
             t.full_since = t.anchor = None
             return
+        water = sensed
         if t.full_since is None:
             t.full_since = now
         if t.anchor is None:
@@ -354,13 +370,14 @@ class ScheduleRunner:
         return ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
 
     def _announce_late(self, i: int, t: Track, now: float) -> None:
+        """A late forecast is announced at once; again only when it gets worse by
+        ``LATE_REANNOUNCE_S`` (the forecast's noise must not repeat the news)."""
         exp = t.expected_ready
-        if t.late_announced is not None and exp is not None and \
-                abs(exp - t.late_announced) < LATE_REANNOUNCE_S:
+        worst = exp if exp is not None else math.inf
+        if t.late_warned and worst < t.late_worst + LATE_REANNOUNCE_S:
             return
-        if t.late_announced == math.inf and exp is None:
-            return
-        t.late_announced = exp if exp is not None else math.inf
+        t.late_warned = True
+        t.late_worst = worst
         self.c.record_event("schedule_late", cushion=i, actor=ACTOR, detail={
             "ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
             "setpoint_c": t.occ.setpoint_c,

@@ -107,7 +107,6 @@ def measure(start_at: datetime, schedule: Schedule, duration_s: float, sec_t: li
     out: list[ScheduleRecord] = []
     end = start_at + timedelta(seconds=duration_s)
     last_due = [0.0, 0.0]
-    n = len(sec_t)
     for occ in occurrences(schedule, start_at, end + timedelta(seconds=1)):
         due = (occ.ready_at - start_at).total_seconds()
         if due > duration_s + 1e-6:
@@ -115,17 +114,18 @@ def measure(start_at: datetime, schedule: Schedule, duration_s: float, sec_t: li
         i = occ.cushion
         start = next((r["heat_start_s"] for r in runs if r["cushion"] == i
                       and r["ready_at"] == occ.ready_at.isoformat()), None)
-        ready = _ready_time(sec_t, sec_w[i], occ.setpoint_c, last_due[i], n)
+        ready = ready_time(sec_t, sec_w[i], occ.setpoint_c, last_due[i])
         out.append(ScheduleRecord(i, occ.ready_at.isoformat(timespec="minutes"),
                                   occ.setpoint_c, due, start, ready))
         last_due[i] = due
     return out
 
 
-def _ready_time(ts: list[float], ws: list[float], sp: float, since: float,
-                n: int) -> float | None:
+def ready_time(ts: list[float], ws: list[float], sp: float, since: float = 0.0
+               ) -> float | None:
     """First time >= ``since`` from which the water stays within the band for
     ``READY_HOLD_S`` or to the end."""
+    n = len(ts)
     nxt_out = [n] * (n + 1)  # index of the first out-of-band sample at or after k
     for k in range(n - 1, -1, -1):
         nxt_out[k] = k if abs(ws[k] - sp) > SETTLE_BAND_C else nxt_out[k + 1]
