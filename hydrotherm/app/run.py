@@ -10,6 +10,7 @@ from . import preflight
 from .errors import UsageError
 from .parts import (
     apply_start_commands,
+    attach_schedule,
     build_controller,
     install_stop,
     open_log,
@@ -25,6 +26,7 @@ def run_table(cfg: Config, url: str, *, data_dir: str | None, setpoints: list[fl
         preflight.check_board_port(url)
         log = open_log(cfg, data_dir)
         controller = build_controller(cfg, url, RealClock(), log)
+        attach_schedule(controller, log)
         preflight.first_open(controller.link)
     except preflight.PreflightError as exc:
         raise UsageError(str(exc)) from None

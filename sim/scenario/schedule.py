@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controller.schedule import Schedule, ScheduleError, occurrences
 from controller.schedule.model import parse_entry
 
 from .schema import SETTLE_BAND_C
-
-if TYPE_CHECKING:
-    from .parse import _Checker
 
 #: ready means staying within the band this long (or to the end of the run)
 READY_HOLD_S = 600.0
@@ -57,9 +54,10 @@ def _round1(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
-def parse_schedule_section(data: dict[str, Any], ck: _Checker, cfg: Any
+def parse_schedule_section(data: dict[str, Any], ck: Any, cfg: Any
                            ) -> tuple[datetime | None, Schedule | None]:
-    """``start_at`` and ``[[schedule]]`` of a file (both absent: no schedule)."""
+    """``start_at`` and ``[[schedule]]`` of a file (both absent: no schedule); ``ck`` is
+    the parser's checker (``parse._Checker``), which names the line of a problem."""
     start_at = None
     if "start_at" in data:
         v = data["start_at"]
