@@ -24,6 +24,8 @@ from typing import Any
 from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
+from .schedule_view import present_schedule
+
 CUSHION_NAMES = ("Upper body", "Lower body")
 
 
@@ -266,6 +268,8 @@ def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,
         "updates": view.get("state_updates", 0),
         "tripped": bool((state or {}).get("tripped")),
         "cushions": cushions,
+        "schedule": present_schedule(state) if status == "online" and broker
+        else present_schedule(None),
     }
 
 
