@@ -49,8 +49,11 @@ FULL_POWER = 0.95
 SETTLE_IN_S = 360.0
 #: ... over at least this long
 MEASURE_MIN_S = 600.0
+#: the rise is measured over at most this long (a sliding window: the loss grows as the
+#: water warms, so the recent rise says more about the rest than the first one)
+MEASURE_WINDOW_S = 1200.0
 #: the relative miss once the rise of this morning is measured
-ONLINE_SPREAD = 0.05
+ONLINE_SPREAD = 0.08
 #: a late forecast is announced again when it moves by more than this
 LATE_REANNOUNCE_S = 300.0
 #: look this far ahead for the next occurrence
@@ -70,6 +73,8 @@ class Track:
     seg_base_s: float | None = None
     full_since: float | None = None
     anchor: tuple[float, float] | None = None
+    window: list[tuple[float, float]] = field(default_factory=list)
+    learned: bool = False
     online_ratio: float | None = None
     band_at: float | None = None
     expected_ready: float | None = None
@@ -200,6 +205,10 @@ class ScheduleRunner:
             return
         water = st.last.water_c if st.last is not None else None
         self._measure(i, t, now, water)
+        if now >= t.due and t.band_at is None and not t.learned \
+                and t.online_ratio is not None:
+            # late: learn from the rise measured, not only once (if ever) it is ready
+            self._learn_ratio(i, t)
         if now >= t.due:
             if t.phase in ("waiting", "paused"):
                 self._heat(i, t, now, water, resume=t.phase == "paused")
@@ -223,6 +232,7 @@ class ScheduleRunner:
             t.phase = "paused"
             t.pauses += 1
             t.seg_start = t.full_since = t.anchor = None
+            t.window = []
         self._forecast(i, t, now, water)
 
     # --- pieces -----------------------------------------------------------------------
@@ -248,6 +258,7 @@ class ScheduleRunner:
         t.seg_base_s = (self.learned.base_warmup_s(i, water, t.occ.setpoint_c, self._room())
                         if water is not None else None)
         t.full_since = t.anchor = None
+        t.window = []
 
     def _set_heat(self, i: int, t: Track, on: bool) -> None:
         if self.c.cushions[i].heat_on != on:
@@ -286,14 +297,18 @@ class ScheduleRunner:
         sensed = self._sensed(i)
         if applied is None or applied < FULL_POWER or sensed is None:
             t.full_since = t.anchor = None
+            t.window = []
             return
         water = sensed
         if t.full_since is None:
             t.full_since = now
-        if t.anchor is None:
-            if now - t.full_since >= SETTLE_IN_S:
-                t.anchor = (now, water)
+            t.window = []
+        if now - t.full_since < SETTLE_IN_S:
             return
+        t.window.append((now, water))
+        while t.window and now - t.window[0][0] > MEASURE_WINDOW_S:
+            t.window.pop(0)
+        t.anchor = t.window[0]
         t0, w0 = t.anchor
         if now - t0 < MEASURE_MIN_S:
             return
@@ -303,19 +318,34 @@ class ScheduleRunner:
         if math.isfinite(base0) and math.isfinite(base1) and base0 - base1 > 60.0:
             t.online_ratio = min(3.0, max(0.4, (now - t0) / (base0 - base1)))
 
-    def _learn(self, i: int, t: Track) -> None:
-        if t.seg_start is None or t.seg_base_s is None or t.band_at is None:
-            return
-        actual = t.band_at - t.seg_start
-        c = self.learned.learn(i, t.seg_base_s, actual,
+    def _learn_ratio(self, i: int, t: Track) -> None:
+        t.learned = True
+        assert t.online_ratio is not None
+        c = self.learned.learn(i, 1000.0, 1000.0 * t.online_ratio,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
-                                "early_s": round(t.due - t.band_at)})
+                                "from": "the rise measured (not ready by the ready time)"})
+        self._save_learned()
+        self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
+                            detail={"ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
+                                    "measured_ratio": round(t.online_ratio, 3)})
+
+    def _save_learned(self) -> None:
         try:
             self.store.write(LEARNED_FILE, self.learned.as_dict())
             self.save_error = ""
         except OSError as exc:
             self.save_error = str(exc)
             log.error("what the schedule learned could not be saved: %s", exc)
+
+    def _learn(self, i: int, t: Track) -> None:
+        if t.seg_start is None or t.seg_base_s is None or t.band_at is None or t.learned:
+            return
+        t.learned = True
+        actual = t.band_at - t.seg_start
+        c = self.learned.learn(i, t.seg_base_s, actual,
+                               {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
+                                "early_s": round(t.due - t.band_at)})
+        self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
                             detail={"base_s": round(t.seg_base_s), "actual_s": round(actual),
                                     "ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
