@@ -32,7 +32,7 @@ def register_schedule_api(app: Flask, dash: Dashboard) -> None:
                        schedule=(sched or {}).get("schedule") if isinstance(sched, dict)
                        else None, view=present_schedule(state))
 
-    @app.route("/api/tables/<table_id>/schedule", methods=["PUT", "POST"])
+    @app.put("/api/tables/<table_id>/schedule")
     @login_required
     def put_schedule(table_id: str) -> Any:
         _require_table(dash, table_id)
@@ -50,4 +50,5 @@ def register_schedule_api(app: Flask, dash: Dashboard) -> None:
                            message=f"Schedule saved: {n} entr{'y' if n == 1 else 'ies'}"
                                    + ("" if sched.enabled else " (switched off)"))
         return jsonify(ok=False, error=str(reply.get("error", "refused")),
-                       message=f"Refused by the table: {reply.get('error')}"), 409
+                       message=f"Refused by the table: {reply.get('error')}",
+                       reply=reply), 409

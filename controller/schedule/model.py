@@ -96,8 +96,14 @@ def parse_time(value: Any, where: str) -> dtime:
 
 
 def _setpoint(value: Any, where: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ScheduleError(f"{where} must be a number in °C, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScheduleError(f"{where} must be a number in °C, got {value!r:.40}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
+        raise ScheduleError(f"{where} must be a finite number in °C")
     if not lo <= value <= hi:
         raise ScheduleError(f"{where} {value:g} °C is outside {lo:g}-{hi:g} °C")
     return round(float(value), 1)
