@@ -24,7 +24,7 @@ from typing import Any
 from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
-from .schedule_view import present_schedule
+from .schedule_view import describe_schedule_event, present_schedule
 
 CUSHION_NAMES = ("Upper body", "Lower body")
 
@@ -306,6 +306,8 @@ def describe_event(cfg: Config, e: dict[str, Any]) -> str:
         return "Heater board fault" + (f": {extra}" if extra else "")
     if kind == "events_dropped":
         return f"Events lost: {d.get('count', '?')} (the event log could not be written)"
+    if kind.startswith("schedule"):
+        return describe_schedule_event(kind, d)
     if kind == "controller_start":
         return "Controller started"
     if kind == "controller_stop":

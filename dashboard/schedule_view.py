@@ -79,3 +79,24 @@ def present_schedule(state: dict[str, Any] | None) -> dict[str, Any]:
             "entries": [e for e in entries if isinstance(e, dict)],
             "text": "" if sched.get("enabled") else "The schedule is switched off.",
             "cushions": out}
+
+
+def describe_schedule_event(kind: str, d: dict[str, Any]) -> str:
+    """The schedule's event-log rows in words (``controller/schedule/runner.py``)."""
+    if kind == "schedule":
+        n = d.get("entries")
+        return (f"Schedule changed: {n} ready time(s)"
+                + ("" if d.get("enabled", True) else ", switched off"))
+    if kind == "schedule_late":
+        due = _when(d.get("ready_at"), None)
+        exp = _when(d.get("expected_at"), None)
+        return (f"Will be late for {due}: expected ready at {exp}" if exp else
+                f"Will be late for {due}: the heater cannot reach the setpoint in time")
+    if kind == "schedule_learned":
+        ratio = _num(d.get("ratio"))
+        return ("Warm-up learned from this morning" +
+                (f": this cushion takes ×{ratio:.2f} the model's time" if ratio else ""))
+    if kind == "schedule_overridden":
+        return "Changed by a person: the schedule leaves this cushion alone until its next " \
+               "ready time"
+    return kind
