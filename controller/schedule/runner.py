@@ -219,6 +219,10 @@ class ScheduleRunner:
             t.why = ("No valid water temperature yet: the start time cannot be planned "
                      "(heating starts as soon as the temperature is known).")
             return
+        if t.band_at is not None and t.phase == "heating":
+            # at temperature: hold it until the ready time (never pause a ready cushion)
+            self._forecast(i, t, now, water)
+            return
         predicted = self._predict(i, t, water)
         spread = ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
         time_left = t.due - now
@@ -248,8 +252,10 @@ class ScheduleRunner:
 
     def _heat(self, i: int, t: Track, now: float, water: float | None, resume: bool) -> None:
         st = self.c.cushions[i]
-        if abs(st.setpoint_c - t.occ.setpoint_c) > 1e-6 or t.set_sp is None:
+        if abs(st.setpoint_c - t.occ.setpoint_c) > 1e-6:
             t.set_sp = self.c.set_setpoint(i, t.occ.setpoint_c, ACTOR)
+        else:
+            t.set_sp = st.setpoint_c
         self._set_heat(i, t, True)
         t.phase = "heating"
         if t.heat_start is None:
