@@ -71,8 +71,9 @@ def present_schedule(state: dict[str, Any] | None) -> dict[str, Any]:
         if late:
             late_text = (f"Will be late: expected ready at {exp}" if exp else
                          "Will be late: the heater cannot reach the setpoint in time")
+        why = str(c.get("why") or "") if nxt else ""
         out.append({"cushion": i, "name": name, "next_text": next_text,
-                    "start_text": start_text, "why": str(c.get("why") or ""),
+                    "start_text": start_text, "why": why,
                     "late": late, "late_text": late_text})
     entries = (sched.get("schedule") or {}).get("entries") or []
     return {"known": True, "enabled": bool(sched.get("enabled")),

@@ -378,10 +378,12 @@ class ScheduleRunner:
         t.late_by_s = max(0.0, late) if math.isfinite(late) else math.inf
         if late > LATE_TOLERANCE_S and heating:
             self._announce_late(i, t, now)
+        lc = self.learned.cushions[i]
         how = (f"this morning's rise ×{t.online_ratio:.2f} of the model"
                if t.online_ratio is not None else
-               f"{self.learned.cushions[i].mornings} morning(s) learned, "
-               f"×{self.learned.cushions[i].ratio:.2f} of the model")
+               "the model; no morning learned yet" if lc.mornings == 0 else
+               f"{lc.mornings} morning{'s' if lc.mornings > 1 else ''} learned: "
+               f"×{lc.ratio:.2f} of the model")
         warm = _dur(predicted)
         if late > LATE_TOLERANCE_S:
             exp = ("never: the heater cannot reach it in this room" if t.expected_ready is None
