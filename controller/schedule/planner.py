@@ -8,8 +8,8 @@ typical relative miss of this table's predictions (learned from earlier mornings
 an unknown table, narrow once the rise of this morning has been measured) and
 ``MARGIN_S`` a fixed cushion of a few minutes.  If the measured rise then shows the
 cushion ahead of plan by more than ``PAUSE_HYSTERESIS_S``, heat pauses and resumes when
-the rule says so again: an unknown table starts early, learns within 20 minutes, and
-waits, instead of arriving 40 minutes early.
+the rule says so again (once a morning: ``runner``): an unknown table starts early,
+learns within 20 minutes, and waits, instead of arriving 40 minutes early.
 """
 
 from __future__ import annotations

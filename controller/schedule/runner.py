@@ -54,6 +54,8 @@ MEASURE_MIN_S = 600.0
 MEASURE_WINDOW_S = 1200.0
 #: the relative miss once the rise of this morning is measured
 ONLINE_SPREAD = 0.08
+#: after a resume, heat at least this long before pausing again
+MIN_HEAT_BEFORE_PAUSE_S = 1200.0
 #: a late forecast is announced again when it moves by more than this
 LATE_REANNOUNCE_S = 300.0
 #: look this far ahead for the next occurrence
@@ -231,7 +233,11 @@ class ScheduleRunner:
         t.planned_start = t.due - d.lead_s if math.isfinite(d.lead_s) else now
         if d.action in ("start", "resume"):
             self._heat(i, t, now, water, resume=d.action == "resume")
-        elif d.action == "pause":
+        elif d.action == "pause" and (t.pauses == 0 or now - (t.seg_start or now)
+                                      >= MIN_HEAT_BEFORE_PAUSE_S):
+            # after a resume, heat at least MIN_HEAT_BEFORE_PAUSE_S before pausing again:
+            # the plate's start-up makes the forecast swing, and short on/off cycles cost
+            # more (and switch the master relay) than the minutes they save
             self._set_heat(i, t, False)
             t.phase = "paused"
             t.pauses += 1
