@@ -350,7 +350,13 @@ class ScheduleRunner:
             log.error("what the schedule learned could not be saved: %s", exc)
 
     def _learn(self, i: int, t: Track) -> None:
-        if t.seg_start is None or t.seg_base_s is None or t.band_at is None or t.learned:
+        if t.seg_start is None or t.band_at is None or t.learned:
+            return
+        if t.seg_base_s is None or t.seg_base_s < 600.0:
+            # the last heating stretch (after a pause) is too short to say much: learn
+            # from the rise measured this morning instead, if there is one
+            if t.online_ratio is not None:
+                self._learn_ratio(i, t)
             return
         t.learned = True
         actual = t.band_at - t.seg_start
