@@ -43,7 +43,8 @@ def present_schedule(state: dict[str, Any] | None) -> dict[str, Any]:
     local = sched.get("local_time")
     today = local[:10] if isinstance(local, str) else None
     out = []
-    for c in sched.get("cushions") or []:
+    listed = sched.get("cushions")
+    for c in listed if isinstance(listed, list) else []:
         if not isinstance(c, dict):
             continue
         i = c.get("cushion")
@@ -75,7 +76,9 @@ def present_schedule(state: dict[str, Any] | None) -> dict[str, Any]:
         out.append({"cushion": i, "name": name, "next_text": next_text,
                     "start_text": start_text, "why": why,
                     "late": late, "late_text": late_text})
-    entries = (sched.get("schedule") or {}).get("entries") or []
+    stored = sched.get("schedule")
+    entries = stored.get("entries") if isinstance(stored, dict) else None
+    entries = entries if isinstance(entries, list) else []
     return {"known": True, "enabled": bool(sched.get("enabled")),
             "entries": [e for e in entries if isinstance(e, dict)],
             "text": "" if sched.get("enabled") else "The schedule is switched off.",

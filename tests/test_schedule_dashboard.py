@@ -174,3 +174,24 @@ def test_schedule_box_in_a_real_browser(stack: tuple[LocalStack, Path], app: Fla
     assert st.controller.schedule.schedule.entries[0].cushion == 1
 
 
+
+
+def test_an_odd_schedule_payload_is_shown_as_unknown_not_an_error() -> None:
+    from dashboard.schedule_view import present_schedule
+
+    assert present_schedule(None)["known"] is False
+    assert present_schedule({"schedule": "x"})["known"] is False
+    odd = present_schedule({"schedule": {"cushions": 5, "schedule": [1],
+                                         "local_time": 7}})
+    assert odd["known"] is True and odd["cushions"] == [] and odd["entries"] == []
+    one = present_schedule({"schedule": {"enabled": True, "local_time": "2026-12-07T05:00:00",
+                                         "cushions": [{"cushion": 0, "phase": "waiting",
+                                                       "next_ready_at": "2026-12-08T08:45",
+                                                       "setpoint_c": 37.0,
+                                                       "heat_start_at": "bad",
+                                                       "late": True,
+                                                       "expected_ready_at": None}]}})
+    c = one["cushions"][0]
+    assert c["next_text"] == "Ready at Tue 08:45 at 37.0 °C"
+    assert c["start_text"] == "Start not planned yet"
+    assert c["late_text"].startswith("Will be late")
