@@ -45,6 +45,9 @@ EVENT_KINDS = frozenset({
     "setpoint", "heat", "trip", "trip_reset", "reset_refused", "alarm", "alarm_cleared",
     "link_connected", "link_disconnected", "board_fault", "command_refused",
     "controller_start", "controller_stop", "autotune", "events_dropped",
+    # the ready-by schedule (controller/schedule): changed, late forecast, a morning
+    # learned, a person took over
+    "schedule", "schedule_late", "schedule_learned", "schedule_overridden",
 })
 
 #: Bumped whenever the tables change; a newer file is refused rather than misread.

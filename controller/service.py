@@ -126,6 +126,9 @@ class Controller:
         if log is not None:
             self._lockouts = open_lockouts(log)
             self.supervisor.note_previous_run(previous_run_note(log, self.wall()))
+        #: the ready-by schedule (``controller.schedule.ScheduleRunner``), attached by
+        #: whoever composes the controller; None: no schedule
+        self.schedule: Any = None
         link.add_listener(self._on_link_event)
 
     # --- life cycle ------------------------------------------------------------------------
@@ -281,6 +284,8 @@ class Controller:
                 self._check_log()
 
     def _cycle(self, now: float) -> None:
+        if self.schedule is not None:
+            self.schedule.tick(now)  # may set a setpoint or heat for this very cycle
         reading = self.link.latest if self.link.healthy else None
         n = self._applied_n
         applied = [self._applied_sum[i] / n if n else 0.0 for i in range(CUSHIONS)]
@@ -405,6 +410,7 @@ class Controller:
                 "event_log": self.events.status() if self.events is not None else None,
                 "service_needed": self.supervisor.service_needed,
                 "cushions": cushions,
+                "schedule": self.schedule.status() if self.schedule is not None else None,
             }
             self._heat_states = _add_heat_states(snap, self._heat_states)
         return snap

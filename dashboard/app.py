@@ -53,6 +53,7 @@ from .live import Broadcaster
 from .metrics import Metrics
 from .present import CUSHION_NAMES
 from .proxy import TrustedProxyFix
+from .schedule_api import register_schedule_api
 from .sessions import SESSIONS_FILE, SessionStore
 
 log = logging.getLogger(__name__)
@@ -359,4 +360,5 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
         return Response(data, 200, {"Content-Type": ctype})
 
     register_api(app, dash)
+    register_schedule_api(app, dash)
     return app

@@ -7,6 +7,8 @@ from typing import Any
 
 from hydrotherm.config import Config
 
+from .schedule_openapi import schedule_paths, schedule_schemas
+
 JSON = "application/json"
 
 
@@ -252,6 +254,8 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
                 "503": _error("Too many live connections."),
             }}},
     }
+    schemas.update(schedule_schemas(c))
+    paths.update(schedule_paths(_json, _ref, _errors, _error))
     if demo:
         schemas["DemoFault"] = {
             "type": "object", "additionalProperties": False, "required": ["name"],

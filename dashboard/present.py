@@ -24,6 +24,8 @@ from typing import Any
 from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
+from .schedule_view import describe_schedule_event, present_schedule
+
 CUSHION_NAMES = ("Upper body", "Lower body")
 
 
@@ -282,6 +284,8 @@ def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,
         "updates": view.get("state_updates", 0),
         "tripped": bool((state or {}).get("tripped")),
         "cushions": cushions,
+        "schedule": present_schedule(state) if status == "online" and broker
+        else present_schedule(None),
     }
 
 
@@ -318,6 +322,8 @@ def describe_event(cfg: Config, e: dict[str, Any]) -> str:
         return "Heater board fault" + (f": {extra}" if extra else "")
     if kind == "events_dropped":
         return f"Events lost: {d.get('count', '?')} (the event log could not be written)"
+    if kind.startswith("schedule"):
+        return describe_schedule_event(kind, d)
     if kind == "controller_start":
         return "Controller started"
     if kind == "controller_stop":

@@ -52,8 +52,11 @@ log = logging.getLogger(__name__)
 MAX_ID_LEN = 64
 FIELDS = {"setpoint": {"cushion", "value"}, "heat": {"cushion", "on"}, "reset": {"cushion"},
           "history": {"cushion", "since", "until", "max_points"},
-          "events": {"since", "until", "limit", "kinds"}}
+          "events": {"since", "until", "limit", "kinds"},
+          "schedule": {"enabled", "entries"}}
 MAX_POINTS = 2000
+#: a whole week's schedule is larger than a setpoint: its own size limit
+SCHEDULE_MAX_BYTES = 8192
 MAX_EVENTS = 1000
 COMMON = {"actor", "request_id", "sent_at"}
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
@@ -281,9 +284,12 @@ class MqttBridge:
             # Clear the retained copy so no broker can replay it later.
             self.client.publish(msg.topic, b"", qos=1, retain=True)
             raise CommandRefused("retained command ignored: commands must not be retained")
-        if len(msg.payload) > self.cfg.command_max_bytes:
+        limit = self.cfg.command_max_bytes
+        if msg.topic == self.topics.command("schedule"):
+            limit = max(limit, SCHEDULE_MAX_BYTES)
+        if len(msg.payload) > limit:
             raise CommandRefused(f"payload of {len(msg.payload)} bytes is over the "
-                                 f"{self.cfg.command_max_bytes}-byte limit")
+                                 f"{limit}-byte limit")
 
     def _dispatch(self, name: str, body: dict[str, Any], request_id: Any,
                   reply_to: str | None, correlation: bytes | None) -> dict[str, Any] | None:
@@ -318,6 +324,8 @@ class MqttBridge:
             _check_cushion(body["cushion"])
             c.set_heat(body["cushion"], body["on"], actor)
             return {"cushion": body["cushion"], "heat_on": body["on"]}
+        if name == "schedule":
+            return self._schedule(body, actor)
         # reset: judged after the board has cleared its faults; reply then
         cushion = body.get("cushion")
         if cushion is not None:
@@ -325,6 +333,20 @@ class MqttBridge:
         c.request_reset(actor, cushion, done=self._reset_done("reset", request_id, cushion,
                                                               reply_to, correlation))
         return None
+
+    def _schedule(self, body: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Replace the table's weekly schedule (validated by the controller's schedule)."""
+        runner = self.controller.schedule
+        if runner is None:
+            raise CommandRefused("this controller keeps no schedule")
+        if "entries" not in body:
+            raise CommandRefused("schedule needs entries (a list; [] clears the schedule)")
+        try:
+            sched = runner.update({k: body[k] for k in ("enabled", "entries") if k in body},
+                                  actor)
+        except ValueError as exc:  # ScheduleError: the reason, for a person
+            raise CommandRefused(f"schedule refused: {exc}") from None
+        return {"schedule": sched.as_dict()}
 
     def _reset_done(self, name: str, request_id: Any, cushion: int | None,
                     reply_to: str | None = None, correlation: bytes | None = None
@@ -546,8 +568,13 @@ def _significant(snap: dict[str, Any]) -> Any:
          c.get("heat_state", {}).get("state"), c.get("reset_allowed"))
         for c in snap["cushions"])
     board = snap["board"]
+    sched = snap.get("schedule") or {}
+    plan = tuple((c.get("phase"), c.get("late"), c.get("heat_start_at"),
+                  c.get("next_ready_at"), c.get("expected_ready_at"))
+                 for c in sched.get("cushions") or ())
     return (snap["link"]["state"], snap["link"]["healthy"], cushions,
-            (board["relay_closed"], tuple(board["faults"] or ())) if board else None)
+            (board["relay_closed"], tuple(board["faults"] or ())) if board else None,
+            (sched.get("enabled"), sched.get("entries"), plan))
 
 
 def _number(value: Any, key: str) -> float:
@@ -568,8 +595,9 @@ def _safety_part(sig: Any) -> Any:
     """From ``_significant``: link state and health, and each cushion's trips, alarms and
     whether it is blocked (a cushion that cannot heat must say so at once; heating, ready
     and holding may flicker at the band's edge and wait for the rate limit)."""
-    link_state, healthy, cushions, _board = sig
-    return link_state, healthy, tuple((c[4], c[5], c[7] == "blocked") for c in cushions)
+    link_state, healthy, cushions, _board, plan = sig
+    return (link_state, healthy, tuple((c[4], c[5], c[7] == "blocked") for c in cushions),
+            tuple(p[1] for p in plan[2]))  # a late forecast is news at once too
 
 
 def _is_heat_off(payload: bytes) -> bool:

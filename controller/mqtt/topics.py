@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMMANDS = ("setpoint", "heat", "reset")
+COMMANDS = ("setpoint", "heat", "reset", "schedule")
 #: read-only requests answered on the result topic from the controller's event log
 QUERIES = ("history", "events")
 #: per-cushion single-value topics (retained), for consumers that want one number each

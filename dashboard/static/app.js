@@ -144,6 +144,7 @@
       document.body.classList.toggle("not-live", !v.live);
       v.cushions.forEach(renderCushion);
       chartAppend(v);
+      document.dispatchEvent(new CustomEvent("hydrotherm:table", { detail: v }));
     }
 
     function renderCushion(c) {

@@ -33,6 +33,7 @@ from sim.server import SimServer
 from .errors import UsageError
 from .parts import (
     account_address,
+    attach_schedule,
     build_controller,
     install_stop,
     open_log,
@@ -210,6 +211,7 @@ def run_demo(cfg: Config, *, speed: float, tables: int, seed: int | None,
             tcfg = replace(cfg, mqtt=replace(cfg.mqtt, table_id=table_id))
             log = logs[table_id]
             controller = build_controller(tcfg, server.ports[i].path, clock, log)
+            attach_schedule(controller, log)
             for c in range(2):
                 controller.set_heat(c, True, "demo")
             runner = ControllerRunner(controller, poll_s=poll_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,19 @@ from controller.mqtt.broker import BrokerError
 from controller.mqtt.client import BrokerAddress, BrokerUrlError
 from controller.mqtt.setup import BrokerSetup, setup_broker
 from controller.runner import ControllerRunner
+from controller.schedule import (
+    LocalTime,
+    ScheduleRunner,
+    ScheduleStore,
+    SimulatedLocalTime,
+    SystemLocalTime,
+)
 from controller.service import CommandError, Controller
 from controller.service_socket import ServiceSocket, ServiceSocketError
 from controller.status_line import status_line as format_status_line
 from firmware_bridge.link import BoardLink
 from firmware_bridge.thermistor import Thermistor
-from hydrotherm.clock import Clock
+from hydrotherm.clock import Clock, RealClock
 from hydrotherm.config import Config
 
 from . import preflight
@@ -55,6 +63,20 @@ def make_link(cfg: Config, url: str, clock: Clock) -> BoardLink:
 
 def build_controller(cfg: Config, url: str, clock: Clock, log: EventLog | None) -> Controller:
     return Controller(cfg, make_link(cfg, url, clock), clock, log=log)
+
+
+def attach_schedule(controller: Controller, log: EventLog | None) -> ScheduleRunner:
+    """The ready-by schedule, kept in the event log's directory (``schedule.json``,
+    ``warmup_learned.json``), on local wall-clock time: the system's for a real-time
+    clock; for a faster demo clock, a local time that starts now and runs at its speed."""
+    path = getattr(log, "path", None)
+    store = ScheduleStore(path.parent if path is not None else None)
+    clock = controller.clock
+    local: LocalTime = (SystemLocalTime(clock) if isinstance(clock, RealClock)
+                        else SimulatedLocalTime(datetime.now().replace(microsecond=0), clock))
+    runner = ScheduleRunner(controller, local, store)
+    controller.schedule = runner
+    return runner
 
 
 def open_log(cfg: Config, data_dir: str | None) -> EventLog:

@@ -14,6 +14,7 @@ from .errors import UsageError
 from .parts import (
     account_address,
     apply_start_commands,
+    attach_schedule,
     build_controller,
     install_stop,
     open_log,
@@ -30,6 +31,7 @@ def run_table(cfg: Config, url: str, *, data_dir: str | None, setpoints: list[fl
         preflight.check_board_port(url)
         log = open_log(cfg, data_dir)
         controller = build_controller(cfg, url, RealClock(), log)
+        attach_schedule(controller, log)
         preflight.first_open(controller.link)
     except preflight.PreflightError as exc:
         raise UsageError(str(exc)) from None

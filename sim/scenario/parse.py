@@ -22,6 +22,7 @@ from hydrotherm.config import (
 )
 from sim import faults as sim_faults
 
+from .schedule import parse_schedule_section
 from .schema import (
     BOARD_KINDS,
     CONFIG_TABLES,
@@ -196,12 +197,15 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                              default=TRACE_PERIOD_S)
     board_kind = _board_kind(data, ck)
     cfg = _build_config(data, ck)
+    start_at, schedule = parse_schedule_section(data, ck, cfg)
     events = _parse_events(data, ck, duration)
     expect = _parse_expect(data, ck, events)
+    if expect.schedule_met and schedule is None:
+        raise ck.fail(("expect", "schedule_met"), "schedule_met needs [[schedule]] entries")
     return Scenario(name=name or default_name, description=description or "",
                     duration_s=duration, seed=seed_v, trace_period_s=trace_period or TRACE_PERIOD_S,
                     config=cfg, events=tuple(events), expect=expect, path=path,
-                    board_kind=board_kind)
+                    board_kind=board_kind, start_at=start_at, schedule=schedule)
 
 
 def _board_kind(data: dict[str, Any], ck: _Checker) -> str:
@@ -254,7 +258,8 @@ def _build_config(data: dict[str, Any], ck: _Checker) -> Config:
             else:
                 put(table, k, v, table, k)
     control = sections.setdefault("control", {})
-    control.setdefault("heat_on", [True, True])  # a scenario heats unless told otherwise
+    # a scenario heats unless told otherwise, or unless a schedule decides when
+    control.setdefault("heat_on", [not data.get("schedule")] * CUSHIONS)
     sp = control.get("setpoint_c")
     if sp is not None and origin.get(("control", "setpoint_c")):
         _check_setpoints(sp, ck, origin[("control", "setpoint_c")])
@@ -470,6 +475,7 @@ def _parse_expect(data: dict[str, Any], ck: _Checker, events: list[Event]) -> Ex
         alarms=tuple(alarms), no_alarms=no_alarms, resets=tuple(resets),
         refusals=tuple(refusals),
         heater_off_when_tripped=bool(ck.boolean(ex, "heater_off_when_tripped", kp0,
-                                                default=True)))
+                                                default=True)),
+        schedule_met=bool(ck.boolean(ex, "schedule_met", kp0, default=False)))
 
 

@@ -160,6 +160,7 @@ class Result:
     wall_s: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     board: str = "python"  # the board that ran it: [board] kind
+    schedule: list[Any] = field(default_factory=list)  # schedule.ScheduleRecord
 
     @property
     def passed(self) -> bool:
@@ -184,6 +185,7 @@ class Result:
             "refusals": [r.as_dict() for r in self.refusals],
             "events": self.events,
             "log": self.log_kinds,
+            "schedule": [r.as_dict() for r in self.schedule],
         }
         if trace:
             out["trace"] = self.trace.as_dict()
@@ -213,6 +215,11 @@ class Result:
             lines.append(f"  reset at {r.at_s:g} s by {r.actor}: {verdict}")
         for r in self.refusals:
             lines.append(f"  refused {r.do} {r.value!r} at {r.at_s:g} s: {r.reason}")
+        for r in self.schedule:
+            start = "-" if r.heat_start_s is None else f"{r.heat_start_s:.0f} s"
+            ready = "never" if r.ready_s is None else f"{r.ready_s:.0f} s"
+            lines.append(f"  schedule cushion {r.cushion} {r.ready_at} ({r.ready_at_s:.0f} s): "
+                         f"heat from {start}, ready at {ready}")
         for f in self.failures:
             lines.append(f"  FAILED {f.expect}: {f.reason}")
         return lines

@@ -116,6 +116,13 @@ class _Run:
         self.controller = self.c
         self.link = self.h.link
         self.c.listeners.append(self._on_controller_event)
+        self.schedule = None
+        if sc.schedule is not None:
+            from controller.schedule import ScheduleRunner, SimulatedLocalTime
+
+            self.schedule = ScheduleRunner(self.c, SimulatedLocalTime(sc.start_at, self.clock),
+                                           schedule=sc.schedule)
+            self.c.schedule = self.schedule
         self.trips: list[TripRecord] = []
         self.open_trips: dict[tuple[str, int | None], TripRecord] = {}
         self.alarms: list[AlarmRecord] = []
@@ -394,6 +401,11 @@ class _Run:
                      cushions=figures, trips=self.trips, alarms=self.alarms,
                      resets=self.resets, refusals=self.refusals, events=self.applied_events,
                      log_kinds=kinds, trace=self.trace, board=self.sc.board_kind)
+        if self.schedule is not None:
+            from .schedule import measure
+
+            res.schedule = measure(self.sc.start_at, self.sc.schedule, self.sc.duration_s,
+                                   self.sec_t, self.sec_w, self.schedule.records())
         res.failures = check_expectations(self.sc, res)
         return res
 

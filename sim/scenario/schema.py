@@ -60,11 +60,11 @@ CONFIG_TABLES: dict[str, type] = {"plant": PlantConfig, "board": BoardConfig,
                                    "control": ControlConfig, "link": LinkConfig}
 
 TOP_KEYS = ("name", "description", "duration_s", "seed", "trace_period_s", "plant", "board",
-             "sensor", "safety", "control", "link", "events", "expect")
+             "sensor", "safety", "control", "link", "events", "expect", "start_at", "schedule")
 
 EXPECT_KEYS = ("max_water_c", "trips", "no_trips", "no_other_trips", "settled_within_s",
                 "final_within_c", "alarms", "no_alarms", "resets", "refusals",
-                "heater_off_when_tripped")
+                "heater_off_when_tripped", "schedule_met")
 
 
 def field_names(cls: type) -> tuple[str, ...]:
@@ -180,6 +180,7 @@ class Expectations:
     resets: tuple[ResetExpect, ...] = ()
     refusals: tuple[RefusalExpect, ...] = ()
     heater_off_when_tripped: bool = True
+    schedule_met: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,5 +195,7 @@ class Scenario:
     expect: Expectations
     path: str = "<scenario>"
     board_kind: str = "python"  # [board] kind, see BOARD_KINDS
+    start_at: Any = None  # datetime: the local wall-clock time at t = 0
+    schedule: Any = None  # controller.schedule.Schedule ([[schedule]] entries)
 
 

@@ -165,6 +165,10 @@ def check_expectations(sc: Scenario, res: Result) -> list[Failure]:
         if r not in expected_refusals:
             out.append(Failure("refusals", f"the {r.do} event at {r.at_s:g} s (cushion "
                                            f"{r.cushion}, {r.value!r}) was refused: {r.reason}"))
+    if ex.schedule_met:
+        from .schedule import check
+
+        out.extend(Failure("schedule_met", why) for why in check(res.schedule))
     return out
 
 
