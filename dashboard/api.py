@@ -22,11 +22,13 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request
 from flask_login import current_user, login_required
 
+from controller.heat_state import trip_title
 from controller.mqtt.fleet_payloads import json_depth
 
 from .context import Dashboard
 from .live import sse_stream
 from .openapi import openapi_document
+from .plain import refusal_text
 from .present import cushion_name, present_event
 
 #: chart ranges offered by the page (seconds of history)
@@ -180,7 +182,7 @@ def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dic
 def command_message(name: str, cushion: int | None, reply: dict[str, Any]) -> str:
     who = cushion_name(cushion)
     if not reply.get("ok"):
-        return f"{who}: refused by the controller: {reply.get('error', 'no reason given')}"
+        return f"{who}: not done: {refusal_text(reply.get('error'))}"
     if name == "setpoint":
         return f"{who}: setpoint set to {reply.get('setpoint_c', 0):.1f} °C"
     if name == "heat":
@@ -188,7 +190,8 @@ def command_message(name: str, cushion: int | None, reply: dict[str, Any]) -> st
     cleared = reply.get("cleared") or []
     if not cleared:
         return f"{who}: reset accepted; no trip was latched"
-    return f"{who}: reset accepted; cleared {', '.join(cleared)}"
+    titles = [trip_title(str(c)) for c in cleared]
+    return f"{who}: reset accepted; cleared: {', '.join(titles)}"
 
 
 def command_response(name: str, cushion: int | None, reply: dict[str, Any]) -> Any:

@@ -46,14 +46,18 @@ from werkzeug.exceptions import HTTPException
 from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config, parse_networks
 
+from .alerts import ACKS_FILE, AckLog
 from .api import EVENT_RANGES, query_events, register_api
 from .auth import LoginThrottle, UserStore
 from .context import HEARTBEAT_S, Dashboard, DemoActions
 from .live import Broadcaster
 from .metrics import Metrics
 from .present import CUSHION_NAMES
+from .presets import PRESETS_FILE, PresetStore
 from .proxy import TrustedProxyFix
 from .sessions import SESSIONS_FILE, SessionStore
+from .timers import TIMERS_FILE, SessionTimers
+from .tools_api import register_tools, timer_runner
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +171,10 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
         sessions = SessionStore(users.path.with_name(SESSIONS_FILE))
     dash = Dashboard(cfg, fleet, users, broadcaster, metrics, LoginThrottle(), sessions,
                      demo, demo_actions, heartbeat_s)
+    data_dir = users.path.parent
+    dash.acks = AckLog(data_dir / ACKS_FILE)
+    dash.presets = PresetStore(data_dir / PRESETS_FILE)
+    dash.timers = SessionTimers(data_dir / TIMERS_FILE, timer_runner(dash))
     app.extensions["hydrotherm"] = dash
 
     CSRFProtect(app)
@@ -357,4 +365,5 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
         return Response(data, 200, {"Content-Type": ctype})
 
     register_api(app, dash)
+    register_tools(app, dash)
     return app

@@ -24,6 +24,8 @@ from typing import Any
 from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
+from .plain import actor_text, refusal_text
+
 CUSHION_NAMES = ("Upper body", "Lower body")
 
 
@@ -95,6 +97,10 @@ def trip_texts(cfg: Config) -> dict[str, tuple[str, str]]:
     }
 
 
+ALARM_TITLES = {"high_temperature": "water warmer than it should be",
+                "event_log_unwritable": "the event log cannot be written"}
+
+
 def alarm_texts(cfg: Config) -> dict[str, str]:
     s = cfg.safety
     return {
@@ -141,7 +147,7 @@ def _sensor_text(water: dict[str, Any], status: dict[str, Any]) -> str:
     return f"Sensors {parts[0]} / {parts[1]} °C"
 
 
-STATE_LABELS = {"heating": "Heating", "ready": "At temperature",
+STATE_LABELS = {"heating": "Heating", "ready": "Ready",
                 "holding": "Above the setpoint", "off": "Heating off",
                 "blocked": "Cannot heat", "unknown": "State unknown"}
 
@@ -164,6 +170,7 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
               "detail": str(t.get("detail") or ""), "at": _clock(t.get("at"))}
              for t in c.get("trips") or []]
     alarms = [{"name": a.get("name", "?"), "text": alarm_text(cfg, a.get("name", "?")),
+               "title": ALARM_TITLES.get(str(a.get("name")), "Alarm"),
                "detail": str(a.get("detail") or "")} for a in c.get("alarms") or []]
     hs = c.get("heat_state")
     if not isinstance(hs, dict) or hs.get("state") not in STATE_LABELS:
@@ -288,11 +295,11 @@ def describe_event(cfg: Config, e: dict[str, Any]) -> str:
         extra = d.get("detail")
         return f"Reset refused: {trip_text(cfg, reason)[0]}" + (f" ({extra})" if extra else "")
     if kind == "alarm":
-        return f"Alarm: {reason}"
+        return f"Alarm: {ALARM_TITLES.get(reason, reason)}"
     if kind == "alarm_cleared":
-        return f"Alarm cleared: {reason}"
+        return f"Alarm cleared: {ALARM_TITLES.get(reason, reason)}"
     if kind == "command_refused":
-        return f"Command refused: {reason}"
+        return f"Command refused: {refusal_text(reason)}"
     if kind == "link_connected":
         return "Heater board connected"
     if kind == "link_disconnected":
@@ -318,6 +325,8 @@ def present_event(cfg: Config, e: dict[str, Any]) -> dict[str, Any]:
         "kind": e.get("kind", "?"),
         "cushion": cushion_name(e.get("cushion")) if e.get("cushion") is not None else "",
         "actor": e.get("actor") or "",
+        "who": actor_text(e.get("actor")),
+        "cushion_index": e.get("cushion") if e.get("cushion") in (0, 1) else None,
         "text": describe_event(cfg, e),
         "level": "error" if e.get("kind") in ("trip", "reset_refused", "board_fault",
                                               "link_disconnected", "events_dropped") else
