@@ -207,25 +207,34 @@ SAFETY_KINDS = ["trip", "trip_reset", "reset_refused", "board_fault", "alarm",
                 "alarm_cleared", "link_disconnected"]
 
 
-def query_events(dash: Dashboard, table_id: str, since: float, limit: int
+def query_events(dash: Dashboard, table_id: str, since: float, limit: int,
+                 until: float | None = None, kinds: list[str] | None = None
                  ) -> tuple[list[dict[str, Any]] | None, str | None]:
     """Events for a page (presented, newest first), or (None, reason) when they cannot be
     had.  When the newest ``limit`` events do not reach back to ``since`` (600 refused
     commands would do that), the safety events of the range are asked for separately
-    and merged in, so a trip is never pushed off the page."""
+    and merged in, so a trip is never pushed off the page.  ``until`` and ``kinds``
+    narrow the query (the event page's filters and paging)."""
     if dash.fleet.table(table_id) is None:
         return None, f"no table {table_id!r} on the broker"
+    narrow: dict[str, Any] = {}
+    if until is not None:
+        narrow["until"] = until
+    if kinds:
+        narrow["kinds"] = kinds
     try:
-        reply = call(dash, table_id, "events", {"since": since, "limit": limit})
+        reply = call(dash, table_id, "events", {"since": since, "limit": limit, **narrow})
     except ApiError as exc:
         return None, exc.body["error"]
     if not reply.get("ok"):
         return None, str(reply.get("error"))
     events = [e for e in reply.get("events", []) if isinstance(e, dict)]
     if len(events) >= limit:
+        safety = [k for k in SAFETY_KINDS if not kinds or k in kinds]
         try:
             extra = call(dash, table_id, "events",
-                         {"since": since, "limit": limit, "kinds": SAFETY_KINDS})
+                         {"since": since, "limit": limit, **narrow, "kinds": safety}) \
+                if safety else {}
         except ApiError:
             extra = {}
         seen = {e.get("id") for e in events}

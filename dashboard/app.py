@@ -50,6 +50,7 @@ from .alerts import ACKS_FILE, AckLog
 from .api import EVENT_RANGES, query_events, register_api
 from .auth import LoginThrottle, UserStore
 from .context import HEARTBEAT_S, Dashboard, DemoActions
+from .event_filters import EVENT_GROUPS, EVENTS_PER_PAGE, event_filters
 from .live import Broadcaster
 from .metrics import Metrics
 from .present import CUSHION_NAMES
@@ -321,6 +322,7 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
         view = dash.presented(table_id)
         return render_template("table.html", view=view, table_id=table_id,
                                demo=demo, demo_buttons=DEMO_BUTTONS if demo else (),
+                               standby_c=cfg.dashboard.standby_setpoint_c,
                                data=page_data(page="table", table_id=table_id, view=view,
                                               demo=demo))
 
@@ -341,14 +343,23 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
     def events_page(table_id: str) -> Any:
         if fleet.table(table_id) is None and table_id != dash.default_table():
             abort(404, description=f"No table {table_id!r} on the broker.")
-        rng = request.args.get("range", "24h")
-        if rng not in EVENT_RANGES:
-            rng = "24h"
-        events, error = query_events(dash, table_id, time.time() - EVENT_RANGES[rng], 500)
-        return render_template("events.html", table_id=table_id, events=events or [],
-                               error=error, range=rng, ranges=list(EVENT_RANGES),
+        f = event_filters(request.args)
+        events, error = query_events(dash, table_id, time.time() - EVENT_RANGES[f.range],
+                                     EVENTS_PER_PAGE, until=f.before,
+                                     kinds=EVENT_GROUPS[f.kind][1] or None)
+        events = events or []
+        older = None
+        if len(events) >= EVENTS_PER_PAGE and events[-1].get("time"):
+            older = events[-1]["time"]
+        if f.cushion is not None:
+            events = [e for e in events if e.get("cushion_index") in (f.cushion, None)]
+        return render_template("events.html", table_id=table_id, events=events,
+                               error=error, range=f.range, ranges=list(EVENT_RANGES),
+                               f=f, groups=EVENT_GROUPS, older=older,
                                view=dash.presented(table_id),
-                               data=page_data(page="events", table_id=table_id))
+                               data=page_data(page="events", table_id=table_id,
+                                              filters=f.as_dict(),
+                                              filter_kinds=EVENT_GROUPS[f.kind][1]))
 
     # --- health and metrics (no login) ----------------------------------------------------
 
