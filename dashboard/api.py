@@ -182,7 +182,7 @@ def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dic
 def command_message(name: str, cushion: int | None, reply: dict[str, Any]) -> str:
     who = cushion_name(cushion)
     if not reply.get("ok"):
-        return f"{who}: not done: {refusal_text(reply.get('error'))}"
+        return f"{who}: the controller refused: {refusal_text(reply.get('error'))}"
     if name == "setpoint":
         return f"{who}: setpoint set to {reply.get('setpoint_c', 0):.1f} °C"
     if name == "heat":

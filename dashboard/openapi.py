@@ -7,6 +7,8 @@ from typing import Any
 
 from hydrotherm.config import Config
 
+from .openapi_tools import tools_paths, tools_schemas
+
 JSON = "application/json"
 
 
@@ -252,6 +254,8 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
                 "503": _error("Too many live connections."),
             }}},
     }
+    schemas.update(tools_schemas(cfg))
+    paths.update(tools_paths())
     if demo:
         schemas["DemoFault"] = {
             "type": "object", "additionalProperties": False, "required": ["name"],
