@@ -12,7 +12,7 @@ from typing import Any
 
 from controller.heat_state import TRIP_TITLES, cushion_words, trip_title
 
-_CUSHION_N = re.compile(r"\bcushion (\d)\b")
+_CUSHION_N = re.compile(r"\b(?:the )?cushion (\d)\b")
 _SENSOR = {"primary": "the main sensor", "redundant": "the second sensor"}
 
 
@@ -27,12 +27,14 @@ def actor_text(actor: Any) -> str:
 
 
 def _cushions(text: str) -> str:
-    return _CUSHION_N.sub(lambda m: f"{cushion_words(int(m.group(1)))} cushion", text)
+    return _CUSHION_N.sub(lambda m: f"the {cushion_words(int(m.group(1)))} cushion", text)
 
 
 def why_text(why: str) -> str:
-    """``cushion 0: primary open`` -> ``upper body cushion: the main sensor is open``."""
+    """``cushion 0: primary open`` -> ``the upper body cushion: the main sensor reads open``."""
     text = _cushions(why)
+    text = re.sub(r"\b(primary|redundant) sensor\b",
+                  lambda m: "main sensor" if m.group(1) == "primary" else "second sensor", text)
     for code, words in _SENSOR.items():
         text = re.sub(rf"\b{code} (open|short|shorted)\b", rf"{words} reads \1", text)
         text = re.sub(rf"\b{code}\b", words, text)

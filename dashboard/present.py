@@ -24,7 +24,7 @@ from typing import Any
 from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
-from .plain import actor_text, refusal_text
+from .plain import actor_text, refusal_text, why_text
 
 CUSHION_NAMES = ("Upper body", "Lower body")
 
@@ -138,12 +138,16 @@ def _num(x: Any) -> float | None:
     return None
 
 
+SENSOR_WORDS = {"open": "disconnected", "short": "short-circuited", "unavailable": "—"}
+
+
 def _sensor_text(water: dict[str, Any], status: dict[str, Any]) -> str:
     parts = []
     for key in ("primary", "redundant"):
         v = _num(water.get(key))
         st = status.get(key, "unavailable")
-        parts.append(f"{v:.2f}" if v is not None and st == "ok" else str(st))
+        parts.append(f"{v:.2f}" if v is not None and st == "ok"
+                     else SENSOR_WORDS.get(str(st), str(st)))
     return f"Sensors {parts[0]} / {parts[1]} °C"
 
 
@@ -167,7 +171,7 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
     trips = [{"reason": t.get("reason", "?"),
               "title": trip_text(cfg, t.get("reason", "?"))[0],
               "text": trip_text(cfg, t.get("reason", "?"))[1],
-              "detail": str(t.get("detail") or ""), "at": _clock(t.get("at"))}
+              "detail": why_text(str(t.get("detail") or "")), "at": _clock(t.get("at"))}
              for t in c.get("trips") or []]
     alarms = [{"name": a.get("name", "?"), "text": alarm_text(cfg, a.get("name", "?")),
                "title": ALARM_TITLES.get(str(a.get("name")), "Alarm"),
@@ -178,7 +182,11 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
     if not_heard:
         hs = unknown(not_heard).as_dict()
     kind = hs["state"]
-    blocked = [{"reason": str(b.get("reason", "")), "text": str(b.get("text", ""))}
+    own = {f"tripped: {t['reason']}" for t in trips}
+    blocked = [{"reason": str(b.get("reason", "")), "text": why_text(str(b.get("text", ""))),
+                # shown already as this cushion's trip box: the page lists it once
+                "dup": str(b.get("reason", "")) in own
+                and not str(b.get("text", "")).startswith("Safety trip on the")}
                for b in hs.get("blocked_by") or [] if kind == "blocked"]
     ready = ""
     if kind == "heating" and ready_s is not None and ready_s >= 30:

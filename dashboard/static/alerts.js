@@ -96,7 +96,7 @@
     const tables = new Set(alerts.map((a) => a.table_id));
     summary.textContent = alerts.length === 0 ? "" :
       "Safety trip on " + (tables.size === 1 ? "table " + [...tables][0] : tables.size + " tables") +
-      (open.length ? ": heating stopped. Check the table." : " (alarm acknowledged).");
+      (open.length ? ": heating stopped" : " (alarm acknowledged)");
     list.replaceChildren(...alerts.map((a) => {
       const li = document.createElement("li");
       li.dataset.key = a.key;

@@ -200,7 +200,7 @@
       const bkey = JSON.stringify(c.blocked);
       if (blocked.dataset.key !== bkey) {
         blocked.dataset.key = bkey;
-        blocked.replaceChildren(...c.blocked.map((b) => el("li", { "data-reason": b.reason }, b.text)));
+        blocked.replaceChildren(...c.blocked.map((b) => el("li", { "data-reason": b.reason, class: b.dup ? "dup" : null }, b.text)));
       }
 
       const trips = part(i, "trips");

@@ -23,7 +23,13 @@
     function label() {
       var dark = effective() === "dark";
       btn.setAttribute("aria-pressed", dark ? "true" : "false");
-      btn.textContent = dark ? "☀ Light" : "☾ Dark";
+      var icon = document.createElement("span");
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = dark ? "☀" : "☾";
+      var word = document.createElement("span");
+      word.className = "tt-label";
+      word.textContent = dark ? " Light" : " Dark";
+      btn.replaceChildren(icon, word);
       btn.setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
     }
     btn.addEventListener("click", function () {
