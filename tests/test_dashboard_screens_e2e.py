@@ -144,6 +144,12 @@ def check_screen(page: Any, size: str, theme: str, name: str) -> None:
         assert bg < 0.05 and ink > 0.5, (name, size, bg, ink)
     else:
         assert bg > 0.8 and ink < 0.1, (name, size, bg, ink)
+    wide = page.evaluate("""(w) => Array.from(document.querySelectorAll("body *"))
+      .filter((n) => n.getBoundingClientRect().right > w + 0.5 && n.getClientRects().length)
+      .map((n) => n.tagName + "#" + n.id + "." + n.className + " " +
+                  Math.round(n.getBoundingClientRect().right)).slice(0, 8)""",
+                         SIZES[size]["width"])
+    assert not wide, (name, size, theme, "wider than the screen:", wide)
     small = page.evaluate(TARGETS_JS)
     assert not small, (name, size, theme, small)
     if size == "phone":
