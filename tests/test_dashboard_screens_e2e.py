@@ -45,7 +45,10 @@ CONTRAST_JS = """(sel) => {
   const node = document.querySelector(sel);
   const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
   const lum = ([r, g, b]) => {
-    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    const f = (c) => {
+      c /= 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
   };
   let bgNode = node, bg = null;
@@ -59,7 +62,7 @@ CONTRAST_JS = """(sel) => {
   return { ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), fg: fg, bg: bg };
 }"""
 
-TARGETS_JS = """() => {
+TARGETS_JS = """(minPx) => {
   const small = [];
   const sel = "header button, header nav a, main button, main input, main select, " +
               ".alert-banner button, .ranges a, .pager a";
@@ -67,11 +70,14 @@ TARGETS_JS = """() => {
     const r = n.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) return;  // not shown
     if (getComputedStyle(n).visibility === "hidden") return;
-    const tall = n.tagName === "INPUT" || n.tagName === "SELECT" ? r.height : Math.min(r.width, r.height);
-    if (tall < %d - 0.5) small.push((n.id || n.textContent.trim().slice(0, 30) || n.tagName) + " " + Math.round(r.width) + "x" + Math.round(r.height));
+    const field = n.tagName === "INPUT" || n.tagName === "SELECT";
+    const tall = field ? r.height : Math.min(r.width, r.height);
+    const name = n.id || n.textContent.trim().slice(0, 30) || n.tagName;
+    const size = Math.round(r.width) + "x" + Math.round(r.height);
+    if (tall < minPx - 0.5) small.push(name + " " + size);
   });
   return small;
-}""" % MIN_TARGET_PX
+}"""
 
 
 def luminance(rgb: list[float]) -> float:
@@ -150,7 +156,7 @@ def check_screen(page: Any, size: str, theme: str, name: str) -> None:
                   Math.round(n.getBoundingClientRect().right)).slice(0, 8)""",
                          SIZES[size]["width"])
     assert not wide, (name, size, theme, "wider than the screen:", wide)
-    small = page.evaluate(TARGETS_JS)
+    small = page.evaluate(TARGETS_JS, MIN_TARGET_PX)
     assert not small, (name, size, theme, small)
     if size == "phone":
         header = page.locator("header.top").bounding_box()
