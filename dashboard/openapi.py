@@ -255,7 +255,7 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
             }}},
     }
     schemas.update(tools_schemas(cfg))
-    paths.update(tools_paths())
+    paths.update(tools_paths(ERRORS))
     if demo:
         schemas["DemoFault"] = {
             "type": "object", "additionalProperties": False, "required": ["name"],

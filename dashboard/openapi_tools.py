@@ -21,11 +21,6 @@ def _err(description: str) -> dict[str, Any]:
     return _json({"$ref": "#/components/schemas/Error"}, description)
 
 
-def _errs(*codes: str) -> dict[str, Any]:
-    from .openapi import ERRORS
-    return {c: _err(ERRORS[c]) for c in codes}
-
-
 OK = {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"},
                                                            "message": {"type": "string"}}}
 WRITE = [{"session": [], "csrf": []}]
@@ -65,7 +60,12 @@ def tools_schemas(cfg: Config) -> dict[str, Any]:
     }
 
 
-def tools_paths() -> dict[str, Any]:
+def tools_paths(errors: dict[str, str]) -> dict[str, Any]:
+    """The paths; ``errors``: status -> the document's common description
+    (``openapi.ERRORS``, passed in because ``openapi`` imports this module)."""
+
+    def _errs(*codes: str) -> dict[str, Any]:
+        return {c: _err(errors[c]) for c in codes}
     def body(name: str) -> dict[str, Any]:
         return {"required": True,
                 "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
