@@ -215,6 +215,27 @@ def test_states_alerts_and_screens(served: tuple[LocalStack, str, Path]) -> None
             sp = page.locator("#cushion-1 [data-role=setpoint]").text_content()
             assert page.locator("#sp-input-1").input_value() == sp
 
+            # the tools: a session timer shows its time on the table and its fleet card;
+            # a preset saved from the current setpoints appears in the list
+            page.locator("#timer-minutes").fill("30")
+            page.locator("#timer-action").select_option("standby")
+            page.locator("#timer-start").click()
+            page.wait_for_function("() => /Session: (29|30) min .* left/.test("
+                                   "document.querySelector('#timer-chip').textContent)")
+            fleet = open_page(browser, url, state, "desktop", "light", "/fleet", errors)
+            fleet.wait_for_function("() => /Session: .* left/.test(document.querySelector("
+                                    "'[data-table=\"table0\"] .timer-chip').textContent)")
+            fleet.context.close()
+            page.locator("#preset-name").fill("Mrs Meier")
+            page.locator("#preset-save").click()
+            page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                   "'#preset-select option')).some((o) => o.value === "
+                                   "'Mrs Meier')")
+            assert "Preset Mrs Meier saved" in page.locator("#tools-reply").text_content()
+            shot(page, "screens-tools-desktop-light")
+            page.locator("#timer-stop").click()
+            page.wait_for_selector("#timer-chip", state="hidden")
+
             # every size and theme, before a trip
             for size in SIZES:
                 for theme in ("light", "dark"):
@@ -227,6 +248,19 @@ def test_states_alerts_and_screens(served: tuple[LocalStack, str, Path]) -> None
                                             "'#cushion-0 [data-role=reply]').textContent)")
                         assert contrast(p, "#cushion-0 .sp-form .set") >= MIN_CONTRAST
                     p.context.close()
+
+            # the event log with its filters, on a phone and a desktop
+            for size in ("phone", "desktop"):
+                p = open_page(browser, url, state, size, "dark",
+                              "/tables/table0/events?range=1h&kind=settings", errors)
+                p.wait_for_selector("#event-filters")
+                assert p.locator("#filter-kind").input_value() == "settings"
+                kinds = set(p.eval_on_selector_all(
+                    "#events tbody tr[data-kind]", "rows => rows.map((r) => r.dataset.kind)"))
+                assert kinds and kinds <= {"setpoint", "heat"}, kinds
+                assert "mqtt:" not in (p.locator("#events").text_content() or "")
+                check_screen(p, size, "dark", "events")
+                p.context.close()
 
             # the theme toggle is remembered
             page.locator("#theme-toggle").click()

@@ -206,7 +206,8 @@
       const trips = part(i, "trips");
       const tkey = JSON.stringify(c.trips);
       if (trips.dataset.key !== tkey) {
-        if (trips.dataset.key !== undefined && !part(i, "reply").classList.contains("busy")) clearReply(i);
+        // a refusal about the trips that were latched no longer applies once they change
+        if (trips.dataset.key !== undefined && part(i, "reply").classList.contains("refused")) clearReply(i);
         trips.dataset.key = tkey;
         trips.replaceChildren(...c.trips.map((t) => el("div", { class: "trip", "data-reason": t.reason },
           el("p", { class: "trip-title" }, el("span", { class: "icon", "aria-hidden": "true" }, "⚠"), " ", t.title),
