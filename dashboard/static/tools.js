@@ -163,8 +163,9 @@
       const r = await api("GET", base + "/energy");
       const node = document.getElementById("energy");
       if (r.status === 200) {
-        node.textContent = "≈ " + r.data.kwh.toFixed(2) + " kWh (" + r.data.cushions.map((c) =>
-          page.cushion_names[c.cushion].toLowerCase() + " " + c.kwh.toFixed(2)).join(", ") + ")";
+        const digits = r.data.kwh < 1 ? 3 : 2;
+        node.textContent = "≈ " + r.data.kwh.toFixed(digits) + " kWh (" + r.data.cushions.map((c) =>
+          page.cushion_names[c.cushion].toLowerCase() + " " + c.kwh.toFixed(digits)).join(", ") + ")";
       } else {
         node.textContent = "Unknown: " + (r.data.error || "error " + r.status);
       }
