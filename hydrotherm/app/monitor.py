@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from controller.heat_state import cushion_words
 from firmware_bridge.link import BoardLink
 from hydrotherm.clock import RealClock
 from hydrotherm.config import Config
@@ -23,7 +24,7 @@ def format_reading(link: BoardLink) -> str:
     for i, c in enumerate(r.cushions):
         def fmt(s: Any) -> str:
             return f"{s.celsius:6.2f}" if s.celsius is not None else f"{s.status.value:>6}"
-        parts.append(f"cushion {i}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
+        parts.append(f"{cushion_words(i)}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
                      f"out {c.applied * 100:5.1f} %")
     faults = ",".join(r.fault_names) or "none"
     return (" | ".join(parts) + f" | relay {'closed' if r.relay_closed else 'open'}"
