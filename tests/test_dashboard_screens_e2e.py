@@ -158,19 +158,28 @@ def check_screen(page: Any, size: str, theme: str, name: str) -> None:
     assert not wide, (name, size, theme, "wider than the screen:", wide)
     small = page.evaluate(TARGETS_JS, MIN_TARGET_PX)
     assert not small, (name, size, theme, small)
+    header = page.locator("header.top").bounding_box()
+    smallest = page.evaluate("""() => Math.min(...Array.from(document.querySelectorAll(
+      "main button, header button")).map((n) => n.getBoundingClientRect())
+      .filter((r) => r.width > 0).map((r) => Math.min(r.width, r.height)))""")
+    print(f"[screens] {name} {size} {theme}: header {header['height']:.0f} px, "
+          f"smallest button side {smallest:.0f} px")
     if size == "phone":
-        header = page.locator("header.top").bounding_box()
         assert header["height"] <= 100, header
     if size == "tablet" and page.url.endswith("/tables/table0"):
         page.evaluate("() => window.scrollTo(0, 0)")
         for i in (0, 1):
             box = page.locator(f"#cushion-{i}").bounding_box()
+            print(f"[screens] {name} tablet {theme}: cushion {i} bottom at "
+                  f"{box['y'] + box['height']:.0f} of {SIZES['tablet']['height']} px")
             assert box["y"] >= 0 and box["y"] + box["height"] <= SIZES["tablet"]["height"], \
                 (name, theme, i, box)
 
 
 def contrast(page: Any, selector: str) -> float:
-    return float(page.evaluate(CONTRAST_JS, selector)["ratio"])
+    ratio = float(page.evaluate(CONTRAST_JS, selector)["ratio"])
+    print(f"[screens] contrast of {selector}: {ratio:.1f}:1")
+    return ratio
 
 
 def test_states_alerts_and_screens(served: tuple[LocalStack, str, Path]) -> None:
