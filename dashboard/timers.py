@@ -7,7 +7,8 @@ tablet gone to sleep still acts: ``standby`` sets both cushions to the standby s
 ``heat_off`` switches both cushions' heating off.  The commands are ordinary commands
 with the actor ``session timer (<user>)``, so the controller checks them and logs them.
 Timers are kept in ``<data dir>/dashboard_timers.json``, so a dashboard restart keeps
-them (a timer that ran out while the server was down acts at start).
+them (a timer that ran out while the server was down acts at start, once the broker is
+connected; it is retried for 5 min, then given up and said so).
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ ACTION_TEXTS = {"none": "nothing (the timer only shows the time)",
                 "heat_off": "heating off on both cushions"}
 MAX_MINUTES = 480
 
-#: (table_id, action, user) -> a sentence saying what was done (or why not)
-Runner = Callable[[str, str, str], str]
+#: (table_id, action, user) -> a sentence saying what was done (or why not), or None when
+#: it cannot be tried yet (the broker is not connected, e.g. just after a restart)
+Runner = Callable[[str, str, str], str | None]
+#: a due timer is retried this long while the runner cannot try yet, then given up
+RETRY_FOR_S = 300.0
 
 
 class SessionTimers:
@@ -115,6 +119,14 @@ class SessionTimers:
             except Exception as exc:  # noqa: BLE001 - one table must not stop the others
                 log.exception("session timer of %s", t["table_id"])
                 text = f"the end-of-session action failed: {exc}"
+            if text is None:
+                if now - t["ends_at"] < RETRY_FOR_S:
+                    with self._lock:  # not yet possible: try again at the next tick
+                        self._timers.setdefault(t["table_id"], t)
+                        self._save()
+                    continue
+                text = ("Session over, but the end-of-session action could not be sent: "
+                        "the broker was not reachable")
             log.info("session timer of %s ended: %s", t["table_id"], text)
             with self._lock:
                 self.last_result[t["table_id"]] = {"at": now, "action": t["action"],

@@ -225,9 +225,11 @@ def timer_runner(dash: Dashboard) -> Any:
     """What a session timer's end does, from the timer thread (no request): ordinary
     commands to both cushions, with the actor ``session timer (<user>)``."""
 
-    def run(table_id: str, action: str, user: str) -> str:
+    def run(table_id: str, action: str, user: str) -> str | None:
         if action == "none":
             return "Session over."
+        if not dash.fleet.broker_connected:
+            return None  # not yet: the timer thread tries again
         actor = f"session timer ({user})"[:64]
         done = []
         for i in (0, 1):

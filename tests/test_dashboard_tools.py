@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -246,3 +247,41 @@ def test_event_log_filters_and_words(s: tuple[FlaskClient, dict[str, str]],
     assert 'data-kind="setpoint"' not in old
 
 
+
+
+def test_a_due_timer_waits_for_the_broker_then_acts(tmp_path: Any) -> None:
+    """Just after a restart the broker may not be connected yet: the end action is
+    retried, not dropped; given up (and said so) only after RETRY_FOR_S."""
+    from dashboard.timers import RETRY_FOR_S, SessionTimers
+
+    now = [1000.0]
+    ready = [False]
+    calls: list[tuple[str, str, str]] = []
+
+    def runner(tid: str, action: str, user: str) -> str | None:
+        calls.append((tid, action, user))
+        return "done" if ready[0] else None
+    timers = SessionTimers(tmp_path / "t.json", runner, poll_s=3600.0, clock=lambda: now[0])
+    try:
+        timers.start("a", 1, "heat_off", "therapist")
+        timers.start("b", 1, "standby", "therapist")
+        now[0] += 61
+        timers.tick()
+        assert len(calls) == 2 and set(timers.all()) == {"a", "b"}
+        assert "finished" not in timers.all()["a"]
+        # a restart keeps them (the file)
+        again = SessionTimers(tmp_path / "t.json", runner, poll_s=3600.0,
+                              clock=lambda: now[0])
+        assert set(again.all()) == {"a", "b"}
+        again.close()
+        ready[0] = True
+        timers.cancel("b")
+        timers.tick()
+        assert timers.all()["a"]["finished"]["text"] == "done"
+        ready[0] = False
+        timers.start("c", 1, "heat_off", "therapist")
+        now[0] += 60 + RETRY_FOR_S + 1
+        timers.tick()
+        assert "could not be sent" in timers.all()["c"]["finished"]["text"]
+    finally:
+        timers.close()
