@@ -32,6 +32,7 @@ import socketserver
 import stat
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,6 @@ class ServiceSocket:
 
     def start(self) -> ServiceSocket:
         path = self.path
-        if len(str(path).encode()) > 100:
-            raise ServiceSocketError(f"the data directory path is too long for a UNIX socket "
-                                     f"({path}); use a shorter --data-dir")
         if path.exists() or path.is_symlink():
             if not stat.S_ISSOCK(path.lstat().st_mode):
                 raise ServiceSocketError(f"{path} exists and is not a socket: move it away")
@@ -116,7 +114,8 @@ class ServiceSocket:
 
         old = os.umask(0o177)  # the socket file is born 0600
         try:
-            self._server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+            with reachable(path) as address:
+                self._server = socketserver.ThreadingUnixStreamServer(address, Handler)
         except OSError as exc:
             raise ServiceSocketError(f"cannot serve {path}: {exc.strerror or exc}") from None
         finally:
@@ -176,11 +175,28 @@ class ServiceSocket:
                 "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
 
 
+@contextlib.contextmanager
+def reachable(path: Path) -> Iterator[str]:
+    """An address for ``path`` that fits a UNIX socket (at most 107 bytes).  A longer path
+    (a deep data directory, a demo's per-run folder) is reached through an open descriptor
+    of its directory, ``/proc/self/fd/N/service.sock``, which Linux resolves like the path
+    itself, so the file's permissions still decide who may connect."""
+    if len(os.fsencode(path)) <= 100:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def _answers(path: Path) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(1.0)
         try:
-            s.connect(str(path))
+            with reachable(path) as address:
+                s.connect(address)
         except OSError:
             return False
     return True
@@ -191,7 +207,8 @@ def request(path: Path | str, body: dict[str, Any],
     """Send one request to a running controller's service socket; its answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout_s)
-        s.connect(str(path))
+        with reachable(Path(path)) as address:
+            s.connect(address)
         s.sendall((json.dumps(body) + "\n").encode())
         buf = b""
         while not buf.endswith(b"\n"):

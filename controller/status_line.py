@@ -10,11 +10,24 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .heat_state import cushion_state
+from .heat_state import cushion_state, cushion_words, trip_title
+
+#: the heat states in the words the dashboard uses (the codes stay in the payload)
+STATE_WORDS = {"heating": "heating", "ready": "READY", "holding": "above the setpoint",
+               "off": "heating off", "blocked": "cannot heat", "unknown": "state unknown"}
+
+
+def blocker_words(reason: str) -> str:
+    """``tripped: sensor_open`` -> ``Sensor disconnected``; the others are words already."""
+    if reason.startswith("tripped: "):
+        return trip_title(reason[len("tripped: "):])
+    return reason
 
 
 def status_line(snap: dict[str, Any]) -> str:
-    """``cushion 0:  34.02 °C -> 38.5 heating, out 100.0 %, ready in 32 min | cushion 1: ...``"""
+    """``upper body:  34.02 °C -> 38.5 heating, out 100.0 %, ready in 32 min | lower body: ...``
+
+    Cushions by name, as on the dashboard; a blocked cushion lists its reasons' words."""
     link = snap["link"]
     parts = []
     if not link["healthy"]:
@@ -24,11 +37,11 @@ def status_line(snap: dict[str, Any]) -> str:
         hs = c.get("heat_state") or cushion_state(c, snap).as_dict()
         w = c["water_c"]["estimate"]
         out = c["output"]
-        text = (f"cushion {c['cushion']}: "
+        text = (f"{cushion_words(c['cushion'])}: "
                 + (f"{w:6.2f}" if w is not None else "  --  ") + " °C"
-                + f" -> {c['setpoint_c']:.1f} {hs['state']}")
+                + f" -> {c['setpoint_c']:.1f} {STATE_WORDS.get(hs['state'], hs['state'])}")
         if hs["state"] == "blocked":
-            text += " (" + ", ".join(b["reason"] for b in hs["blocked_by"]) + ")"
+            text += " (" + ", ".join(blocker_words(b["reason"]) for b in hs["blocked_by"]) + ")"
         if any(t.get("service_only") for t in c.get("trips") or []):
             text += " CALL SERVICE"
         if out is not None:

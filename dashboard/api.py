@@ -22,11 +22,13 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request
 from flask_login import current_user, login_required
 
+from controller.heat_state import trip_title
 from controller.mqtt.fleet_payloads import json_depth
 
 from .context import Dashboard
 from .live import sse_stream
 from .openapi import openapi_document
+from .plain import refusal_text
 from .present import cushion_name, present_event
 
 #: chart ranges offered by the page (seconds of history)
@@ -180,7 +182,7 @@ def call(dash: Dashboard, table_id: str, name: str, body: dict[str, Any]) -> dic
 def command_message(name: str, cushion: int | None, reply: dict[str, Any]) -> str:
     who = cushion_name(cushion)
     if not reply.get("ok"):
-        return f"{who}: refused by the controller: {reply.get('error', 'no reason given')}"
+        return f"{who}: the controller refused: {refusal_text(reply.get('error'))}"
     if name == "setpoint":
         return f"{who}: setpoint set to {reply.get('setpoint_c', 0):.1f} °C"
     if name == "heat":
@@ -188,7 +190,8 @@ def command_message(name: str, cushion: int | None, reply: dict[str, Any]) -> st
     cleared = reply.get("cleared") or []
     if not cleared:
         return f"{who}: reset accepted; no trip was latched"
-    return f"{who}: reset accepted; cleared {', '.join(cleared)}"
+    titles = [trip_title(str(c)) for c in cleared]
+    return f"{who}: reset accepted; cleared: {', '.join(titles)}"
 
 
 def command_response(name: str, cushion: int | None, reply: dict[str, Any]) -> Any:
@@ -204,25 +207,34 @@ SAFETY_KINDS = ["trip", "trip_reset", "reset_refused", "board_fault", "alarm",
                 "alarm_cleared", "link_disconnected"]
 
 
-def query_events(dash: Dashboard, table_id: str, since: float, limit: int
+def query_events(dash: Dashboard, table_id: str, since: float, limit: int,
+                 until: float | None = None, kinds: list[str] | None = None
                  ) -> tuple[list[dict[str, Any]] | None, str | None]:
     """Events for a page (presented, newest first), or (None, reason) when they cannot be
     had.  When the newest ``limit`` events do not reach back to ``since`` (600 refused
     commands would do that), the safety events of the range are asked for separately
-    and merged in, so a trip is never pushed off the page."""
+    and merged in, so a trip is never pushed off the page.  ``until`` and ``kinds``
+    narrow the query (the event page's filters and paging)."""
     if dash.fleet.table(table_id) is None:
         return None, f"no table {table_id!r} on the broker"
+    narrow: dict[str, Any] = {}
+    if until is not None:
+        narrow["until"] = until
+    if kinds:
+        narrow["kinds"] = kinds
     try:
-        reply = call(dash, table_id, "events", {"since": since, "limit": limit})
+        reply = call(dash, table_id, "events", {"since": since, "limit": limit, **narrow})
     except ApiError as exc:
         return None, exc.body["error"]
     if not reply.get("ok"):
         return None, str(reply.get("error"))
     events = [e for e in reply.get("events", []) if isinstance(e, dict)]
     if len(events) >= limit:
+        safety = [k for k in SAFETY_KINDS if not kinds or k in kinds]
         try:
             extra = call(dash, table_id, "events",
-                         {"since": since, "limit": limit, "kinds": SAFETY_KINDS})
+                         {"since": since, "limit": limit, **narrow, "kinds": safety}) \
+                if safety else {}
         except ApiError:
             extra = {}
         seen = {e.get("id") for e in events}

@@ -46,15 +46,20 @@ from werkzeug.exceptions import HTTPException
 from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config, parse_networks
 
+from .alerts import ACKS_FILE, AckLog
 from .api import EVENT_RANGES, query_events, register_api
 from .auth import LoginThrottle, UserStore
 from .context import HEARTBEAT_S, Dashboard, DemoActions
+from .event_filters import EVENT_GROUPS, EVENTS_PER_PAGE, event_filters
 from .live import Broadcaster
 from .metrics import Metrics
 from .present import CUSHION_NAMES
+from .presets import PRESETS_FILE, PresetStore
 from .proxy import TrustedProxyFix
 from .schedule_api import register_schedule_api
 from .sessions import SESSIONS_FILE, SessionStore
+from .timers import TIMERS_FILE, SessionTimers
+from .tools_api import register_tools, timer_runner
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +174,10 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
         sessions = SessionStore(users.path.with_name(SESSIONS_FILE))
     dash = Dashboard(cfg, fleet, users, broadcaster, metrics, LoginThrottle(), sessions,
                      demo, demo_actions, heartbeat_s)
+    data_dir = users.path.parent
+    dash.acks = AckLog(data_dir / ACKS_FILE)
+    dash.presets = PresetStore(data_dir / PRESETS_FILE)
+    dash.timers = SessionTimers(data_dir / TIMERS_FILE, timer_runner(dash))
     app.extensions["hydrotherm"] = dash
 
     CSRFProtect(app)
@@ -316,6 +325,7 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
         return render_template("table.html", view=view, table_id=table_id,
                                demo=demo, demo_buttons=DEMO_BUTTONS if demo else (),
                                demo_faults=DEMO_FAULTS if demo else (),
+                               standby_c=cfg.dashboard.standby_setpoint_c,
                                data=page_data(page="table", table_id=table_id, view=view,
                                               demo=demo))
 
@@ -336,14 +346,23 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
     def events_page(table_id: str) -> Any:
         if fleet.table(table_id) is None and table_id != dash.default_table():
             abort(404, description=f"No table {table_id!r} on the broker.")
-        rng = request.args.get("range", "24h")
-        if rng not in EVENT_RANGES:
-            rng = "24h"
-        events, error = query_events(dash, table_id, time.time() - EVENT_RANGES[rng], 500)
-        return render_template("events.html", table_id=table_id, events=events or [],
-                               error=error, range=rng, ranges=list(EVENT_RANGES),
+        f = event_filters(request.args)
+        events, error = query_events(dash, table_id, time.time() - EVENT_RANGES[f.range],
+                                     EVENTS_PER_PAGE, until=f.before,
+                                     kinds=EVENT_GROUPS[f.kind][1] or None)
+        events = events or []
+        older = None
+        if len(events) >= EVENTS_PER_PAGE and events[-1].get("time"):
+            older = events[-1]["time"]
+        if f.cushion is not None:
+            events = [e for e in events if e.get("cushion_index") in (f.cushion, None)]
+        return render_template("events.html", table_id=table_id, events=events,
+                               error=error, range=f.range, ranges=list(EVENT_RANGES),
+                               f=f, groups=EVENT_GROUPS, older=older,
                                view=dash.presented(table_id),
-                               data=page_data(page="events", table_id=table_id))
+                               data=page_data(page="events", table_id=table_id,
+                                              filters=f.as_dict(),
+                                              filter_kinds=EVENT_GROUPS[f.kind][1]))
 
     # --- health and metrics (no login) ----------------------------------------------------
 
@@ -361,4 +380,5 @@ def create_app(cfg: Config, fleet: FleetClient, users: UserStore, *, secret_key:
 
     register_api(app, dash)
     register_schedule_api(app, dash)
+    register_tools(app, dash)
     return app

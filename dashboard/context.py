@@ -15,11 +15,14 @@ from typing import Any
 from controller.mqtt.fleet import FleetClient
 from hydrotherm.config import Config
 
+from .alerts import AckLog
 from .auth import LoginThrottle, UserStore
 from .live import Broadcaster
 from .metrics import Metrics
 from .present import present_table
+from .presets import PresetStore
 from .sessions import SessionStore
+from .timers import SessionTimers
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,10 @@ class Dashboard:
     heartbeat_s: float = HEARTBEAT_S
     started: float = field(default_factory=time.time)
     forget_checked: float = 0.0
+    #: the therapist's tools and alerts (``tools_api``); set by ``create_app``
+    acks: AckLog = field(init=False)
+    presets: PresetStore = field(init=False)
+    timers: SessionTimers = field(init=False)
 
     def default_table(self) -> str:
         known = self.fleet.snapshot()
@@ -92,3 +99,6 @@ class Dashboard:
 
     def close(self) -> None:
         self.broadcaster.close()
+        timers = getattr(self, "timers", None)
+        if timers is not None:
+            timers.close()

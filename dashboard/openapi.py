@@ -7,6 +7,7 @@ from typing import Any
 
 from hydrotherm.config import Config
 
+from .openapi_tools import tools_paths, tools_schemas
 from .schedule_openapi import schedule_paths, schedule_schemas
 
 JSON = "application/json"
@@ -256,6 +257,8 @@ def openapi_document(cfg: Config, demo: bool = False, example_table: str = "tabl
     }
     schemas.update(schedule_schemas(c))
     paths.update(schedule_paths(_json, _ref, _errors, _error))
+    schemas.update(tools_schemas(cfg))
+    paths.update(tools_paths(ERRORS))
     if demo:
         schemas["DemoFault"] = {
             "type": "object", "additionalProperties": False, "required": ["name"],

@@ -24,6 +24,7 @@ from typing import Any
 from controller.heat_state import TRIP_TITLES, unknown
 from hydrotherm.config import Config
 
+from .plain import actor_text, refusal_text, why_text
 from .schedule_view import describe_schedule_event, present_schedule
 
 CUSHION_NAMES = ("Upper body", "Lower body")
@@ -97,6 +98,10 @@ def trip_texts(cfg: Config) -> dict[str, tuple[str, str]]:
     }
 
 
+ALARM_TITLES = {"high_temperature": "water warmer than it should be",
+                "event_log_unwritable": "the event log cannot be written"}
+
+
 def alarm_texts(cfg: Config) -> dict[str, str]:
     s = cfg.safety
     return {
@@ -134,16 +139,20 @@ def _num(x: Any) -> float | None:
     return None
 
 
+SENSOR_WORDS = {"open": "disconnected", "short": "short-circuited", "unavailable": "—"}
+
+
 def _sensor_text(water: dict[str, Any], status: dict[str, Any]) -> str:
     parts = []
     for key in ("primary", "redundant"):
         v = _num(water.get(key))
         st = status.get(key, "unavailable")
-        parts.append(f"{v:.2f}" if v is not None and st == "ok" else str(st))
+        parts.append(f"{v:.2f}" if v is not None and st == "ok"
+                     else SENSOR_WORDS.get(str(st), str(st)))
     return f"Sensors {parts[0]} / {parts[1]} °C"
 
 
-STATE_LABELS = {"heating": "Heating", "ready": "At temperature",
+STATE_LABELS = {"heating": "Heating", "ready": "Ready",
                 "holding": "Above the setpoint", "off": "Heating off",
                 "blocked": "Cannot heat", "unknown": "State unknown"}
 
@@ -162,6 +171,7 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
     ready_s = _num(c.get("ready_in_s")) if usable else None
     trips = [present_trip(cfg, t) for t in c.get("trips") or []]
     alarms = [{"name": a.get("name", "?"), "text": alarm_text(cfg, a.get("name", "?")),
+               "title": ALARM_TITLES.get(str(a.get("name")), "Alarm"),
                "detail": str(a.get("detail") or "")} for a in c.get("alarms") or []]
     hs = c.get("heat_state")
     if not isinstance(hs, dict) or hs.get("state") not in STATE_LABELS:
@@ -169,7 +179,11 @@ def present_cushion(cfg: Config, c: dict[str, Any], usable: bool,
     if not_heard:
         hs = unknown(not_heard).as_dict()
     kind = hs["state"]
-    blocked = [{"reason": str(b.get("reason", "")), "text": str(b.get("text", ""))}
+    own = {f"tripped: {t['reason']}" for t in trips}
+    blocked = [{"reason": str(b.get("reason", "")), "text": why_text(str(b.get("text", ""))),
+                # shown already as this cushion's trip box: the page lists it once
+                "dup": str(b.get("reason", "")) in own
+                and not str(b.get("text", "")).startswith("Safety trip on the")}
                for b in hs.get("blocked_by") or [] if kind == "blocked"]
     ready = ""
     if kind == "heating" and ready_s is not None and ready_s >= 30:
@@ -225,7 +239,7 @@ def present_trip(cfg: Config, t: dict[str, Any]) -> dict[str, Any]:
         text = (f"{text} Only a service person can reset this, at the controller's machine"
                 + (f": {why}." if why else "."))
     return {"reason": reason, "title": title, "text": text, "service": service,
-            "detail": str(t.get("detail") or ""), "at": _clock(t.get("at"))}
+            "detail": why_text(str(t.get("detail") or "")), "at": _clock(t.get("at"))}
 
 
 def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,
@@ -308,11 +322,11 @@ def describe_event(cfg: Config, e: dict[str, Any]) -> str:
         extra = d.get("detail")
         return f"Reset refused: {trip_text(cfg, reason)[0]}" + (f" ({extra})" if extra else "")
     if kind == "alarm":
-        return f"Alarm: {reason}"
+        return f"Alarm: {ALARM_TITLES.get(reason, reason)}"
     if kind == "alarm_cleared":
-        return f"Alarm cleared: {reason}"
+        return f"Alarm cleared: {ALARM_TITLES.get(reason, reason)}"
     if kind == "command_refused":
-        return f"Command refused: {reason}"
+        return f"Command refused: {refusal_text(reason)}"
     if kind == "link_connected":
         return "Heater board connected"
     if kind == "link_disconnected":
@@ -340,6 +354,8 @@ def present_event(cfg: Config, e: dict[str, Any]) -> dict[str, Any]:
         "kind": e.get("kind", "?"),
         "cushion": cushion_name(e.get("cushion")) if e.get("cushion") is not None else "",
         "actor": e.get("actor") or "",
+        "who": actor_text(e.get("actor")),
+        "cushion_index": e.get("cushion") if e.get("cushion") in (0, 1) else None,
         "text": describe_event(cfg, e),
         "level": "error" if e.get("kind") in ("trip", "reset_refused", "board_fault",
                                               "link_disconnected", "events_dropped") else

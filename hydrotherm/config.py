@@ -224,6 +224,8 @@ class DashboardConfig:
     table_gone_after_min: float = _f(
         60.0, 1.0, 525600.0, "a table silent this long counts as gone and may be removed")
     forget_gone_tables: bool = _f(False, doc="remove gone tables from the fleet automatically")
+    standby_setpoint_c: float = _f(32.0, 0.0, 45.0, "setpoint a session timer's 'standby' "
+                                   "end action sets on both cushions")
 
 
 @dataclass

@@ -63,7 +63,7 @@ HOST = "127.0.0.1"
 FAST_MQTT = {"min_interval_s": 0.1, "state_interval_s": 2.0}
 
 #: table ids that have an account on the test brokers
-TEST_TABLES = ("table0", "t1", "t2", "retained", "proc", "flood", "spoof")
+TEST_TABLES = ("table0", "t1", "t2", "retained", "proc", "flood", "spoof", "elog")
 
 #: (host, port) of a running secured test broker -> its accounts
 _ACCOUNTS: dict[tuple[str, int], CredentialStore] = {}

@@ -294,7 +294,7 @@ def test_kill_9_past_the_deadman_then_restart_trips_naming_the_deadman(
         print(f"\nafter kill -9: board_fault trip {1000 * (t_trip - t_conn):.0f} ms after "
               f"connecting, {t_trip - t_start:.2f} s after the process was started (as "
               "printed by `hydrotherm run`)")
-        assert wait_for(lambda: lines.first("tripped: board_fault"), 5.0)
+        assert wait_for(lambda: lines.first("Heater board fault"), 5.0)  # the status line, in words
         time.sleep(1.0)
         assert not board(server)["relay_closed"] and board(server)["output"] == [0.0, 0.0]
         status = run("service", "status", "--data-dir", str(data))

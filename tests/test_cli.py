@@ -125,7 +125,8 @@ def test_monitor_shows_live_telemetry_from_sim(tmp_path: Path) -> None:
                   "--duration", "2.5")
         assert res.returncode == 0, res.stderr
         assert "[link] connected" in res.stdout
-        assert "cushion 0:" in res.stdout and "°C" in res.stdout
+        assert "upper body:" in res.stdout and "lower body:" in res.stdout, res.stdout
+        assert "°C" in res.stdout
     finally:
         sim.send_signal(signal.SIGINT)
         sim.wait(timeout=10)

@@ -906,12 +906,14 @@ def test_a_trip_that_needs_service_is_not_offered_for_reset() -> None:
               "flags": [], "service_only": True, "service_why": "a relay may be welded on"}
     stale = {"reason": "stale_telemetry", "detail": "", "at": 0.0, "flags": [],
              "service_only": False, "service_why": None}
-    c = present_cushion(cfg, {**base, "trips": [welded]}, usable=True)
+    blocked = {"state": "blocked", "text": "Cannot heat: Safety trip", "hvac_action": "off",
+               "blocked_by": [{"reason": "tripped: rise_while_off", "text": "Safety trip"}]}
+    c = present_cushion(cfg, {**base, "trips": [welded], "heat_state": blocked}, usable=True)
     assert not c["can_reset"] and "Reset is not offered here" in c["reset_note"]
     [t] = c["trips"]
     assert t["service"] and t["title"].startswith("Call service: ")
     assert "a relay may be welded on" in t["text"]
-    assert c["action_text"] == "Stopped: call service" and c["ready_text"] == ""
+    assert c["action_text"] == "Cannot heat" and c["ready_text"] == ""
     both = present_cushion(cfg, {**base, "trips": [welded, stale]}, usable=True)
     assert both["can_reset"] and "Call service" in both["reset_note"]
     plain = present_cushion(cfg, {**base, "trips": [stale]}, usable=True)

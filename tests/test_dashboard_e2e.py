@@ -163,7 +163,9 @@ def test_therapist_session_in_a_real_browser(served: tuple[LocalStack, str]) -> 
             assert accepted, reply.text_content()
             assert dialogs and "Reset the safety trip on the upper body cushion?" in dialogs[0]
             page.locator("#cushion-0 .trip").first.wait_for(state="detached")
-            assert "cleared" in reply.text_content() and "sensor_open" in reply.text_content()
+            said = reply.text_content()
+            assert "cleared" in said and "Sensor disconnected" in said, said
+            assert "sensor_open" not in said  # words, not codes
             page.wait_for_function(
                 "() => document.querySelector('#cushion-0 [data-action=reset]').disabled")
             shot(page, "06-reset-accepted")

@@ -108,7 +108,7 @@ def test_welded_relay_offers_no_therapist_reset_and_says_call_service(
             assert reply["status"] != 200, reply
             assert "only a service person may reset this" in reply["body"]["message"], reply
             refused = stack.controller.log.events(kinds=["reset_refused"])
-            assert refused and refused[-1].actor == "mqtt:therapist"
+            assert refused and refused[-1].actor == "mqtt:dashboard/therapist"
             assert refused[-1].reason == "rise_while_off"
             assert "welded" in refused[-1].detail["detail"]
 

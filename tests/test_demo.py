@@ -72,7 +72,7 @@ def test_demo_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         m, _ = read_until(proc, r"created MQTT accounts .*: passwords in (\S+) \(mode 0600\)",
                           30)
         creds = Path(m.group(1))
-        assert creds == tmp_path / "data" / "demo" / "mqtt-credentials.toml"
+        assert creds == tmp_path / "data" / "mqtt-credentials.toml"  # --data-dir: kept there
         observer = CredentialStore(creds.parent).password("observer")
         m, _ = read_until(proc, r"dashboard: (http://\S+)/  login: therapist / (\S+)", 30)
         url, password = m.group(1), m.group(2)

@@ -17,9 +17,10 @@ import pytest
 
 pytest.register_assert_rewrite("tests.mqtt_fixtures")
 from controller.eventlog import EventLog  # noqa: E402
+from controller.mqtt.accounts import table_account  # noqa: E402
 from controller.mqtt.topics import Topics  # noqa: E402
 from controller.service import LOG_ALARM  # noqa: E402
-from tests.mqtt_fixtures import Received, wait_for  # noqa: E402
+from tests.mqtt_fixtures import Received, as_account, wait_for  # noqa: E402
 
 pytest_plugins = ["tests.mqtt_fixtures"]
 
@@ -77,7 +78,8 @@ def test_unwritable_log_alarm_on_mqtt_and_nothing_lost(broker, recorder, tmp_pat
     table_id = "elog"
     topics = Topics("hydrotherm", table_id)
     rec = recorder(broker.url, [f"{topics.base}/#"])
-    child = Child(broker.url, tmp_path, table_id)
+    # the child publishes as its table's own account (the broker's ACL allows nothing else)
+    child = Child(as_account(broker.url, table_account(table_id)), tmp_path, table_id)
     try:
         assert rec.wait_topic(topics.state, timeout_s=10), "no state published"
         assert wait_for(lambda: heating(child.ask("status")), 10), "never heated"

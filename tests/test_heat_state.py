@@ -191,12 +191,14 @@ def test_status_line_of_hydrotherm_run() -> None:
     rig.run(2.0)
     left, right = status_line(rig.c.snapshot()).split(" | ")
     assert "ready in" in left
-    assert "blocked (tripped: sensor_open)" in right and "ready in" not in right, right
+    assert left.startswith("upper body: ") and right.startswith("lower body: "), (left, right)
+    assert "cannot heat (Sensor disconnected)" in right and "ready in" not in right, right
+    assert "sensor_open" not in right and "cushion 1" not in right, right
     rig.h.table.inject("unplug")
     rig.run(3.0)
     line = status_line(rig.c.snapshot())
     assert line.startswith("link ") and "ready in" not in line
-    assert line.count("blocked (link down") == 2, line
+    assert line.count("cannot heat (link down") == 2, line
 
 
 def test_the_dashboard_shows_the_same_state_and_unknown_when_not_heard() -> None:

@@ -363,7 +363,7 @@ def test_a_trip_that_needs_service_is_refused_over_mqtt(table: Table, recorder) 
     the state says so per trip, and the board's flag is not even asked to clear."""
     t = table.topics
     healthy_estimate(table)
-    rec = recorder(table.bridge.address.display(), [t.result, t.state])
+    rec = recorder(table.url, [t.result, t.state])
     with table.server.lock:
         table.server.tables[table.index].board.latch(0x80)  # CUTOUT_1
     st = rec.wait_topic(t.state, lambda m: m.json()["service_needed"], 10)
@@ -376,7 +376,7 @@ def test_a_trip_that_needs_service_is_refused_over_mqtt(table: Table, recorder) 
     assert "only a service person may reset this" in reply["error"]
     assert reply["refused"][0]["service_only"] is True
     assert table.sim_status()["faults"] & 0x80 and not table.sim_status()["relay_closed"]
-    assert ("reset_refused", "mqtt:nurse") in [(e.kind, e.actor) for e in table.events()]
+    assert ("reset_refused", "mqtt:dashboard/nurse") in [(e.kind, e.actor) for e in table.events()]
     # the service person's reset (here in-process) clears it; the relay closes again
     done: list[Any] = []
     table.controller.request_reset("service:Sam", None, done.append,
@@ -642,7 +642,8 @@ def test_home_assistant_sees_a_blocked_cushion_and_can_reset_it(table: Table,
     the cause persists is refused and shows on the refusal topic."""
     healthy_estimate(table)
     t = table.topics
-    rec = recorder(table.bridge.address.display(),
+    # as Home Assistant's account: the only one that may press its plain ``…/set`` topics
+    rec = recorder(table.url_as("homeassistant"),
                    [f"{t.base}/cushion/0/+", t.result, t.refusal])
     assert rec.wait_topic(t.value(0, "heat_state"), lambda m: m.text != "blocked", 5)
     mark = rec.mark()
@@ -665,14 +666,14 @@ def test_home_assistant_sees_a_blocked_cushion_and_can_reset_it(table: Table,
     refusal = rec.wait_topic(t.refusal, timeout_s=5, after=mark)
     assert refusal is not None
     assert refusal.json()["command"] == "reset" and "sensor_open" in refusal.json()["error"]
-    late = recorder(table.bridge.address.display(), [t.refusal])
+    late = recorder(table.url, [t.refusal])
     assert late.wait_topic(t.refusal, lambda m: m.retain, 5), "the refusal is retained"
     # a setpoint Home Assistant may send outside the range is refused and shown too
     mark = rec.mark()
     rec.publish(t.value_set(0, "setpoint_c"), "45")
     refusal = rec.wait_topic(t.refusal, timeout_s=5, after=mark)
     assert refusal is not None and "outside" in refusal.json()["error"]
-    assert refusal.json()["actor"] == "mqtt:home_assistant"
+    assert refusal.json()["actor"] == "mqtt:homeassistant"
     assert rec.wait_topic(t.result, lambda m: "outside" in m.json()["error"], 5, after=mark)
     for bad in ("1_0", "0x20", "nan"):
         mark = rec.mark()

@@ -33,8 +33,12 @@ class EmbeddedBroker:
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
                  passwd_file: str | Path, prefix: str = "hydrotherm",
                  discovery_prefix: str = "homeassistant", certfile: str = "",
-                 keyfile: str = "") -> None:
+                 keyfile: str = "", enforce_acl: bool = True) -> None:
+        """``enforce_acl=False`` leaves out the account ACL (passwords are still required):
+        only for tests that show the dashboard defends itself on a broker whose operator
+        did not configure topic ACLs; nothing in the product turns it off."""
         self.host = host
+        self.enforce_acl = enforce_acl
         self.port = port
         self.passwd_file = Path(passwd_file)
         self.prefix = prefix
@@ -111,6 +115,8 @@ class EmbeddedBroker:
                         "controller.mqtt.acl.AccountAclPlugin":
                         {"prefix": self.prefix, "discovery_prefix": self.discovery_prefix}},
         }
+        if not self.enforce_acl:
+            del config["plugins"]["controller.mqtt.acl.AccountAclPlugin"]
 
         async def boot() -> None:
             self._broker = broker_cls(config)

@@ -117,10 +117,30 @@
     const cards = [0, 1].map((i) => document.getElementById("cushion-" + i));
     const part = (i, role) => cards[i].querySelector('[data-role="' + role + '"]');
 
+    const replyTimers = [null, null];
+    function clearReply(i) {
+      const node = part(i, "reply");
+      clearTimeout(replyTimers[i]);
+      node.className = "reply";
+      node.textContent = "";
+    }
     function showReply(i, text, kind) {
       const node = part(i, "reply");
       node.className = "reply " + kind;
       node.textContent = text;
+      clearTimeout(replyTimers[i]);
+      // a message that no longer applies goes: an answer after a while, a note at once
+      // when the cushion's trips change (renderCushion)
+      if (kind !== "busy") {
+        replyTimers[i] = setTimeout(() => clearReply(i), kind === "refused" ? 20000 : 10000);
+      }
+    }
+    // the typed value goes back to the table's setpoint (a refused "45" must not stay)
+    function resetInput(i) {
+      const input = part(i, "sp-input");
+      delete input.dataset.dirty;
+      const c = view && view.cushions[i];
+      input.value = c && c.setpoint_c !== null ? c.setpoint_text : "";
     }
 
     function staleProblems() {
@@ -181,12 +201,14 @@
       const bkey = JSON.stringify(c.blocked);
       if (blocked.dataset.key !== bkey) {
         blocked.dataset.key = bkey;
-        blocked.replaceChildren(...c.blocked.map((b) => el("li", { "data-reason": b.reason }, b.text)));
+        blocked.replaceChildren(...c.blocked.map((b) => el("li", { "data-reason": b.reason, class: b.dup ? "dup" : null }, b.text)));
       }
 
       const trips = part(i, "trips");
       const tkey = JSON.stringify(c.trips);
       if (trips.dataset.key !== tkey) {
+        // a refusal about the trips that were latched no longer applies once they change
+        if (trips.dataset.key !== undefined && part(i, "reply").classList.contains("refused")) clearReply(i);
         trips.dataset.key = tkey;
         trips.replaceChildren(...c.trips.map((t) => el("div", { class: t.service ? "trip service" : "trip", "data-reason": t.reason },
           el("p", { class: "trip-title" }, el("span", { class: "icon", "aria-hidden": "true" }, "⚠"), " ", t.title),
@@ -210,6 +232,7 @@
       } else {
         pending[i] = null;
         showReply(i, r.data.message || r.data.error || ("Error " + r.status), "refused");
+        resetInput(i);
       }
       setTimeout(() => { pending[i] = null; }, 10000);
     }
@@ -237,10 +260,12 @@
         const value = Number(input.value.replace(",", "."));
         if (input.value.trim() === "" || !Number.isFinite(value)) {
           showReply(i, "Type a temperature in °C, e.g. 37.5.", "refused");
+          resetInput(i);
           return;
         }
         if (value < page.setpoint_min || value > page.setpoint_max) {
-          showReply(i, "The setpoint must be between " + page.setpoint_min + " and " + page.setpoint_max + " °C.", "refused");
+          showReply(i, value + " °C is not possible: the setpoint must be between " + page.setpoint_min + " and " + page.setpoint_max + " °C.", "refused");
+          resetInput(i);
           return;
         }
         delete input.dataset.dirty;
@@ -281,6 +306,11 @@
         return;
       }
       const fmt = (u, v) => (v === null || v === undefined ? "—" : v.toFixed(2) + " °C");
+      const css = getComputedStyle(document.documentElement);
+      const ink = css.getPropertyValue("--ink").trim() || "#15202b";
+      const grid = css.getPropertyValue("--line").trim() || "#c9d2db";
+      const upper = css.getPropertyValue("--upper").trim() || "#1f5fbf";
+      const lower = css.getPropertyValue("--lower").trim() || "#b34700";
       const opts = {
         width: Math.max(280, chartEl.clientWidth),
         height: 300,
@@ -288,21 +318,22 @@
         scales: { x: { time: true, range: (u, min, max) => [max - RANGE_S[range], max] } },
         series: [
           {},
-          { label: "Upper water", stroke: "#1f5fbf", width: 2, value: fmt },
-          { label: "Upper setpoint", stroke: "#1f5fbf", width: 1.5, dash: [8, 5], value: fmt },
-          { label: "Lower water", stroke: "#b34700", width: 2, value: fmt },
-          { label: "Lower setpoint", stroke: "#b34700", width: 1.5, dash: [8, 5], value: fmt },
+          { label: page.cushion_names[0] + " water", stroke: upper, width: 2.5, value: fmt },
+          { label: page.cushion_names[0] + " setpoint", stroke: upper, width: 1.5, dash: [8, 5], value: fmt },
+          { label: page.cushion_names[1] + " water", stroke: lower, width: 2.5, dash: [2, 3], value: fmt },
+          { label: page.cushion_names[1] + " setpoint", stroke: lower, width: 1.5, dash: [12, 4, 2, 4], value: fmt },
         ],
         axes: [
-          { space: 90, values: (u, ticks) => ticks.map((t) => {
+          { space: 90, stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, values: (u, ticks) => ticks.map((t) => {
             const d = new Date(t * 1000);
             const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
             return range === "7d" ? d.toLocaleDateString([], { weekday: "short" }) + " " + hm : hm;
           }) },
-          { label: "°C", values: (u, vals) => vals.map((v) => v.toFixed(1)) },
+          { label: "°C", stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
         ],
       };
       chart = new window.uPlot(opts, series, chartEl);
+      legendSetpoints(view);
       if (window.ResizeObserver) {
         new ResizeObserver(() => chart.setSize({ width: Math.max(280, chartEl.clientWidth), height: 300 }))
           .observe(chartEl);
@@ -341,7 +372,20 @@
       setText(chartStatus, times.length ? "" : "No history in this range yet.");
     }
 
+    // the legend names each cushion's current setpoint
+    function legendSetpoints(v) {
+      if (!chart || !v) return;
+      const labels = chartEl.querySelectorAll(".u-legend .u-series .u-label");
+      [0, 1].forEach((i) => {
+        const c = v.cushions[i];
+        const node = labels[2 + 2 * i];
+        if (!node) return;
+        setText(node, page.cushion_names[i] + " setpoint" + (c && c.setpoint_c !== null ? " " + c.setpoint_text + " °C" : ""));
+      });
+    }
+
     function chartAppend(v) {
+      legendSetpoints(v);
       if (!chart || !v.time || !v.readings_ok || v.cushions.length < 2) return;
       const t = v.time;
       const xs = series[0];
@@ -479,11 +523,12 @@
       const problems = v.problems.filter((p) => p.code !== "broker");
       const dl = el("dl", { class: "fleet-cushions", "data-role": "cushions" });
       for (const c of v.cushions) {
-        const dd = el("dd", {}, el("strong", {}, c.water_text + " °C"), " → " + c.setpoint_text + " °C · " + c.action_text +
+        const dd = el("dd", { "data-state": c.heat_state }, el("span", { class: "state-pill" }, c.action_text), " ",
+          el("strong", {}, c.water_text + " °C"), " → " + c.setpoint_text + " °C" +
           (c.blocked.length ? ": " + c.blocked.map((b) => b.text).join("; ") : "") +
           (c.ready_text ? " · " + c.ready_text : ""));
         c.trips.forEach((t) => dd.append(" ", el("span", { class: "trip-tag" }, t.title)));
-        c.alarms.forEach((a) => dd.append(" ", el("span", { class: "alarm-tag" }, a.name)));
+        c.alarms.forEach((a) => dd.append(" ", el("span", { class: "alarm-tag" }, a.title)));
         dl.append(el("dt", {}, c.name), dd);
       }
       return el("li", { class: "fleet-card status-" + v.status + (v.tripped ? " tripped" : ""), "data-table": v.table_id },
@@ -492,6 +537,7 @@
         el("ul", { class: "fleet-problems", "data-role": "problems" },
           ...problems.map((p) => el("li", { class: p.level }, p.text))),
         dl,
+        el("p", { class: "timer-chip", "data-role": "timer", "data-table": v.table_id, hidden: true }),
         el("p", { class: "updated", "data-role": "updated" }, v.updated_text ? "Last update " + v.updated_text : ""));
     }
 
@@ -511,6 +557,7 @@
           list.insertBefore(fresh, after || null);
         }
         empty.hidden = true;
+        document.dispatchEvent(new CustomEvent("hydrotherm:fleet-card"));
       },
     });
   }
@@ -519,14 +566,20 @@
 
   function eventsPage() {
     const tbody = document.querySelector("#events tbody");
+    const f = page.filters || {};
+    const kinds = page.filter_kinds || [];
+    // a new event joins the newest page only, and only when it matches the filters
+    const wanted = (e) => !f.before && (!kinds.length || kinds.includes(e.kind)) &&
+      (f.cushion === null || f.cushion === undefined || e.cushion_index === null || e.cushion_index === f.cushion);
     openStream("/api/tables/" + encodeURIComponent(page.table_id) + "/stream", {
       table: (v) => renderProblems(document.getElementById("problems"), v.problems),
       event: (e) => {
+        if (!wanted(e)) return;
         const emptyRow = tbody.querySelector("tr.empty");
         if (emptyRow) emptyRow.remove();
         tbody.prepend(el("tr", { class: "ev-" + e.level + " fresh", "data-kind": e.kind },
           el("td", { "data-label": "Time" }, e.time_text), el("td", { "data-label": "Cushion" }, e.cushion),
-          el("td", { "data-label": "What" }, e.text), el("td", { "data-label": "Who" }, e.actor)));
+          el("td", { "data-label": "What" }, e.text), el("td", { "data-label": "Who" }, e.who)));
       },
     });
   }

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from controller.heat_state import cushion_words
 from firmware_bridge.link import BoardLink
 from hydrotherm.clock import RealClock
 from hydrotherm.config import Config
@@ -26,7 +27,7 @@ def format_reading(link: BoardLink) -> str:
     for i, c in enumerate(r.cushions):
         # a 1.0 board has no plate sensor: say so rather than show nothing
         plate = "n/a" if c.plate is None else fmt(c.plate).strip()
-        parts.append(f"cushion {i}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
+        parts.append(f"{cushion_words(i)}: {fmt(c.primary)} / {fmt(c.redundant)} °C "
                      f"plate {plate} °C out {c.applied * 100:5.1f} %")
     room = "n/a" if r.room is None else fmt(r.room).strip()
     faults = ",".join(r.fault_names) or "none"

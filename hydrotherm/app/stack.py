@@ -35,12 +35,13 @@ class LocalStack:
 
     def __init__(self, cfg: Config, directory: str | Path, speed: float = 1.0,
                  heat: tuple[bool, bool] = (True, False),
-                 extra_tables: tuple[str, ...] = ()) -> None:
+                 extra_tables: tuple[str, ...] = (), broker_acl: bool = True) -> None:
         self.directory = Path(directory)
         # MQTT accounts (the embedded broker refuses anonymous clients): this table's, the
         # dashboard's, and ``extra_tables`` for tests that play other tables
         self.store = CredentialStore(self.directory / "mqtt")
         self.extra_tables = extra_tables
+        self.broker_acl = broker_acl  # False: passwords only (tests of a broker without ACLs)
         self.speed = speed
         if speed > 1:
             ack = min(cfg.link.refresh_s / 2, max(cfg.link.ack_timeout_s, 0.003 * speed))
@@ -68,7 +69,8 @@ class LocalStack:
         try:
             store = self.store
             store.ensure([self.cfg.mqtt.table_id, *self.extra_tables])
-            self.broker = EmbeddedBroker(port=0, passwd_file=store.passwd_path).start()
+            self.broker = EmbeddedBroker(port=0, passwd_file=store.passwd_path,
+                                         enforce_acl=self.broker_acl).start()
             self.sim = SimServer(self.cfg, self.clock, self.directory / "sim").start()
             link = BoardLink(self.cfg.link, Thermistor(self.cfg.sensor), self.clock,
                              url=self.sim.ports[0].path)

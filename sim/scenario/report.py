@@ -9,7 +9,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from controller.heat_state import cushion_words
+
 from .parse import load_scenario
+from .plot_labels import client_spans, event_kind, event_label, trip_label
 from .result import Result
 from .run import run_scenario
 from .schema import ScenarioError
@@ -30,24 +33,49 @@ def plot_result(res: Result, out_path: str) -> bool:
               "(pip install matplotlib); the run itself is unaffected", file=sys.stderr)
         return False
     tr = res.trace
-    fig, (ax, axp) = plt.subplots(2, 1, sharex=True, figsize=(10, 6),
+    fig, (ax, axp) = plt.subplots(2, 1, sharex=True, figsize=(11, 6.5),
                                   gridspec_kw={"height_ratios": [3, 1]})
     t_min = [t / 60.0 for t in tr.t_s]
     for i, colour in ((0, "tab:blue"), (1, "tab:orange")):
-        ax.plot(t_min, tr.water_c[i], color=colour, label=f"cushion {i} water (true)")
+        name = cushion_words(i)
+        ax.plot(t_min, tr.water_c[i], color=colour, label=f"{name} water (true)")
         ax.plot(t_min, [math.nan if v is None else v for v in tr.measured_c[i]], color=colour,
-                linestyle=":", label=f"cushion {i} measured")
-        ax.plot(t_min, tr.setpoint_c[i], color=colour, linestyle="--", linewidth=0.8)
-        axp.plot(t_min, tr.power_w[i], color=colour, label=f"cushion {i}")
-    for t in res.trips:
-        ax.axvline(t.at_s / 60.0, color="red", linewidth=0.8)
-        ax.annotate(t.reason, (t.at_s / 60.0, ax.get_ylim()[1]), rotation=90, fontsize=7,
-                    va="top", color="red")
+                linestyle=":", label=f"{name} measured")
+        ax.plot(t_min, tr.setpoint_c[i], color=colour, linestyle="--", linewidth=0.8,
+                label=f"{name} setpoint")
+        axp.plot(t_min, tr.power_w[i], color=colour, label=name)
+    end_s = tr.t_s[-1] if tr.t_s else res.duration_s
+    for k, (a, b) in enumerate(client_spans(res.events, end_s)):
+        ax.axvspan(a / 60.0, b / 60.0, color="tab:green", alpha=0.12,
+                   label="client on the table" if k == 0 else None)
+    top = ax.get_ylim()[1]
+    colours = {"fault": "tab:purple", "client": "tab:green", "command": "grey",
+               "trip": "red"}
+    marks: list[tuple[float, str, str]] = []  # (minutes, label, kind)
     for ev in res.events:
-        axp.axvline(ev["at_s"] / 60.0, color="grey", linewidth=0.5)
+        kind = event_kind(ev)
+        x = ev["at_s"] / 60.0
+        axp.axvline(x, color=colours[kind], linewidth=0.6)
+        if kind != "command":
+            ax.axvline(x, color=colours[kind], linewidth=0.8, linestyle="-.")
+        marks.append((x, event_label(ev), kind))
+    for t in res.trips:
+        ax.axvline(t.at_s / 60.0, color="red", linewidth=1.0)
+        marks.append((t.at_s / 60.0, trip_label(t.reason, t.cushion), "trip"))
+    # labels of marks close in time are set side by side rather than on top of each other
+    span = max(t_min[-1] if t_min else 1.0, 1e-9)
+    prev_x, offset = -math.inf, 0.0
+    for x, label, kind in sorted(marks, key=lambda m: m[0]):
+        offset = offset + 9.0 if x - prev_x < 0.02 * span else 0.0
+        prev_x = x
+        ax.annotate(label, (x, top), xytext=(offset + 2, -2), textcoords="offset points",
+                    rotation=90, fontsize=7, va="top", ha="left", color=colours[kind],
+                    fontweight="bold" if kind == "trip" else "normal",
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
+                          "alpha": 0.8})
     ax.set_ylabel("°C")
     ax.set_title(f"{res.name} ({'passed' if res.passed else 'FAILED'})")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
     axp.set_ylabel("heater W")
     axp.set_xlabel("minutes")
     axp.legend(fontsize=7)
