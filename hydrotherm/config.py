@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .true_plant import TruePlantConfig
+from .true_plant import parse as parse_true_plant
+
 #: IEC 60601-1: an applied part may not exceed 41 °C; UL 1563 caps hot tubs at 40 °C.
 HARD_SETPOINT_CEILING_C = 40.0
 HARD_OVER_TEMPERATURE_C = 41.0
@@ -153,6 +156,26 @@ class SafetyConfig:
 
 
 @dataclass
+class PlausibleConfig:
+    """What a real table may be, whatever the model says (reference.md, "Real tables
+    differ from these numbers"): each a [lowest, highest] pair.  The supervisor judges
+    rates and rises against the whole range, so no table in it trips without a fault
+    (docs/safety.md)."""
+
+    water_kg: list[float] = _f([15.0, 35.0], 0.1, 200.0, "water per cushion, filled by hand")
+    heater_w: list[float] = _f([240.0, 360.0], 1.0, 2000.0, "heater power (mains, ageing)")
+    plate_to_water_w_per_k: list[float] = _f([21.0, 39.0], 0.1, 1000.0,
+                                             "plate-to-water conductance")
+    loss_to_room_w_per_k: list[float] = _f([2.0, 6.0], 0.0, 100.0, "water-to-room loss")
+    room_c: list[float] = _f([12.0, 30.0], -10.0, 45.0, "room temperature")
+    sensor_lag_s: list[float] = _f([5.0, 20.0], 0.0, 600.0, "first-order lag of a sensor")
+    client_w_per_k: list[float] = _f([0.0, 10.0], 0.0, 50.0,
+                                     "client-to-water conductance (0: no client)")
+    coupling_w_per_k: list[float] = _f([0.0, 2.0], 0.0, 100.0,
+                                       "conductance between the two cushions")
+
+
+@dataclass
 class MqttConfig:
     """MQTT: where to publish, who we are, and how commands are judged (docs/mqtt.md)."""
 
@@ -205,6 +228,9 @@ class Config:
     link: LinkConfig = field(default_factory=LinkConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    plausible: PlausibleConfig = field(default_factory=PlausibleConfig)
+    #: the simulated truth where it differs from ``plant`` (``hydrotherm/true_plant.py``)
+    true_plant: TruePlantConfig = field(default_factory=TruePlantConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -295,6 +321,11 @@ def _cross_checks(cfg: Config) -> None:
         if not value or any(ch in value for ch in "/+#\0") or value != value.strip():
             raise ConfigError(f"mqtt.{key} = {value!r}: must be a non-empty topic level "
                               "without / + # or spaces at the ends")
+    for f in dataclasses.fields(cfg.plausible):
+        lo, hi = getattr(cfg.plausible, f.name)
+        if lo > hi:
+            raise ConfigError(f"plausible.{f.name}: the lowest ({lo}) is above the highest "
+                              f"({hi})")
     parts = cfg.board.firmware_version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
         raise ConfigError("board.firmware_version must look like 1.2.3 (each part 0..255)")
@@ -309,6 +340,9 @@ def from_mapping(data: dict[str, Any]) -> Config:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
         if not isinstance(values, dict):
             raise ConfigError(f"{name}: expected a table [{name}]")
+        if name == "true_plant":
+            built[name] = parse_true_plant(values, ConfigError)
+            continue
         built[name] = build_section(name, sections[name], values)
     cfg = Config(**built)
     _cross_checks(cfg)
@@ -350,6 +384,12 @@ def to_toml(cfg: Config, with_docs: bool = True) -> str:
     lines: list[str] = []
     for sec in dataclasses.fields(cfg):
         obj = getattr(cfg, sec.name)
+        if isinstance(obj, TruePlantConfig):
+            if obj:
+                lines.append(f"[{sec.name}]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in obj.as_dict().items()]
+                lines.append("")
+            continue
         lines.append(f"[{sec.name}]")
         for f in dataclasses.fields(obj):
             doc = f.metadata.get("doc", "")

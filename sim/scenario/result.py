@@ -158,6 +158,10 @@ class Result:
     trace: Trace
     wall_s: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    #: the controller's model (``[plant]`` and the sensor lag) and the simulated truth per
+    #: cushion (``[true_plant]`` over it): what differed is visible in the JSON
+    model: dict[str, Any] = field(default_factory=dict)
+    true_plant: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -175,6 +179,8 @@ class Result:
             "step_s": self.step_s, "grace_s": _r(self.grace_s, 3),
             "max_water_c": _r(self.max_water_c, 3),
             "cushions": [c.as_dict() for c in self.cushions],
+            "model": self.model,
+            "true_plant": self.true_plant,
             "trips": [t.as_dict() for t in self.trips],
             "alarms": [a.as_dict() for a in self.alarms],
             "resets": [r.as_dict() for r in self.resets],
