@@ -133,22 +133,30 @@ class SafetyConfig:
     alarm_hysteresis_c: float = _f(0.2, 0.0, 2.0, "an alarm clears this far below its level")
     sensor_disagree_c: float = _f(1.0, 0.1, 10.0, "trip: sensors further apart than this")
     sensor_disagree_s: float = _f(5.0, 0.0, 600.0, "... for this long")
-    no_rise_c: float = _f(0.5, 0.0, 10.0, "trip: less rise than this")
+    no_rise_c: float = _f(0.5, 0.0, 10.0,
+                          "trip: less rise than this at most (and less than a working heater)")
+    no_rise_margin_c: float = _f(
+        0.1, 0.0, 5.0, "... than the least a plausible working heater gives, less this")
     no_rise_window_s: float = _f(600.0, 10.0, 7200.0, "... over this window")
     no_rise_min_output: float = _f(0.8, 0.0, 1.0, "... at or above this output")
     rise_too_fast_c_per_min: float = _f(1.0, 0.05, 20.0, "trip: water rising faster than this")
     rise_too_fast_model_ratio: float = _f(
-        1.5, 1.0, 100.0, "trip (leak): rising faster than this x the rate the plate model explains")
+        1.1, 1.0, 100.0, "trip (leak): rising faster than this x the fastest plausible full cushion")
     rise_too_fast_model_margin_c_per_min: float = _f(
-        0.1, 0.0, 20.0, "... plus this (heat the model ignores: client, room, other cushion)")
-    rise_too_fast_model_floor: float = _f(
-        1.25, 1.0, 100.0, "... and faster than this x the full heater's rate in a full cushion")
-    rise_too_fast_model_lookback_s: float = _f(
-        60.0, 10.0, 600.0, "... the rate explained is the model's highest over this long")
+        0.1, 0.0, 20.0, "... plus this (noise of the 30 s rate)")
     rise_too_fast_model_confirm_s: float = _f(
         5.0, 0.0, 120.0, "... and the rise stays that fast for this long")
-    rise_while_off_c: float = _f(0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than")
-    rise_while_off_window_s: float = _f(300.0, 10.0, 7200.0, "... over this window")
+    leak_ratio: float = _f(
+        1.25, 1.0, 10.0, "trip (leak): at a steady output, rising faster than this x the "
+        "rate this cushion showed when its plate settled at that output")
+    leak_margin_c_per_min: float = _f(0.03, 0.0, 5.0, "... plus this")
+    leak_min_output: float = _f(0.5, 0.05, 1.0, "... judged only at or above this output")
+    leak_output_band: float = _f(0.05, 0.0, 1.0, "... while the output stays this close")
+    leak_slope_window_s: float = _f(60.0, 20.0, 300.0, "... rates over this window")
+    rise_while_off_c: float = _f(
+        0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than this beyond what the "
+        "plate's stored heat and the surroundings can explain")
+    rise_while_off_window_s: float = _f(1800.0, 10.0, 7200.0, "... within this window")
     stale_telemetry_s: float = _f(1.0, 0.1, 10.0, "trip: no valid report for this long")
     control_stall_s: float = _f(3.0, 0.1, 60.0, "trip: no control cycle for this long")
     over_temperature_reset_margin_c: float = _f(

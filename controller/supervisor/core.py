@@ -17,11 +17,11 @@ from typing import TypeVar
 from firmware_bridge.link import BoardReading, LinkEvent
 from firmware_bridge.thermistor import SensorStatus
 from hydrotherm.clock import Clock
-from hydrotherm.config import CUSHIONS, PlantConfig, SafetyConfig
+from hydrotherm.config import CUSHIONS, PlantConfig, PlausibleConfig, SafetyConfig
 
 from .alarm import HighTemperatureAlarm
 from .events import REACTIONS, Alarm, Reaction, ResetResult, SupervisorEvent, Trip
-from .history import DECIMATION_S, CushionState
+from .history import DECIMATION_S, SensorTrack
 from .latch import Latches, affects
 from .rules import RULES, BoardFault, OverTemperature, Rule, SensorBroken
 from .state import SupervisorState
@@ -41,14 +41,18 @@ class Supervisor(SupervisorState):
 
     def __init__(self, cfg: SafetyConfig, clock: Clock,
                  on_event: Callable[[SupervisorEvent], None] | None = None, *,
-                 plant: PlantConfig, room_estimate_c: float) -> None:
-        """``plant`` and ``room_estimate_c`` (the configuration's ``plant`` section and
-        ``control.room_estimate_c``) are the physics of the plate model; nothing of the
-        control law is used."""
+                 plant: PlantConfig, room_estimate_c: float | None = None,
+                 plausible: PlausibleConfig | None = None) -> None:
+        """``plausible`` (the configuration's ``plausible`` section) is the range of real
+        tables the rate rules judge against (``envelope.py``); of ``plant`` only the
+        plate's heat capacity, the water's specific heat and the client's neutral
+        temperature are used.  ``room_estimate_c`` is accepted for callers of the former
+        model-based rules and ignored: the room is whatever the plausible range allows.
+        Nothing of the control law is used."""
         self.clock = clock
         self._lock = threading.RLock()
         latches = Latches(self._lock, on_event)
-        super().__init__(cfg, plant, room_estimate_c, latches, clock.now())
+        super().__init__(cfg, plant, plausible or PlausibleConfig(), latches, clock.now())
         #: the supervisor's own log of its events, newest last (bounded)
         self.events = latches.events
         self._prev_faults = 0
@@ -73,9 +77,6 @@ class Supervisor(SupervisorState):
     @property
     def _last_reading(self) -> BoardReading | None:
         return self.last_reading
-
-    def _model_limit(self, cu: CushionState) -> tuple[float, float] | None:
-        return self.plate.limit(cu)
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -234,7 +235,6 @@ class Supervisor(SupervisorState):
         over = self._over_temperature
         limit = over.limit_c
         broken = self._sensor_broken
-        full_k = self.plate.full_k
         report_rules = self._report_rules
         cushions = self.cushions
         all_tracks = self.tracks
@@ -282,7 +282,7 @@ class Supervisor(SupervisorState):
             # the plate model's heat input: each reported output held until the next report
             t0 = cu.rep_t
             if t0 is None:
-                cu.plate_k = applied * full_k  # first sight: as if settled there
+                cu.q_fast = cu.q_slow = applied  # first sight: as if settled there
             elif now > t0:
                 cu.heat_s += cu.rep_applied * (now - t0)
                 cu.span_s += now - t0
@@ -303,29 +303,52 @@ class Supervisor(SupervisorState):
     # --- the data path: once a second ----------------------------------------------------
 
     def _finalize(self, now: float) -> None:
-        """Close the second: push each sensor's mean into its histories, then judge the
-        windowed rules."""
+        """Close the second: each sensor's mean of the second, the plausible envelope
+        (``envelope.py``) on the cushions' means, the histories, then the windowed
+        rules."""
         cfg = self.cfg
-        plate = self.plate
+        env = self.env
+        closed: list[list[tuple[SensorTrack, float, float]]] = [[], []]
+        means: list[float | None] = [None, None]
         for c in range(CUSHIONS):
-            cu = self.cushions[c]
-            off = cu.bucket_off
-            plate_k = plate.update(cu)
-            v_sum = t_sum = 0.0
-            v_n = 0
+            got = closed[c]
+            v_sum = 0.0
             for tr in self.tracks[c]:
                 n = tr.acc_n
                 if not n:
                     continue
                 v = tr.acc_v / n
                 t = tr.acc_t / n
-                v_sum += v
-                t_sum += t
-                v_n += 1
                 tr.acc_v = tr.acc_t = 0.0
                 tr.acc_n = 0
                 tr.last_t = t
                 tr.last_v = v
+                got.append((tr, t, v))
+                v_sum += v
+            if got:
+                means[c] = v_sum / len(got)
+        for c in range(CUSHIONS):
+            cu = self.cushions[c]
+            env.update(cu)
+            water = means[c]
+            stored = 0.0
+            if water is not None:
+                other = means[1 - c]
+                gain = env.gain_hi(water, other)
+                if gain > 0.0:
+                    cu.gain_k += gain / env.cw_min * DECIMATION_S
+                cu.lo_rate = env.rate_lo(cu, water, other)
+                cu.lo_k += cu.lo_rate * DECIMATION_S
+                t = closed[c][0][1]
+                lo = cu.lo_hist
+                lo.append((t, cu.lo_k))
+                start = t - cfg.no_rise_window_s
+                while len(lo) >= 2 and lo[1][0] <= start:
+                    lo.popleft()
+                cu.limit = env.limit_c_per_min(water, other)
+                stored = env.stored_k(cu, ("rise_too_fast", c) in self.latches)
+            off = cu.bucket_off
+            for tr, t, v in closed[c]:
                 tr.push_rate(t, v)
                 hist = tr.hist
                 hist.append((t, v))
@@ -333,26 +356,16 @@ class Supervisor(SupervisorState):
                 while len(hist) >= 2 and hist[1][0] <= start:
                     hist.popleft()
                 if off:
+                    # ascending in what the water may reach from each moment on
+                    key = v + stored - cu.gain_k
                     om = tr.offmin
-                    while om and om[-1][1] >= v:
+                    while om and om[-1][2] >= key:
                         om.pop()
-                    om.append((t, v, plate_k))
+                    om.append((t, v, key))
                     start = t - cfg.rise_while_off_window_s
                     while om[0][0] < start:
                         om.popleft()
                     cu.off_empty = False
             cu.bucket_off = True
-            if v_n:
-                # the water's rate the plate model allows now, and its maximum over the
-                # lookback (a descending deque: O(1) amortised)
-                t = t_sum / v_n
-                rate = plate.water_rate(plate_k, v_sum / v_n)
-                model = cu.model
-                while model and model[-1][1] <= rate:
-                    model.pop()
-                model.append((t, rate))
-                start = t - cfg.rise_too_fast_model_lookback_s
-                while model[0][0] < start:
-                    model.popleft()
             for rule in self._second_rules:
                 rule.on_second(c, cu, now)
