@@ -162,7 +162,13 @@ def session(case: PlantCase, law: str = "ours") -> dict[str, Any]:
     client_at = math.ceil((1.3 * phys + HOLD_S) / 60.0) * 60.0
     cfg = _config(case, START_C)
     t0 = time.perf_counter()
-    res = supervised_loop(cfg, _law(law, cfg, SETPOINT_C), client_at + CLIENT_S,
+    try:
+        decide = _law(law, cfg, SETPOINT_C)
+    except RuntimeError as exc:  # the PID peer's relay autotune found too few cycles
+        return {"law": law, "failed": str(exc), "false_trips": [], "physical_minimum_s": phys,
+                "settle_ratio": None, "overshoot_c": None, "max_water_c": None,
+                "wall_s": time.perf_counter() - t0}
+    res = supervised_loop(cfg, decide, client_at + CLIENT_S,
                           (SETPOINT_C, SETPOINT_C), [(client_at, "client_on", {})])
     settle = [_settle(res.t_s, res.water_c[i], SETPOINT_C, client_at) for i in (0, 1)]
     over = max(max((w for t, w in zip(res.t_s, res.water_c[i], strict=True) if t < client_at),
@@ -330,7 +336,9 @@ def summarise(per: list[dict[str, Any]]) -> dict[str, Any]:
                 for p in per if p["sessions"].get(law, {}).get("false_trips")],
             "never_settled": len(rows) - len(ratios),
             "settle_ratio_median": _pct(ratios, 0.5), "settle_ratio_max": _pct(ratios, 1.0),
-            "overshoot_max_c": max(r["overshoot_c"] for r in rows),
+            "overshoot_max_c": max((r["overshoot_c"] for r in rows
+                                    if r["overshoot_c"] is not None), default=None),
+            "failed": sum(1 for r in rows if r.get("failed")),
         }
     kinds: dict[str, list[dict[str, Any]]] = {}
     for p in per:
@@ -359,11 +367,12 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     n = summary["plants"]
     rows = []
     for law, s in summary["laws"].items():
+        failed = f" ({s['failed']} not run: {law} could not be tuned)" if s["failed"] else ""
         rows.append((f"{n} plants, {law}: false trips / never settled / settle ratio "
                      "median, max / overshoot max",
                      f"{s['false_trips']} / {s['never_settled']} / "
                      f"{_f(s['settle_ratio_median'], '.3f')}, {_f(s['settle_ratio_max'], '.3f')}"
-                     f" / {s['overshoot_max_c']:.3f} °C"))
+                     f" / {_f(s['overshoot_max_c'], '.3f')} °C{failed}"))
     for name in EXTRA_COLUMNS:
         rows.append((f"{n} plants, ours {name}", "-"))
     for kind, s in summary["faults"].items():
