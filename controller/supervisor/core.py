@@ -350,6 +350,7 @@ class Supervisor(SupervisorState):
             off = cu.bucket_off
             for tr, t, v in closed[c]:
                 tr.push_rate(t, v)
+                tr.long.push(t, v)
                 hist = tr.hist
                 hist.append((t, v))
                 start = t - cfg.no_rise_window_s

@@ -103,7 +103,7 @@ class RiseTooFast(Rule):
         tracks = st.tracks[c]
         rates = []
         for s, tr in enumerate(tracks):
-            r = tr.long_slope(win)
+            r = tr.long.slope()
             if r is not None:
                 rates.append((s, r * 60.0))
         if cu.ref_rate is None:
