@@ -141,7 +141,8 @@ class SafetyConfig:
     no_rise_min_output: float = _f(0.8, 0.0, 1.0, "... at or above this output")
     rise_too_fast_c_per_min: float = _f(1.0, 0.05, 20.0, "trip: water rising faster than this")
     rise_too_fast_model_ratio: float = _f(
-        1.1, 1.0, 100.0, "trip (leak): rising faster than this x the fastest plausible full cushion")
+        1.1, 1.0, 100.0,
+        "trip (leak): rising faster than this x the fastest plausible full cushion")
     rise_too_fast_model_margin_c_per_min: float = _f(
         0.1, 0.0, 20.0, "... plus this (noise of the 30 s rate)")
     rise_too_fast_model_confirm_s: float = _f(

@@ -21,10 +21,14 @@ from hydrotherm.config import CUSHIONS, PlantConfig, PlausibleConfig, SafetyConf
 
 from .alarm import HighTemperatureAlarm
 from .events import REACTIONS, Alarm, Reaction, ResetResult, SupervisorEvent, Trip
-from .history import DECIMATION_S, SensorTrack
+from .history import DECIMATION_S, CushionState, SensorTrack
 from .latch import Latches, affects
 from .rules import RULES, BoardFault, OverTemperature, Rule, SensorBroken
 from .state import SupervisorState
+
+#: The plausible envelope and the capacity check run every this many seconds (their
+#: windows are minutes long; the per-second rules compare with what they left).
+ENVELOPE_EVERY = 5
 
 _OK = SensorStatus.OK
 R = TypeVar("R", bound=Rule)
@@ -67,6 +71,8 @@ class Supervisor(SupervisorState):
             HighTemperatureAlarm(self),)
         self._second_rules = tuple(r for r in self.rules if r.overrides("on_second"))
         self._time_rules = tuple(r for r in self.rules if r.overrides("on_time"))
+        self._slow_rules = tuple(r for r in self.rules if r.overrides("on_slow"))
+        self._seconds = ENVELOPE_EVERY - 1  # the first closed second refreshes the envelope
         # white-box names the unit tests use
         self._tracks = self.tracks
         self._cushions = self.cushions
@@ -302,12 +308,38 @@ class Supervisor(SupervisorState):
 
     # --- the data path: once a second ----------------------------------------------------
 
+    def _envelope(self, c: int, cu: CushionState, water: float | None, other: float | None,
+                  closed: list[tuple[SensorTrack, float, float]], now: float) -> None:
+        """Every ``ENVELOPE_EVERY`` seconds: advance the plausible envelope (``envelope.py``)
+        over the seconds since the last time (the plate filters exactly for the mean
+        output; the surroundings' gain and the slowest working rate as held over them:
+        windows of minutes, so a few seconds' steps cost nothing) and refresh the
+        limits the per-second rules compare with."""
+        env = self.env
+        env.update(cu)
+        dt = now - cu.env_t if cu.env_t is not None else 0.0
+        cu.env_t = now
+        if water is None:
+            return
+        gain = env.gain_hi(water, other)
+        if gain > 0.0:
+            cu.gain_k += gain / env.cw_min * dt
+        cu.lo_rate = env.rate_lo(cu, water, other)
+        cu.lo_k += cu.lo_rate * dt
+        t = closed[0][1]
+        lo = cu.lo_hist
+        lo.append((t, cu.lo_k))
+        start = t - self.cfg.no_rise_window_s
+        while len(lo) >= 2 and lo[1][0] <= start:
+            lo.popleft()
+        cu.limit = env.limit_c_per_min(water, other)
+        cu.stored = env.stored_k(cu, ("rise_too_fast", c) in self.latches)
+
     def _finalize(self, now: float) -> None:
         """Close the second: each sensor's mean of the second, the plausible envelope
         (``envelope.py``) on the cushions' means, the histories, then the windowed
         rules."""
         cfg = self.cfg
-        env = self.env
         closed: list[list[tuple[SensorTrack, float, float]]] = [[], []]
         means: list[float | None] = [None, None]
         for c in range(CUSHIONS):
@@ -327,30 +359,19 @@ class Supervisor(SupervisorState):
                 v_sum += v
             if got:
                 means[c] = v_sum / len(got)
+        self._seconds += 1
+        slow = self._seconds >= ENVELOPE_EVERY
+        if slow:
+            self._seconds = 0
         for c in range(CUSHIONS):
             cu = self.cushions[c]
-            env.update(cu)
             water = means[c]
-            stored = 0.0
-            if water is not None:
-                other = means[1 - c]
-                gain = env.gain_hi(water, other)
-                if gain > 0.0:
-                    cu.gain_k += gain / env.cw_min * DECIMATION_S
-                cu.lo_rate = env.rate_lo(cu, water, other)
-                cu.lo_k += cu.lo_rate * DECIMATION_S
-                t = closed[c][0][1]
-                lo = cu.lo_hist
-                lo.append((t, cu.lo_k))
-                start = t - cfg.no_rise_window_s
-                while len(lo) >= 2 and lo[1][0] <= start:
-                    lo.popleft()
-                cu.limit = env.limit_c_per_min(water, other)
-                stored = env.stored_k(cu, ("rise_too_fast", c) in self.latches)
+            if slow:
+                self._envelope(c, cu, water, means[1 - c], closed[c], now)
+            stored = cu.stored
             off = cu.bucket_off
             for tr, t, v in closed[c]:
                 tr.push_rate(t, v)
-                tr.long.push(t, v)
                 hist = tr.hist
                 hist.append((t, v))
                 start = t - cfg.no_rise_window_s
@@ -368,5 +389,8 @@ class Supervisor(SupervisorState):
                         om.popleft()
                     cu.off_empty = False
             cu.bucket_off = True
+            if slow:
+                for rule in self._slow_rules:
+                    rule.on_slow(c, cu, now)
             for rule in self._second_rules:
                 rule.on_second(c, cu, now)

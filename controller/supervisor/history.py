@@ -29,58 +29,6 @@ _REBASE_S = 3600.0
 SENSOR_NAMES = ("primary", "redundant")
 
 
-class WindowSlope:
-    """Least-squares slope over a sliding time window with running sums: O(1) amortised
-    per point (times relative to a base moved now and then, for conditioning)."""
-
-    __slots__ = ("window_s", "pts", "base", "s_t", "s_v", "s_tt", "s_tv")
-
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
-        self.pts: deque[tuple[float, float]] = deque()
-        self.base = 0.0
-        self.s_t = self.s_v = self.s_tt = self.s_tv = 0.0
-
-    def clear(self) -> None:
-        self.pts.clear()
-        self.s_t = self.s_v = self.s_tt = self.s_tv = 0.0
-
-    def push(self, t: float, v: float) -> None:
-        pts = self.pts
-        if not pts or t - self.base > _REBASE_S:
-            old = [(x + self.base, y) for x, y in pts]
-            self.clear()
-            self.base = t
-            for x, y in old:
-                self._add(x - t, y)
-        self._add(t - self.base, v)
-        oldest = t - self.base - self.window_s
-        while pts[0][0] < oldest:
-            x0, v0 = pts.popleft()
-            self.s_t -= x0
-            self.s_v -= v0
-            self.s_tt -= x0 * x0
-            self.s_tv -= x0 * v0
-
-    def _add(self, x: float, v: float) -> None:
-        self.pts.append((x, v))
-        self.s_t += x
-        self.s_v += v
-        self.s_tt += x * x
-        self.s_tv += x * v
-
-    def slope(self) -> float | None:
-        """Per second, or None until the points span nearly the whole window."""
-        pts = self.pts
-        n = len(pts)
-        if n < 3 or pts[-1][0] - pts[0][0] < self.window_s - 1.5:
-            return None
-        den = n * self.s_tt - self.s_t * self.s_t
-        if den <= 0.0:
-            return None
-        return (n * self.s_tv - self.s_t * self.s_v) / den
-
-
 class SensorTrack:
     """The 1 Hz history of one sensor: the current second's accumulator, the rate
     window with running least-squares sums, the 10-minute history for ``no_rise`` and
@@ -89,7 +37,7 @@ class SensorTrack:
     __slots__ = ("acc_v", "acc_t", "acc_n", "base", "rate", "s_t", "s_v", "s_tt", "s_tv",
                  "hist", "offmin", "last_t", "last_v", "long")
 
-    def __init__(self, hist_len: int, off_len: int, long_window_s: float = 60.0) -> None:
+    def __init__(self, hist_len: int, off_len: int) -> None:
         self.acc_v = 0.0
         self.acc_t = 0.0
         self.acc_n = 0
@@ -103,8 +51,6 @@ class SensorTrack:
         self.offmin: deque[tuple[float, float, float]] = deque(maxlen=off_len)
         self.last_t = math.nan
         self.last_v = math.nan
-        #: the slower, quieter rate of ``rise_too_fast``'s capacity check
-        self.long = WindowSlope(long_window_s)
 
     def clear(self) -> None:
         self.acc_v = self.acc_t = 0.0
@@ -113,7 +59,6 @@ class SensorTrack:
         self.s_t = self.s_v = self.s_tt = self.s_tv = 0.0
         self.hist.clear()
         self.offmin.clear()
-        self.long.clear()
         self.last_t = self.last_v = math.nan
 
     @property
@@ -152,6 +97,32 @@ class SensorTrack:
             self.s_tt += x * x
             self.s_tv += x * v
 
+    def long_slope(self, window_s: float) -> float | None:
+        """°C per second over the last ``window_s`` of the 1 Hz history (least squares),
+        or None while the history is shorter.  O(window): called every few seconds,
+        and only while ``rise_too_fast``'s capacity check is armed."""
+        hist = self.hist
+        n = len(hist)
+        if n < 3 or hist[-1][0] - hist[0][0] < window_s:
+            return None
+        t_end = hist[-1][0]
+        st = sv = stt = stv = 0.0
+        k = 0
+        for i in range(n - 1, -1, -1):
+            t, v = hist[i]
+            x = t - t_end
+            if x < -window_s:
+                break
+            st += x
+            sv += v
+            stt += x * x
+            stv += x * v
+            k += 1
+        den = k * stt - st * st
+        if k < 3 or den <= 0.0:
+            return None
+        return (k * stv - st * sv) / den
+
     def slope(self) -> float | None:
         """°C per second, or None while the window is too short to say."""
         rate = self.rate
@@ -168,7 +139,8 @@ class CushionState:
     __slots__ = ("bucket_off", "off_empty", "run_start", "disagree_since", "alarm",
                  "commanded", "q_fast", "q_slow", "rep_t", "rep_applied", "heat_s", "span_s",
                  "fast_since", "limit", "gain_k", "lo_k", "lo_hist", "lo_rate", "u",
-                 "ref_u", "ref_at", "ref_rate", "leak_since", "run_u", "run_since")
+                 "ref_u", "ref_at", "ref_rate", "leak_since", "run_u", "run_since", "env_t",
+                 "stored")
 
     def __init__(self, hist_len: int) -> None:
         self.bucket_off = True  # every report of this second had the heater at 0 %
@@ -199,6 +171,8 @@ class CushionState:
         self.ref_at = 0.0  # when the plate settled at it
         self.ref_rate: float | None = None  # °C/min measured then (highest sensor)
         self.leak_since: float | None = None  # start of a run above the reference
+        self.env_t: float | None = None  # when the envelope was last advanced
+        self.stored = 0.0  # the most the plate's stored heat can still lift the water, K
         self.run_u = -1.0  # the output of the current steady run ...
         self.run_since = 0.0  # ... since when (within ``leak_output_band``)
 

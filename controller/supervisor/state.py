@@ -14,9 +14,9 @@ from firmware_bridge.link import BoardReading
 from firmware_bridge.thermistor import SensorStatus
 from hydrotherm.config import CUSHIONS, PlantConfig, PlausibleConfig, SafetyConfig
 
+from .envelope import Envelope
 from .history import DECIMATION_S, CushionState, SensorTrack
 from .latch import Latches
-from .envelope import Envelope
 
 
 class SupervisorState:
@@ -31,8 +31,7 @@ class SupervisorState:
         self.last_reading: BoardReading | None = None
         hist_len = int(math.ceil(cfg.no_rise_window_s / DECIMATION_S)) + 5
         off_len = int(math.ceil(cfg.rise_while_off_window_s / DECIMATION_S)) + 5
-        self.tracks = [[SensorTrack(hist_len, off_len, cfg.leak_slope_window_s)
-                        for _ in range(2)]
+        self.tracks = [[SensorTrack(hist_len, off_len) for _ in range(2)]
                        for _ in range(CUSHIONS)]
         self.env = Envelope(cfg, plant, plausible)
         self.cushions = [CushionState(hist_len) for _ in range(CUSHIONS)]

@@ -56,9 +56,6 @@ class RiseTooFast(Rule):
                     f"cushion {c} water rising faster than {lim:g} °C/min "
                     f"({fmt_rates(rates)} °C/min over {RATE_WINDOW_S:g} s)", now)
             return
-        self._capacity(c, cu, now)
-        if ("rise_too_fast", c) in st.latches:
-            return
         plausible = cu.limit
         if plausible is None or slowest <= plausible:
             cu.fast_since = None
@@ -71,6 +68,10 @@ class RiseTooFast(Rule):
                     f"empty cushion? ({fmt_rates(rates)} °C/min over {RATE_WINDOW_S:g} s "
                     f"for {now - cu.fast_since:.0f} s; the strongest plausible heater into "
                     f"the lightest plausible cushion allows {plausible:.2f} °C/min)", now)
+
+    def on_slow(self, c: int, cu: CushionState, now: float) -> None:
+        if ("rise_too_fast", c) not in self.st.latches:
+            self._capacity(c, cu, now)
 
     def _capacity(self, c: int, cu: CushionState, now: float) -> None:
         """The cushion's own reference: at a steady output of at least
@@ -103,7 +104,7 @@ class RiseTooFast(Rule):
         tracks = st.tracks[c]
         rates = []
         for s, tr in enumerate(tracks):
-            r = tr.long.slope()
+            r = tr.long_slope(win)
             if r is not None:
                 rates.append((s, r * 60.0))
         if cu.ref_rate is None:
