@@ -372,7 +372,7 @@ def test_leak_during_warm_up_keeps_water_below_41() -> None:
     assert not problems, "\n".join(problems)
     [trip] = res.trips
     assert (trip.reason, trip.cushion) == ("rise_too_fast", 0)
-    assert trip.at_s - 60.0 < 240.0
+    assert trip.at_s - 60.0 < 300.0
     assert res.cushions[0].max_water_c < 40.0
 
 
@@ -382,7 +382,7 @@ def test_leak_during_warm_up_keeps_water_below_41() -> None:
 #: of 15-40 simulated minutes, about a second of wall time on an idle core):
 #: ``default`` keeps the suite's share at a few tens of seconds; ``deep`` is for a night
 #: run (``HYDROTHERM_HYPOTHESIS_PROFILE=deep``).
-settings.register_profile("true-plants-default", max_examples=12, deadline=None,
+settings.register_profile("true-plants-default", max_examples=8, deadline=None,
                           derandomize=True, database=None,
                           phases=[Phase.explicit, Phase.generate],
                           suppress_health_check=[HealthCheck.too_slow,
@@ -451,6 +451,7 @@ def check_true_plant_session(s: Session) -> tuple[Result, list[str]]:
     return res, problems
 
 
+@pytest.mark.timeout(900)  # a whole-stack session per example; the suite's default is 120 s
 @settings(settings.get_profile(_PROFILE))
 @given(s=true_plant_sessions())
 def test_random_true_plants_are_safe(s: Session) -> None:

@@ -1056,8 +1056,8 @@ def test_plant_leak_while_heating_hard_trips_before_the_water_reaches_41(
     leak while enough water is left to take the plate's stored heat: the water, and the
     bag once drained, stay below 41 °C.  The trip is the only one: the plate's leftover
     heat afterwards is not a welded relay.  A 20 kg/min burst drains the cushion before
-    any rate shows; it is safe only because the plate is still cool (~40 °C) when it begins (see the xfail
-    below for the same burst from 36 °C water)."""
+    any rate shows; it is safe only because the plate is still cool (~40 °C) when it
+    begins (see the xfail below for the same burst from 36 °C water)."""
     rig, tripped, peak = leak_session(kg_per_min, initial, room_c=room)
     assert tripped is not None
     assert peak < SAFE.over_temperature_c
