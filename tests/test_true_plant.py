@@ -65,12 +65,12 @@ def test_the_simulated_table_runs_the_truth() -> None:
                                        "coupling_w_per_k": 0.0}})
     table = SimulatedTable(cfg, SimClock())
     plant = table.plant
-    for _ in range(3600):
+    for _ in range(1200):  # the light cushion's plate stays below its 55 °C cut-out
         plant.step(1.0, (1.0, 1.0), True)
     rise = [w - 30.0 for w in plant.water_c]
     for i, kg in enumerate((15.0, 35.0)):
         heat = kg * 4186.0 * rise[i] + 2000.0 * (plant.plate_c[i] - 30.0)
-        assert heat == pytest.approx(300.0 * 3600.0, rel=1e-6)
+        assert heat == pytest.approx(300.0 * 1200.0, rel=1e-6)
     assert rise[0] / rise[1] == pytest.approx(35.0 / 15.0, rel=0.05)
     assert plant.energy().residual_fraction() < 1e-9
 
