@@ -333,7 +333,6 @@ class Supervisor(SupervisorState):
         while len(lo) >= 2 and lo[1][0] <= start:
             lo.popleft()
         cu.limit = env.limit_c_per_min(water, other)
-        cu.stored = env.stored_k(cu, ("rise_too_fast", c) in self.latches)
 
     def _finalize(self, now: float) -> None:
         """Close the second: each sensor's mean of the second, the plausible envelope
@@ -368,8 +367,11 @@ class Supervisor(SupervisorState):
             water = means[c]
             if slow:
                 self._envelope(c, cu, water, means[1 - c], closed[c], now)
-            stored = cu.stored
             off = cu.bucket_off
+            # what the plate's stored heat may still add: judged now (a leak trip of this
+            # second changes it from "into a full cushion" to "the plate's whole excess")
+            stored = (self.env.stored_k(cu, ("rise_too_fast", c) in self.latches)
+                      if off and closed[c] else 0.0)
             for tr, t, v in closed[c]:
                 tr.push_rate(t, v)
                 hist = tr.hist

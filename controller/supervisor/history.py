@@ -139,8 +139,7 @@ class CushionState:
     __slots__ = ("bucket_off", "off_empty", "run_start", "disagree_since", "alarm",
                  "commanded", "q_fast", "q_slow", "rep_t", "rep_applied", "heat_s", "span_s",
                  "fast_since", "limit", "gain_k", "lo_k", "lo_hist", "lo_rate", "u",
-                 "ref_u", "ref_at", "ref_rate", "leak_since", "run_u", "run_since", "env_t",
-                 "stored")
+                 "ref_u", "ref_at", "ref_rate", "leak_since", "run_u", "run_since", "env_t")
 
     def __init__(self, hist_len: int) -> None:
         self.bucket_off = True  # every report of this second had the heater at 0 %
@@ -172,7 +171,6 @@ class CushionState:
         self.ref_rate: float | None = None  # °C/min measured then (highest sensor)
         self.leak_since: float | None = None  # start of a run above the reference
         self.env_t: float | None = None  # when the envelope was last advanced
-        self.stored = 0.0  # the most the plate's stored heat can still lift the water, K
         self.run_u = -1.0  # the output of the current steady run ...
         self.run_since = 0.0  # ... since when (within ``leak_output_band``)
 
