@@ -280,7 +280,7 @@ EXTRA_COLUMNS: dict[str, Callable[[PlantCase], Any] | None] = {
 
 
 def _one(job: tuple[int, str]) -> tuple[int, str, Any]:
-    k, what = job
+    k, what = job  # k: the index in the whole grid
     case = grid()[k]
     if what == "faults":
         return k, what, faults(case, k)
@@ -288,11 +288,11 @@ def _one(job: tuple[int, str]) -> tuple[int, str, Any]:
 
 
 def run_all(n_plants: int = 100, jobs: int = 2, laws: tuple[str, ...] = LAWS,
-            with_faults: bool = True) -> dict[str, Any]:
-    cases = grid()[:n_plants]
-    work = [(k, law) for k in range(len(cases)) for law in laws]
+            with_faults: bool = True, start: int = 0) -> dict[str, Any]:
+    cases = grid()[start:start + n_plants]
+    work = [(start + k, law) for k in range(len(cases)) for law in laws]
     if with_faults:
-        work += [(k, "faults") for k in range(len(cases))]
+        work += [(start + k, "faults") for k in range(len(cases))]
     t0 = time.perf_counter()
     if jobs > 1:
         import multiprocessing
@@ -304,6 +304,7 @@ def run_all(n_plants: int = 100, jobs: int = 2, laws: tuple[str, ...] = LAWS,
     per: list[dict[str, Any]] = [{"case": asdict(c), "sessions": {}, "faults": []}
                                  for c in cases]
     for k, what, out in done:
+        k -= start
         if what == "faults":
             per[k]["faults"] = out
         else:
@@ -386,14 +387,15 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--plants", type=int, default=100, help="the first N of the grid")
+    ap.add_argument("--plants", type=int, default=100, help="N tables of the grid ...")
+    ap.add_argument("--start", type=int, default=0, help="... from this index")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (shared machine)")
     ap.add_argument("--laws", default=",".join(LAWS), help="comma-separated subset")
     ap.add_argument("--no-faults", action="store_true", help="sessions only")
     ap.add_argument("--json", help="write every figure to this file")
     args = ap.parse_args()
     res = run_all(args.plants, args.jobs, tuple(x for x in args.laws.split(",") if x),
-                  not args.no_faults)
+                  not args.no_faults, args.start)
     for name, value in table_rows(res["summary"]):
         print(f"| {name} | {value} |")
     for law, s in res["summary"]["laws"].items():
