@@ -350,6 +350,11 @@ def from_mapping(data: dict[str, Any]) -> Config:
         if not isinstance(values, dict):
             raise ConfigError(f"{name}: expected a table [{name}]")
         if name == "true_plant":
+            over = values.get("overrides")
+            if set(values) == {"overrides"} and isinstance(over, dict):
+                # ``dataclasses.asdict(cfg)`` of a loaded configuration (the CLI and
+                # autotune rebuild the configuration that way): key -> (c0, c1)
+                values = {k: list(v) for k, v in over.items()}
             built[name] = parse_true_plant(values, ConfigError)
             continue
         built[name] = build_section(name, sections[name], values)

@@ -53,6 +53,16 @@ def test_configuration_file_round_trip(tmp_path) -> None:  # type: ignore[no-unt
     assert "[true_plant]" not in to_toml(from_mapping({}))
 
 
+def test_rebuilt_from_asdict() -> None:
+    """The CLI and autotune rebuild a configuration from ``dataclasses.asdict``."""
+    import dataclasses
+
+    cfg = from_mapping({"true_plant": {"water_kg": [15.0, 35.0]}})
+    assert from_mapping(dataclasses.asdict(cfg)).true_plant == cfg.true_plant
+    empty = from_mapping(dataclasses.asdict(from_mapping({}))).true_plant
+    assert not empty and empty == type(cfg.true_plant)()
+
+
 def test_the_simulated_table_runs_the_truth() -> None:
     """Same heater into 15 kg and 35 kg, no loss, no coupling: each cushion's heat (its
     own water and plate) is exactly the heater's energy, the light one warms ~35/15
