@@ -263,9 +263,9 @@ def closed_loop(cfg: Config, decide: Decide, duration_s: float, setpoint_c: floa
     """
     wall0 = time.perf_counter()
     plant_cfg = replace(cfg.plant, room_c=room_c, initial_water_c=[initial_c] * CUSHIONS)
-    plant = Plant(plant_cfg, cfg.sensor, random.Random(seed))
+    plant = Plant(plant_cfg, cfg.sensor, random.Random(seed), cfg.true_plant)
     therm = Thermistor(cfg.sensor)
-    heater_w = plant_cfg.heater_w
+    heaters_w = [p.heater_w for p in plant.cushions]
     dt = cfg.board.telemetry_period_s
     trace = Trace(setpoint_c=setpoint_c, room_c=room_c, initial_c=initial_c,
                   client_on_at_s=client_on_at_s)
@@ -324,7 +324,8 @@ def closed_loop(cfg: Config, decide: Decide, duration_s: float, setpoint_c: floa
             break
         plant.step(dt, drive, True)
         for i in range(CUSHIONS):
-            applied_sum[i] += plant.power_w[i] / heater_w * dt if heater_w > 0 else 0.0
+            applied_sum[i] += (plant.power_w[i] / heaters_w[i] * dt if heaters_w[i] > 0
+                               else 0.0)
         applied_time += dt
         read()
     trace.wall_s = time.perf_counter() - wall0

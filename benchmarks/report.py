@@ -3,7 +3,9 @@
 Run: ``python -m benchmarks.report [--json OUT] [--plot OUT.png] [--quick]``.
 
 Sections: the serial link and simulator (issue 2), the control law against its peers and
-the safety detection latency per fault (issue 3), MQTT (issue 4), the dashboard (issue 5).
+the safety detection latency per fault (issue 3), the supervisor and the law on 100 true
+plants that differ from the model (issue 10, ``benchmarks/plants.py``; ``--quick``: the
+first 20), MQTT (issue 4), the dashboard (issue 5).
 Figures that depend on the machine are given with the machine they were measured on;
 where a ratio fits (the controller against the physical minimum, simulated against wall
 seconds) the ratio is measured within the same run.  Nothing here asserts a speed: the
@@ -94,6 +96,10 @@ def run_all(quick: bool = False) -> dict[str, Any]:
     res["link_and_sim"] = _section("serial link and simulator", link_and_sim.run_all)
     res["control"] = _section("control law against its peers", control.run_all)
     res["detection"] = _section("detection latency per fault", detection_latencies)
+    plants = importlib.import_module("benchmarks.plants")
+    res["plants"] = _section("100 true plants: supervisor and control law", lambda: {
+        k: v for k, v in plants.run_all(n_plants=20 if quick else 100).items()
+        if k != "plants"})
     res["mqtt"] = _section("MQTT", lambda: mqtt_figures(quick))
     dashboard = importlib.import_module("benchmarks.dashboard")
     res["dashboard"] = _section("dashboard", lambda: dashboard.run(
@@ -143,6 +149,10 @@ def table(res: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append((f"fault {row['scenario']}: trip / detect / heater off / max water",
                      f"{row['trip']} / {_f(row['detect_s'], '.1f', ' s')} / "
                      f"{_f(row['heater_off_s'], '.1f', ' s')} / {row['max_water_c']} °C"))
+    pl = res.get("plants", {})
+    if "summary" in pl:
+        plants = importlib.import_module("benchmarks.plants")
+        rows += plants.table_rows(pl["summary"])
     mq = res.get("mqtt", {})
     lat = mq.get("latency", {})
     for key, label in (("trip_to_events", "MQTT: board trip → events subscriber"),

@@ -101,7 +101,7 @@ class Controller:
         t0_clock, t0_wall = clock.now(), time.time()
         self.wall = wall or (lambda: t0_wall + (clock.now() - t0_clock))
         self.supervisor = Supervisor(cfg.safety, clock, on_event=self._on_supervisor_event,
-                                     plant=cfg.plant, room_estimate_c=cfg.control.room_estimate_c)
+                                     plant=cfg.plant, plausible=cfg.plausible)
         self.laws = [CushionController(cfg.control, cfg.plant, cfg.sensor) for _ in range(CUSHIONS)]
         self.cushions = [CushionState(cfg.control.setpoint_c[i], cfg.control.heat_on[i])
                          for i in range(CUSHIONS)]

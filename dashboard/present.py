@@ -69,19 +69,21 @@ def trip_texts(cfg: Config) -> dict[str, tuple[str, str]]:
             "water, then reset."),
         "no_rise": (
             TRIP_TITLES["no_rise"],
-            f"The water warmed less than {s.no_rise_c:g} °C in {window_min} although the "
-            "heater was on at high power. Heating stopped. The heater or its relay may have "
+            f"In {window_min} at high power the water warmed less than any working heater "
+            "would have warmed it. Heating stopped. The heater or its relay may have "
             "failed: call service, then reset."),
         "rise_too_fast": (
             TRIP_TITLES["rise_too_fast"],
             "The water warmed faster than the heater can warm a full cushion (the limit is "
-            f"{per_min}, or well above what the heater explains): the cushion may be empty "
-            "or leaking, or the heater plate dry. Heating stopped. Check the cushion, then "
+            f"{per_min}, or faster than any full cushion can warm, or faster than this "
+            "cushion warmed before at the same power): the cushion may be empty or leaking, "
+            "or the heater plate dry. Heating stopped. Check the cushion, then "
             "reset."),
         "rise_while_off": (
             TRIP_TITLES["rise_while_off"],
-            f"The water warmed more than {s.rise_while_off_c:g} °C in {off_min} with the "
-            "heater off: a heater relay may be stuck on. The master relay is open. Call "
+            f"With the heater off the water warmed more than {s.rise_while_off_c:g} °C "
+            f"(within {off_min}) beyond what the heater plate's stored heat and the room "
+            "can explain: a heater relay may be stuck on. The master relay is open. Call "
             "service before using the table again."),
         "stale_telemetry": (
             TRIP_TITLES["stale_telemetry"],

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .true_plant import TruePlantConfig
+from .true_plant import parse as parse_true_plant
+
 #: IEC 60601-1: an applied part may not exceed 41 °C; UL 1563 caps hot tubs at 40 °C.
 HARD_SETPOINT_CEILING_C = 40.0
 HARD_OVER_TEMPERATURE_C = 41.0
@@ -140,22 +143,31 @@ class SafetyConfig:
     alarm_hysteresis_c: float = _f(0.2, 0.0, 2.0, "an alarm clears this far below its level")
     sensor_disagree_c: float = _f(1.0, 0.1, 10.0, "trip: sensors further apart than this")
     sensor_disagree_s: float = _f(5.0, 0.0, 600.0, "... for this long")
-    no_rise_c: float = _f(0.5, 0.0, 10.0, "trip: less rise than this")
+    no_rise_c: float = _f(0.5, 0.0, 10.0,
+                          "trip: less rise than this at most (and less than a working heater)")
+    no_rise_margin_c: float = _f(
+        0.1, 0.0, 5.0, "... than the least a plausible working heater gives, less this")
     no_rise_window_s: float = _f(600.0, 10.0, 7200.0, "... over this window")
     no_rise_min_output: float = _f(0.8, 0.0, 1.0, "... at or above this output")
     rise_too_fast_c_per_min: float = _f(1.0, 0.05, 20.0, "trip: water rising faster than this")
     rise_too_fast_model_ratio: float = _f(
-        1.5, 1.0, 100.0, "trip (leak): rising faster than this x the rate the plate model explains")
+        1.1, 1.0, 100.0,
+        "trip (leak): rising faster than this x the fastest plausible full cushion")
     rise_too_fast_model_margin_c_per_min: float = _f(
-        0.1, 0.0, 20.0, "... plus this (heat the model ignores: client, room, other cushion)")
-    rise_too_fast_model_floor: float = _f(
-        1.25, 1.0, 100.0, "... and faster than this x the full heater's rate in a full cushion")
-    rise_too_fast_model_lookback_s: float = _f(
-        60.0, 10.0, 600.0, "... the rate explained is the model's highest over this long")
+        0.1, 0.0, 20.0, "... plus this (noise of the 30 s rate)")
     rise_too_fast_model_confirm_s: float = _f(
         5.0, 0.0, 120.0, "... and the rise stays that fast for this long")
-    rise_while_off_c: float = _f(0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than")
-    rise_while_off_window_s: float = _f(300.0, 10.0, 7200.0, "... over this window")
+    leak_ratio: float = _f(
+        1.25, 1.0, 10.0, "trip (leak): at a steady output, rising faster than this x the "
+        "rate this cushion showed when its plate settled at that output")
+    leak_margin_c_per_min: float = _f(0.03, 0.0, 5.0, "... plus this")
+    leak_min_output: float = _f(0.5, 0.05, 1.0, "... judged only at or above this output")
+    leak_output_band: float = _f(0.05, 0.0, 1.0, "... while the output stays this close")
+    leak_slope_window_s: float = _f(60.0, 20.0, 300.0, "... rates over this window")
+    rise_while_off_c: float = _f(
+        0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than this beyond what the "
+        "plate's stored heat and the surroundings can explain")
+    rise_while_off_window_s: float = _f(1800.0, 10.0, 7200.0, "... within this window")
     stale_telemetry_s: float = _f(1.0, 0.1, 10.0, "trip: no valid report for this long")
     control_stall_s: float = _f(3.0, 0.1, 60.0, "trip: no control cycle for this long")
     over_temperature_reset_margin_c: float = _f(
@@ -167,6 +179,26 @@ class SafetyConfig:
         3.0, 1.0, 10.0, "autotune: rise_while_off allows this x the model's plate carry-over")
     identification_no_rise_c: float = _f(
         0.1, 0.0, 10.0, "autotune: no_rise trips below this rise per window")
+
+
+@dataclass
+class PlausibleConfig:
+    """What a real table may be, whatever the model says (reference.md, "Real tables
+    differ from these numbers"): each a [lowest, highest] pair.  The supervisor judges
+    rates and rises against the whole range, so no table in it trips without a fault
+    (docs/safety.md)."""
+
+    water_kg: list[float] = _f([15.0, 35.0], 0.1, 200.0, "water per cushion, filled by hand")
+    heater_w: list[float] = _f([240.0, 360.0], 1.0, 2000.0, "heater power (mains, ageing)")
+    plate_to_water_w_per_k: list[float] = _f([21.0, 39.0], 0.1, 1000.0,
+                                             "plate-to-water conductance")
+    loss_to_room_w_per_k: list[float] = _f([2.0, 6.0], 0.0, 100.0, "water-to-room loss")
+    room_c: list[float] = _f([12.0, 30.0], -10.0, 45.0, "room temperature")
+    sensor_lag_s: list[float] = _f([5.0, 20.0], 0.0, 600.0, "first-order lag of a sensor")
+    client_w_per_k: list[float] = _f([0.0, 10.0], 0.0, 50.0,
+                                     "client-to-water conductance (0: no client)")
+    coupling_w_per_k: list[float] = _f([0.0, 2.0], 0.0, 100.0,
+                                       "conductance between the two cushions")
 
 
 @dataclass
@@ -245,6 +277,9 @@ class Config:
     link: LinkConfig = field(default_factory=LinkConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    plausible: PlausibleConfig = field(default_factory=PlausibleConfig)
+    #: the simulated truth where it differs from ``plant`` (``hydrotherm/true_plant.py``)
+    true_plant: TruePlantConfig = field(default_factory=TruePlantConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -345,6 +380,11 @@ def _cross_checks(cfg: Config) -> None:
         parse_networks(d.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"dashboard.trusted_proxies: {exc}") from None
+    for f in dataclasses.fields(cfg.plausible):
+        lo, hi = getattr(cfg.plausible, f.name)
+        if lo > hi:
+            raise ConfigError(f"plausible.{f.name}: the lowest ({lo}) is above the highest "
+                              f"({hi})")
     parts = cfg.board.firmware_version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
         raise ConfigError("board.firmware_version must look like 1.2.3 (each part 0..255)")
@@ -372,6 +412,14 @@ def from_mapping(data: dict[str, Any]) -> Config:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
         if not isinstance(values, dict):
             raise ConfigError(f"{name}: expected a table [{name}]")
+        if name == "true_plant":
+            over = values.get("overrides")
+            if set(values) == {"overrides"} and isinstance(over, dict):
+                # ``dataclasses.asdict(cfg)`` of a loaded configuration (the CLI and
+                # autotune rebuild the configuration that way): key -> (c0, c1)
+                values = {k: list(v) for k, v in over.items()}
+            built[name] = parse_true_plant(values, ConfigError, PlantConfig, SensorConfig)
+            continue
         built[name] = build_section(name, sections[name], values)
     cfg = Config(**built)
     _cross_checks(cfg)
@@ -429,6 +477,12 @@ def to_toml(cfg: Config, with_docs: bool = True) -> str:
     lines: list[str] = []
     for sec in dataclasses.fields(cfg):
         obj = getattr(cfg, sec.name)
+        if isinstance(obj, TruePlantConfig):
+            if obj:
+                lines.append(f"[{sec.name}]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in obj.as_dict().items()]
+                lines.append("")
+            continue
         lines.append(f"[{sec.name}]")
         for f in dataclasses.fields(obj):
             doc = f.metadata.get("doc", "")

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 from firmware_bridge.thermistor import Thermistor
 from hydrotherm.config import CUSHIONS, PlantConfig, SensorConfig
+from hydrotherm.true_plant import TruePlantConfig, cushion_plant, cushion_sensor
 
 #: Below this |z| the φ-functions use their Taylor series (numerical, not physical).
 _SERIES_BELOW = 1e-3
@@ -182,16 +183,29 @@ class Plant:
     All state is public and may be read at any time; fault injection mutates ``faults``
     and ``set_client`` switches the client.  Writing temperatures or masses directly
     (tests do) bypasses the energy ledger.
+
+    ``truth`` (the configuration's ``[true_plant]``) makes each cushion's physics differ
+    from ``plant``: every parameter is per cushion (``cushions[i]``, ``sensors[i]``), the
+    coupling between the cushions is one value for the table.  The thermistor's
+    calibration is shared (the link converts with the same one).
     """
 
-    def __init__(self, plant: PlantConfig, sensor: SensorConfig, rng: random.Random) -> None:
+    def __init__(self, plant: PlantConfig, sensor: SensorConfig, rng: random.Random,
+                 truth: TruePlantConfig | None = None) -> None:
+        truth = truth if truth is not None else TruePlantConfig()
         self.cfg = plant
         self.sensor_cfg = sensor
+        #: the effective physics of each cushion (``plant`` unless ``truth`` says otherwise)
+        self.cushions: tuple[PlantConfig, ...] = tuple(
+            cushion_plant(plant, truth, i) for i in range(CUSHIONS))
+        self.sensors: tuple[SensorConfig, ...] = tuple(
+            cushion_sensor(sensor, truth, i) for i in range(CUSHIONS))
+        cus = self.cushions
         self.rng = rng
         n = CUSHIONS
         self.water_c: list[float] = [float(t) for t in plant.initial_water_c[:n]]
         self.plate_c: list[float] = list(self.water_c)  # at rest: plate = water
-        self.water_kg: list[float] = [plant.water_kg] * n
+        self.water_kg: list[float] = [p.water_kg for p in cus]
         self.sensed_c: list[list[float]] = [[t, t] for t in self.water_c]
         #: the plate sensors (one per cushion, clamped to the heater plate) and the room
         #: sensor of a protocol 1.1 board: first-order lags of the plate and the room
@@ -199,31 +213,33 @@ class Plant:
         self.sensed_room_c: float = float(plant.room_c)
         self.client_on: list[bool] = [False] * n
         self.faults: list[CushionFaults] = [CushionFaults() for _ in range(n)]
-        self.cutout_open: list[bool] = [t >= plant.cutout_open_c for t in self.plate_c]
+        self.cutout_open: list[bool] = [t >= p.cutout_open_c
+                                        for t, p in zip(self.plate_c, cus, strict=True)]
         self.power_w: list[float] = [0.0] * n
         self.time_s = 0.0
 
-        self._c = plant.water_specific_heat_j_per_kg_k
-        self._cp = plant.plate_heat_capacity_j_per_k
-        self._h = plant.plate_to_water_w_per_k
-        self._ua = plant.loss_to_room_w_per_k
-        self._k = plant.coupling_w_per_k
-        self._gc = plant.client_w_per_k
-        self._tn = plant.client_neutral_c
-        self._room = plant.room_c
-        self._heater_w = plant.heater_w
-        self._open_c = plant.cutout_open_c
-        self._close_c = plant.cutout_close_c
-        self._lag_s = sensor.lag_s
+        self._cs = [p.water_specific_heat_j_per_kg_k for p in cus]
+        self._cps = [p.plate_heat_capacity_j_per_k for p in cus]
+        self._hs = [p.plate_to_water_w_per_k for p in cus]
+        self._uas = [p.loss_to_room_w_per_k for p in cus]
+        self._k = cus[0].coupling_w_per_k
+        self._gcs = [p.client_w_per_k for p in cus]
+        self._tns = [p.client_neutral_c for p in cus]
+        self._rooms = [p.room_c for p in cus]
+        self._heaters_w = [p.heater_w for p in cus]
+        self._open_cs = [p.cutout_open_c for p in cus]
+        self._close_cs = [p.cutout_close_c for p in cus]
+        self._lags_s = [s.lag_s for s in self.sensors]
+        self._lag_cache: list[tuple[float, float]] = [(-1.0, 0.0)] * n  # (dt, e^{-dt/lag})
+        self._coef_cache: dict[tuple[float, ...], tuple[float, ...]] = {}
+        self._room = cus[0].room_c  # the room sensor's room (one room per table)
         self._plate_lag_s = sensor.plate_lag_s
         self._room_lag_s = sensor.room_lag_s
-        self._lag_cache: tuple[float, float] = (-1.0, 0.0)  # (dt, e^{-dt/lag})
-        self._coef_cache: dict[tuple[float, float, int], tuple[float, ...]] = {}
 
         therm = Thermistor(sensor)
         self._counts_at = therm.counts_at
         self._full_scale = therm.full
-        self._noise_c = sensor.noise_c
+        self._noises_c = [s.noise_c for s in self.sensors]
         self._gauss = rng.gauss
         # The plate and room sensors' noise has its own generator, seeded from the main
         # one's state without drawing from it: the water sensors' noise, and so every
@@ -256,12 +272,6 @@ class Plant:
         self.time_s += dt
         dt = dt_key * _DT_QUANTUM_S
 
-        c = self._c
-        cp = self._cp
-        h = self._h
-        ua = self._ua
-        room = self._room
-        tn = self._tn
         water_c = self.water_c
         plate_c = self.plate_c
         water_kg = self.water_kg
@@ -270,7 +280,6 @@ class Plant:
         cutout_open = self.cutout_open
         power_w = self.power_w
         client_on = self.client_on
-        heater_w = self._heater_w
 
         half = 0.5 * dt
         k = self._k
@@ -280,6 +289,13 @@ class Plant:
         heater_in = room_loss = client_in = leak_out = 0.0
         cache = self._coef_cache
         for i in (0, 1):
+            c = self._cs[i]
+            cp = self._cps[i]
+            h = self._hs[i]
+            ua = self._uas[i]
+            room = self._rooms[i]
+            tn = self._tns[i]
+            heater_w = self._heaters_w[i]
             f = faults[i]
             if f.heater_dead or not relay_closed or cutout_open[i]:
                 p = 0.0
@@ -289,7 +305,7 @@ class Plant:
                 frac = drive[i]
                 p = heater_w * (1.0 if frac >= 1.0 else frac if frac > 0.0 else 0.0)
             power_w[i] = p
-            gc = self._gc if client_on[i] else 0.0
+            gc = self._gcs[i] if client_on[i] else 0.0
             g = ua + gc
             ga = ua * room + gc * tn  # g × (the temperature the water loses heat towards)
             tp = plate_c[i]
@@ -306,7 +322,7 @@ class Plant:
                 m_b = m_a
                 cw = c * m_a
             if cw > 0.0:
-                key = (cw, g, dt_key)
+                key = (cw, g, dt_key, cp, h)
                 co = cache.get(key)
                 if co is None:
                     if len(cache) >= _CACHE_LIMIT:
@@ -337,9 +353,9 @@ class Plant:
             water_c[i] = tw1
             # Bimetal cut-out on the plate, with its hysteresis.
             if cutout_open[i]:
-                if tp1 <= self._close_c:
+                if tp1 <= self._close_cs[i]:
                     cutout_open[i] = False
-            elif tp1 >= self._open_c:
+            elif tp1 >= self._open_cs[i]:
                 cutout_open[i] = True
 
         self._heater_in += heater_in
@@ -359,8 +375,8 @@ class Plant:
         if m0 > 0.0 and m1 > 0.0:
             water_c = self.water_c
             w0, w1 = water_c
-            c0 = self._c * m0
-            c1 = self._c * m1
+            c0 = self._cs[0] * m0
+            c1 = self._cs[1] * m1
             inv = 1.0 / c0 + 1.0 / c1
             q = (w0 - w1) * -math.expm1(-k * inv * dt) / inv  # heat from 0 to 1
             t0 = w0 - q / c0
@@ -374,18 +390,17 @@ class Plant:
         """Sensors: first-order lag, exact for the water temperature moving linearly from
         its start to its end value over the step: with ``τ`` the lag, ``E = e^{−dt/τ}``
         and ``q = τ ΔT_w / dt``, ``S1 = T_w1 − q + (S0 − T_w0 + q) E``."""
-        tau = self._lag_s
         sensed = self.sensed_c
         water_c = self.water_c
-        if tau <= 0.0:
-            for i in (0, 1):
-                sensed[i][0] = sensed[i][1] = water_c[i]
-            return
-        cached_dt, ex = self._lag_cache
-        if cached_dt != dt:
-            ex = math.exp(-dt / tau)
-            self._lag_cache = (dt, ex)
         for i in (0, 1):
+            tau = self._lags_s[i]
+            if tau <= 0.0:
+                sensed[i][0] = sensed[i][1] = water_c[i]
+                continue
+            cached_dt, ex = self._lag_cache[i]
+            if cached_dt != dt:
+                ex = math.exp(-dt / tau)
+                self._lag_cache[i] = (dt, ex)
             w0 = tw_start[i]
             w1 = water_c[i]
             q = tau * (w1 - w0) / dt
@@ -407,8 +422,10 @@ class Plant:
     # --- sensors ---------------------------------------------------------------------
 
     def _counts_noisy(self, t: float) -> int:
-        if self._noise_c > 0.0:
-            t += self._aux_gauss(0.0, self._noise_c)
+        """Plate and room sensors: the configured sensor noise (``[sensor] noise_c``)."""
+        noise = self.sensor_cfg.noise_c
+        if noise > 0.0:
+            t += self._aux_gauss(0.0, noise)
         return self._counts_at(t)
 
     def plate_counts(self, cushion: int) -> int:
@@ -432,8 +449,9 @@ class Plant:
         state = f.sensor[sensor]
         if state is SensorFault.NONE:
             t = self.sensed_c[cushion][sensor] + f.sensor_offset_c[sensor]
-            if self._noise_c > 0.0:
-                t += self._gauss(0.0, self._noise_c)
+            noise = self._noises_c[cushion]
+            if noise > 0.0:
+                t += self._gauss(0.0, noise)
             return self._counts_at(t)
         if state is SensorFault.OPEN:
             return self._full_scale
@@ -443,10 +461,9 @@ class Plant:
 
     def stored_j(self) -> float:
         """Heat content of plates and water now, relative to 0 °C."""
-        c = self._c
-        cp = self._cp
         return sum(cp * tp + c * m * tw
-                   for tp, tw, m in zip(self.plate_c, self.water_c, self.water_kg, strict=True))
+                   for cp, c, tp, tw, m in zip(self._cps, self._cs, self.plate_c, self.water_c,
+                                               self.water_kg, strict=True))
 
     def energy(self) -> EnergyLedger:
         return EnergyLedger(

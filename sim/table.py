@@ -28,7 +28,8 @@ class SimulatedTable:
         self.clock = clock
         self.rng = random.Random(seed)
         self.port = port if port is not None else InProcessPipe()
-        self.plant = Plant(cfg.plant, cfg.sensor, random.Random(self.rng.random()))
+        self.plant = Plant(cfg.plant, cfg.sensor, random.Random(self.rng.random()),
+                           cfg.true_plant)
         board_cfg = cfg.board
         if serial_number is not None:
             board_cfg = replace(board_cfg, serial_number=serial_number)

@@ -505,13 +505,15 @@ def test_corner_plant_end_to_end(name: str) -> None:
     assert r["targets_met"]
 
 
-def test_without_identification_mode_a_light_strong_table_trips(
+def test_a_light_strong_table_needs_no_identification_mode_any_more(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Why the mode exists: on 15 kg with a 360 W heater the nominal plate model takes the
-    full-power rise for a leak.  (The same run with the mode: test_corner_plant_end_to_end.)"""
+    """Why the mode existed: on 15 kg with a 360 W heater the nominal plate model took the
+    full-power rise for a leak and tripped ``rise_too_fast``.  The supervisor now judges
+    the whole plausible range (docs/safety.md), so the same run without the mode
+    identifies the table instead of tripping."""
     from controller.supervisor import Supervisor
 
     monkeypatch.setattr(Supervisor, "begin_identification", lambda self, cushions: None)
-    with pytest.raises(AutotuneError, match="rise_too_fast"):
-        autotune_in_process(REF, seed=3, sim_cfg=corner("light/strong, warm room").truth(),
-                            step_s=STEP)
+    result = autotune_in_process(REF, seed=3, sim_cfg=corner("light/strong, warm room").truth(),
+                                 step_s=STEP)
+    assert result.ok, result.problems

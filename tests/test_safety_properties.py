@@ -48,6 +48,12 @@ from sim.scenario import (
 REPORT_S = 0.2  # one telemetry period: a condition is seen at the next report
 SLACK_S = 0.4  # two reports: when the last good report came / when the rule is judged
 
+#: ``no_rise`` judges against the least a working heater gives on any plausible table
+#: (docs/safety.md): at full output that is clearly more than nothing up to ~39.5 °C even
+#: with the worst losses, so the oracle demands the trip there.
+DEAD_HEATER_OUTPUT = 0.99
+DEAD_HEATER_BELOW_C = 39.0
+
 #: Faults the property draws from: the simulator's (replug only after unplug) + host_stall.
 FAULT_CHOICES = tuple(f for f in sim_faults.FAULTS if f != "replug") + ("host_stall",)
 
@@ -65,6 +71,9 @@ class Session:
     setpoint_change: tuple[int, int, float] | None  # (at, cushion, value)
     client: tuple[int, int, int] | None  # (cushion, on at, off at)
     seed: int
+    #: the simulated truth where it differs from the model ([true_plant]): key -> value
+    #: or [cushion 0, cushion 1]
+    true_plant: dict[str, object] = field(default_factory=dict)
 
     def toml(self) -> str:
         lines = [
@@ -74,6 +83,11 @@ class Session:
             "[plant]",
             f"room_c = {self.room_c}",
             f"initial_water_c = [{self.initial[0]}, {self.initial[1]}]",
+        ]
+        if self.true_plant:
+            lines.append("[true_plant]")
+            lines += [f"{k} = {v}" for k, v in self.true_plant.items()]
+        lines += [
             "[control]",
             f"setpoint_c = [{self.setpoints[0]}, {self.setpoints[1]}]",
         ]
@@ -81,7 +95,8 @@ class Session:
         fault = ['do = "fault"', f'fault = "{self.fault}"']
         for k, v in self.params.items():
             fault.append(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}")
-        events.append((self.fault_at, fault))
+        if self.fault != "none":
+            events.append((self.fault_at, fault))
         if self.fault == "unplug":
             events.append((self.fault_at + self.replug_after, ['do = "replug"']))
         if self.setpoint_change is not None:
@@ -153,8 +168,10 @@ class _Oracle:
     * ``heater_stuck_on``: the board applying 0 % to that cushion for longer than
       ``rise_while_off_window_s`` + 30 s (sensor lag, decimation) without
       ``rise_while_off`` or ``over_temperature`` latched on it;
-    * ``heater_dead``: the board applying >= ``no_rise_min_output`` with the measured water
-      below the setpoint for longer than ``no_rise_window_s`` + 30 s without ``no_rise``;
+    * ``heater_dead``: the board applying full output with the measured water below the
+      setpoint and below 39 °C for longer than ``no_rise_window_s`` + 30 s without
+      ``no_rise`` (where the least rise of a working heater on any plausible table is
+      clearly positive: docs/safety.md);
     * ``cushion_leak``: the true water rising faster than 1.2 °C/min over 30 s must have
       ``rise_too_fast`` (or a trip that switches that cushion off) within 40 s (the rate
       window is 30 s, the sensor lag 10 s);
@@ -253,7 +270,8 @@ class _Oracle:
             w = water_mean(reading, c) if reading is not None else None
             sp = r.controller.cushions[c].setpoint_c  # type: ignore[attr-defined]
             applied = r.board.applied(c) / 1000.0  # type: ignore[attr-defined]
-            if w is not None and w < sp and applied >= safety.no_rise_min_output:
+            if (w is not None and w < min(sp, DEAD_HEATER_BELOW_C)
+                    and applied >= DEAD_HEATER_OUTPUT):
                 if self.hot_since is None:
                     self.hot_since = now
                 self.expect("heater_dead", self.hot_since + safety.no_rise_window_s + 30.0)
@@ -346,14 +364,100 @@ def test_leak_during_warm_up_keeps_water_below_41() -> None:
     """The former reproducer: 36 °C water, setpoint 40 °C (full power), cushion 0 leaks
     5 kg/min from 60 s.  With the 1.0 °C/min limit alone, rise_too_fast tripped at 345 s
     with ~1.2 kg left and the plate's heat lifted it to 42.7 °C (and the drained bag's
-    leftover heat then read as rise_while_off).  The plate model trips it with ~9 kg left;
-    nothing else trips, and the water stays far below 41 °C."""
+    leftover heat then read as rise_while_off).  The plausible limit trips it with ~9 kg
+    left; nothing else trips, and the water stays below 40 °C."""
     s = _session("cushion_leak", {"cushion": 0, "kg_per_min": 5.0}, setpoint=40.0,
                  initial=36.0, duration=900)
     res, problems = check_session(s)
     assert not problems, "\n".join(problems)
     [trip] = res.trips
     assert (trip.reason, trip.cushion) == ("rise_too_fast", 0)
-    assert "faster than the model allows" in trip.detail
-    assert trip.at_s - 60.0 < 240.0
-    assert res.cushions[0].max_water_c < 39.0
+    assert trip.at_s - 60.0 < 300.0
+    assert res.cushions[0].max_water_c < 40.0
+
+
+# --- random true plants: the table is not the model ------------------------------------------
+
+#: Hypothesis profiles for the true-plant property (each example is a whole-stack session
+#: of 15-40 simulated minutes, about a second of wall time on an idle core):
+#: ``default`` keeps the suite's share at a few tens of seconds; ``deep`` is for a night
+#: run (``HYDROTHERM_HYPOTHESIS_PROFILE=deep``).
+settings.register_profile("true-plants-default", max_examples=8, deadline=None,
+                          derandomize=True, database=None,
+                          phases=[Phase.explicit, Phase.generate],
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.register_profile("true-plants-deep", max_examples=300, deadline=None,
+                          derandomize=False, database=None,
+                          phases=[Phase.explicit, Phase.generate],
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+_PROFILE = "true-plants-" + os.environ.get("HYDROTHERM_HYPOTHESIS_PROFILE", "default")
+
+#: Single faults of the true-plant property (the physics-dependent ones, and one of the
+#: link) and "none" (a session that must not trip at all).  Leaks of 2-3 kg/min: faster
+#: leaks reach the documented burst-leak limit on some tables (docs/safety.md).
+TRUE_PLANT_FAULTS = ("none", "cushion_leak", "heater_dead", "heater_stuck_on",
+                     "sensor_drift", "unplug")
+
+
+@st.composite
+def true_plants(draw: st.DrawFn) -> dict[str, object]:
+    """A table anywhere in the plausible range (reference.md, "Real tables differ")."""
+    def pair(lo: float, hi: float, nd: int = 1) -> list[float]:
+        a = round(draw(st.floats(lo, hi)), nd)
+        b = a if draw(st.booleans()) else round(draw(st.floats(lo, hi)), nd)
+        return [a, b]
+
+    return {"water_kg": pair(15.0, 35.0), "heater_w": round(draw(st.floats(240, 360))),
+            "plate_to_water_w_per_k": round(draw(st.floats(21.0, 39.0)), 1),
+            "loss_to_room_w_per_k": round(draw(st.floats(2.0, 6.0)), 2),
+            "room_c": round(draw(st.floats(12.0, 30.0)), 1),
+            "lag_s": round(draw(st.floats(5.0, 20.0)), 1),
+            "client_w_per_k": round(draw(st.floats(3.0, 10.0)), 1)}
+
+
+@st.composite
+def true_plant_sessions(draw: st.DrawFn) -> Session:
+    fault = draw(st.sampled_from(TRUE_PLANT_FAULTS))
+    base = draw(sessions(fault if fault != "none" else "unplug"))
+    params: dict[str, object] = {}
+    if fault in ("cushion_leak", "heater_dead", "heater_stuck_on", "sensor_drift"):
+        params["cushion"] = draw(st.integers(0, 1))
+    if fault == "cushion_leak":
+        params["kg_per_min"] = draw(st.sampled_from([2.0, 3.0]))
+    if fault == "sensor_drift":
+        params["sensor"] = draw(st.sampled_from(["primary", "redundant"]))
+        params["offset_c"] = draw(st.sampled_from([-2.0, 2.0, 3.0]))
+    duration = base.duration_s
+    fault_at = base.fault_at if fault != "none" else duration + 1
+    return Session(room_c=base.room_c, setpoints=base.setpoints, initial=base.initial,
+                   duration_s=duration, fault=fault, fault_at=fault_at, params=params,
+                   replug_after=base.replug_after, setpoint_change=base.setpoint_change,
+                   client=base.client, seed=base.seed, true_plant=draw(true_plants()))
+
+
+def check_true_plant_session(s: Session) -> tuple[Result, list[str]]:
+    """``check_session`` for a session whose fault may be "none" (then it is not
+    injected, and every trip is false)."""
+    if s.fault != "none":
+        return check_session(s)
+    sc = parse_scenario(s.toml(), "<random true plant>")
+    res = run_scenario(sc)
+    problems = [f"false trip: {t.reason} (cushion {t.cushion}) at {t.at_s:.1f} s"
+                for t in res.trips]
+    if res.max_water_c > 41.0:
+        problems.append(f"true water reached {res.max_water_c:.3f} °C")
+    return res, problems
+
+
+@pytest.mark.timeout(900)  # a whole-stack session per example; the suite's default is 120 s
+@settings(settings.get_profile(_PROFILE))
+@given(s=true_plant_sessions())
+def test_random_true_plants_are_safe(s: Session) -> None:
+    """Any table of the plausible range (each cushion its own water), any session, one
+    fault or none: no trip without a fault (nor before it), every fault caught within its
+    bound (the ``_Oracle``'s rules), the true water never above 41.0 °C."""
+    res, problems = check_true_plant_session(s)
+    assert not problems, "\n".join(problems) + "\n\nsession:\n" + s.toml() + "\ntrips: " + \
+        ", ".join(f"{t.reason}/{t.cushion}@{t.at_s:.1f}" for t in res.trips)

@@ -39,9 +39,10 @@ DT = 0.2  # telemetry period
 SAFE = SafetyConfig()
 PLANT = PlantConfig()
 ROOM_ESTIMATE_C = ControlConfig().room_estimate_c
-#: the model rule of ``rise_too_fast`` out of the way (its limit never below 100 x the full
-#: heater's rate), for tests of other rules whose synthetic steps no heater could make
-ABSOLUTE_ONLY = SafetyConfig(rise_too_fast_model_floor=100.0)
+#: the plausible and the capacity-drop checks of ``rise_too_fast`` out of the way, for
+#: tests of other rules whose synthetic steps no heater could make
+ABSOLUTE_ONLY = SafetyConfig(rise_too_fast_model_ratio=100.0, leak_ratio=10.0,
+                             leak_margin_c_per_min=5.0)
 
 Temp = float | str | SensorReading
 Temps = Sequence[Sequence[Temp]]  # per cushion (primary, redundant)
@@ -90,8 +91,7 @@ class Rig:
         self.cfg = cfg or SafetyConfig()
         self.clock = SimClock(start)
         self.events: list[SupervisorEvent] = []
-        self.sup = Supervisor(self.cfg, self.clock, self.events.append, plant=PLANT,
-                              room_estimate_c=ROOM_ESTIMATE_C)
+        self.sup = Supervisor(self.cfg, self.clock, self.events.append, plant=PLANT)
         self.rng = random.Random(seed)
         self.uptime_ms = 5000
         if arm:
@@ -374,7 +374,9 @@ def test_sensor_disagree_reset_needs_both_sensors_reading() -> None:
 def test_no_rise_after_the_window_at_high_output_below_setpoint() -> None:
     rig = Rig(seed=1)
     w = SAFE.no_rise_window_s
-    temps = ramp(lambda t: 30.0 + 0.4 * t / w, lambda t: 30.0 + 0.17 * t / 60)
+    # 0.1 °C in the window at 80 %: less than a 240 W heater gives the heaviest cushion at
+    # 30 °C in a 12 °C room through 6 W/K (~0.33 °C), so less than any working heater
+    temps = ramp(lambda t: 30.0 + 0.1 * t / w, lambda t: 30.0 + 0.17 * t / 60)
     t = rig.run(w + 60, temps, applied=(SAFE.no_rise_min_output, 1.0), until="no_rise",
                 noise=0.03)
     assert t is not None and w <= t <= w + 3
@@ -387,7 +389,7 @@ def test_no_rise_after_the_window_at_high_output_below_setpoint() -> None:
     assert "heating again" in rig.kinds("trip_reset")[0].detail
     # judged afresh: another full window before it trips again
     t1 = t + 10.0
-    held = 30.0 + 0.4 * t / w  # where the weak heater got to: it stays there
+    held = 30.0 + 0.1 * t / w  # where the weak heater got to: it stays there
     again = ramp(lambda t: held, lambda t: 30.0 + 0.17 * (t1 + t) / 60)
     assert rig.run(w - 5, again, applied=(1.0, 1.0), until="no_rise") is None
     t1 += w - 5
@@ -492,47 +494,82 @@ def _warm(rig: Rig, seconds: float, w0: float, applied: float = 1.0) -> float:
     return w0 + NORMAL * seconds / 60
 
 
-def test_model_limit_numbers() -> None:
-    """At full power: 1.5 x the explained rate + 0.1 °C/min; at rest: the floor, 1.25 x
-    the full heater's rate into a full cushion."""
+#: rise_too_fast's plausible limit at 37 °C (both cushions alike): 1.1 x the strongest
+#: plausible heater (360 W) into the lightest plausible cushion (15 kg), less the least
+#: loss (2 W/K to a 30 °C room), + 0.1 °C/min
+PLAUSIBLE_37 = (SAFE.rise_too_fast_model_ratio * (360.0 - 2.0 * 7.0) / (15.0 * 4186.0) * 60
+                + SAFE.rise_too_fast_model_margin_c_per_min)
+
+
+def test_plausible_limit_numbers() -> None:
+    """The limit does not depend on the model's cushion nor on the output (a welded relay
+    heats at full power whatever the board reports): 0.46 °C/min at 37 °C, heating or
+    not."""
     rig = Rig(seed=21)
-    _warm(rig, 400, 36.0)
-    explained, lim = rig.sup._model_limit(rig.sup._cushions[0])  # type: ignore[misc]
-    assert explained == pytest.approx(NORMAL, abs=0.01)
-    assert lim == pytest.approx(SAFE.rise_too_fast_model_ratio * explained
-                                + SAFE.rise_too_fast_model_margin_c_per_min)
-    assert 0.30 < lim < 0.34  # 2.2 x the normal rate: less than ~45 % of the water left
-    rig.run(600, both(37.0), applied=(0.0, 0.0), noise=0.03)  # the plate's heat is gone
-    explained, lim = rig.sup._model_limit(rig.sup._cushions[0])  # type: ignore[misc]
-    assert explained < 0.0
-    assert lim == pytest.approx(SAFE.rise_too_fast_model_floor * FULL_RATE)
+    _warm(rig, 400, 36.7)
+    cu = rig.sup._cushions[0]
+    assert 0.45 < PLAUSIBLE_37 < 0.48
+    assert cu.limit == pytest.approx(PLAUSIBLE_37, abs=0.01)
+    rig.run(600, both(37.0), applied=(0.0, 0.0), noise=0.03)
+    assert cu.limit == pytest.approx(PLAUSIBLE_37, abs=0.003)
     assert rig.sup.trips == []
 
 
-def test_model_trips_a_rise_the_heat_going_in_cannot_explain() -> None:
-    """At full power the water rises at 0.45 °C/min: three times what the heater gives a
-    full cushion, half the absolute limit.  The model rule trips that cushion within
-    ~45 s (30 s rate window, 5 s confirmation), saying why."""
+def test_plausible_trips_a_rise_no_full_cushion_can_make() -> None:
+    """At full power the water rises at 0.6 °C/min: faster than 360 W can heat 15 kg,
+    below the absolute limit.  It trips that cushion within ~45 s (30 s rate window,
+    5 s confirmation), saying why."""
     rig = Rig(seed=22)
     w = _warm(rig, 300, 35.0)
-    t = rig.run(120, ramp(lambda t: w + 0.45 * t / 60, lambda t: w + NORMAL * t / 60),
+    t = rig.run(120, ramp(lambda t: w + 0.6 * t / 60, lambda t: w + NORMAL * t / 60),
                 applied=(1.0, 1.0), until="rise_too_fast", noise=0.03)
     assert t is not None and t <= 45.0
     [trip] = rig.sup.trips
     assert (trip.reason, trip.cushion) == ("rise_too_fast", 0)
-    assert "faster than the model allows: leaking or empty cushion?" in trip.detail
+    assert "faster than any full cushion can: leaking or empty cushion?" in trip.detail
     assert rig.sup.permitted(1) and not rig.sup.permitted(0) and rig.sup.relay_allowed
 
 
-def test_model_never_trips_what_the_heat_going_in_explains() -> None:
-    """A rate just under the limit at full power (what ~half the water gets from the full
-    heater), held for minutes, trips nothing."""
+def test_plausible_never_trips_a_light_cushion_with_a_strong_heater() -> None:
+    """A rate just under the limit at full power (a 15 kg cushion, 360 W: what the former
+    model rule took for a leak), held for minutes, trips nothing."""
     rig = Rig(seed=23)
     w = _warm(rig, 300, 35.0)
-    lim = SAFE.rise_too_fast_model_ratio * NORMAL + SAFE.rise_too_fast_model_margin_c_per_min
-    rig.run(300, ramp(lambda t: w + (lim - 0.05) * t / 60, lambda t: w + NORMAL * t / 60),
+    lim = PLAUSIBLE_37 - 0.05
+    rig.run(300, ramp(lambda t: w + lim * t / 60, lambda t: w + NORMAL * t / 60),
             applied=(1.0, 1.0), noise=0.03)
     assert rig.sup.trips == []
+
+
+def test_capacity_drop_at_a_steady_output_trips() -> None:
+    """At full power, the plate settled, the water near 35.5 °C rising at the normal
+    rate: the rate then grows by 60 % (the cushion lost 38 % of its water) and trips
+    ``rise_too_fast`` against the cushion's own reference, long before the plausible
+    limit.  (On colder water the limit also allows what a client getting on or off can
+    change: up to 10 W/K × the distance from 35.5 °C.)"""
+    rig = Rig(seed=26)
+    w = _warm(rig, 600, 34.0)
+    assert rig.sup._cushions[0].ref_rate == pytest.approx(NORMAL, abs=0.02)
+    t = rig.run(300, ramp(lambda t: w + 1.6 * NORMAL * t / 60,
+                          lambda t: w + NORMAL * t / 60),
+                applied=(1.0, 1.0), until="rise_too_fast", noise=0.03)
+    assert t is not None and t <= 90.0
+    [trip] = rig.sup.trips
+    assert trip.cushion == 0 and "faster than it did at the same output" in trip.detail
+
+
+def test_capacity_reference_needs_a_settled_plate_and_a_steady_output() -> None:
+    """No reference before the plate has settled (the first report's output is no
+    evidence), and none kept when the output moves away: a rate growing while the output
+    changes is not judged against it."""
+    rig = Rig(seed=27)
+    _warm(rig, 300, 30.0)
+    assert rig.sup._cushions[0].ref_rate is None
+    w = _warm(rig, 300, 30.0 + NORMAL * 5)
+    assert rig.sup._cushions[0].ref_rate is not None
+    rig.run(120, ramp(lambda t: w + 1.6 * NORMAL * t / 60, lambda t: w + NORMAL * t / 60),
+            applied=(0.6, 1.0), noise=0.03)
+    assert rig.sup._cushions[0].ref_rate is None and not rig.has("rise_too_fast")
 
 
 def test_model_needs_every_intact_sensor() -> None:
@@ -545,21 +582,21 @@ def test_model_needs_every_intact_sensor() -> None:
     assert not rig.has("rise_too_fast")
 
 
-def test_model_trip_resets_once_the_rate_is_within_the_model() -> None:
+def test_plausible_trip_resets_once_the_rate_is_within_the_limit() -> None:
     rig = Rig(seed=25)
     w = _warm(rig, 300, 35.0)
-    t = rig.run(120, ramp(lambda t: w + 0.5 * t / 60, lambda t: w + NORMAL * t / 60),
+    t = rig.run(120, ramp(lambda t: w + 0.6 * t / 60, lambda t: w + NORMAL * t / 60),
                 applied=(1.0, 1.0), until="rise_too_fast", noise=0.03)
     assert t is not None
-    w1 = w + 0.5 * t / 60
+    w1 = w + 0.6 * t / 60
     w2 = w + NORMAL * t / 60
-    # cushion 0 off; its water still rises at 0.4 °C/min (the plate's heat, little water):
-    # above the model's limit at rest, though below the absolute 1.0 °C/min
-    rig.run(60, ramp(lambda t: w1 + 0.4 * t / 60, lambda t: w2 + NORMAL * t / 60),
+    # cushion 0 off; its water still rises at 0.55 °C/min (the plate's heat, little water):
+    # above the plausible limit, though below the absolute 1.0 °C/min
+    rig.run(60, ramp(lambda t: w1 + 0.55 * t / 60, lambda t: w2 + NORMAL * t / 60),
             applied=(0.0, 1.0), noise=0.03)
     res = rig.sup.reset("nurse", 0)
     assert not res.ok and "rising faster than" in res.refused[0][1]
-    w1 += 0.4
+    w1 += 0.55
     rig.run(60, ramp(lambda t: w1, lambda t: w2 + NORMAL * (60 + t) / 60),
             applied=(0.0, 1.0), noise=0.03)
     res = rig.sup.reset("nurse", 0)
@@ -1062,7 +1099,9 @@ def test_plant_welded_relay_trips_rise_while_off_and_relay_open_stops_it() -> No
         if rig.has("rise_while_off"):
             t = i * DT
             break
-    assert t is not None and t < 360
+    # the plate's stored heat is allowed first (up to 0.55 °C after full power into the
+    # lightest plausible cushion): 0.5 + that at the heater's ~0.16 °C/min here
+    assert t is not None and t < 480
     assert rig.reasons() == [("rise_while_off", 1)]
     assert not rig.sup.relay_allowed and rig.plant.water_c[1] < 37.0
     for _ in range(round(600 / DT)):  # relay open: the plate's heat fades, then it is flat
@@ -1124,23 +1163,23 @@ def leak_session(kg_per_min: float, initial: float, *, leak_at: float = 60.0, sp
     (1.0, 36.0, 21.0),  # the reproducer's warm-up (36 -> 40 °C), as in the scenario tests
     (2.0, 36.0, 21.0),
     (5.0, 36.0, 21.0),
-    (5.0, 38.5, 28.0),  # late in the warm-up, the plate at its hottest, a warm room
+    (3.0, 38.5, 28.0),  # late in the warm-up, the plate at its hottest, a warm room
     (20.0, 30.0, 21.0),  # a burst: safe only while the plate is below ~43 °C (see below)
 ])
 def test_plant_leak_while_heating_hard_trips_before_the_water_reaches_41(
         kg_per_min: float, initial: float, room: float) -> None:
-    """The plate model catches the leak while enough water is left to take the plate's
-    stored heat (1-5 kg/min: 7-10 kg left): the water, and the bag once drained, stay
-    below 41 °C.  The trip is the only one: the plate's leftover heat afterwards is not
-    a welded relay.  A 20 kg/min burst drains the cushion before any rate shows; it is
-    safe only because the plate is still cool (~40 °C) when it begins (see the xfail
-    below for the same burst from 36 °C water)."""
+    """``rise_too_fast`` (the plausible limit: ~9 kg left of a 300 W cushion; or the
+    cushion's own reference once its plate has settled at a steady output) catches the
+    leak while enough water is left to take the plate's stored heat: the water, and the
+    bag once drained, stay below 41 °C.  The trip is the only one: the plate's leftover
+    heat afterwards is not a welded relay.  A 20 kg/min burst drains the cushion before
+    any rate shows; it is safe only because the plate is still cool (~40 °C) when it
+    begins (see the xfail below for the same burst from 36 °C water)."""
     rig, tripped, peak = leak_session(kg_per_min, initial, room_c=room)
     assert tripped is not None
     assert peak < SAFE.over_temperature_c
     [trip] = rig.sup.trips
     assert (trip.reason, trip.cushion) == ("rise_too_fast", 0)
-    assert "faster than the model allows" in trip.detail
     assert rig.sup.relay_allowed and rig.sup.permitted(1)
     assert rig.plant.water_c[1] > initial + 1.0  # the other cushion kept heating
 
@@ -1159,6 +1198,18 @@ def test_plant_leak_with_the_absolute_limit_alone_overheats() -> None:
     "empty bag settles near the plate, ~10 K above the water at full power"))
 def test_plant_burst_from_warm_water_at_full_power() -> None:
     _, _, peak = leak_session(20.0, 36.0, after=300.0)
+    assert peak < SAFE.over_temperature_c
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "documented limit (docs/safety.md, rise_too_fast): an on/off law cycling at a 40 °C "
+    "setpoint never holds a steady output, so the cushion's own reference never forms; "
+    "the plausible limit alone sees a 300 W cushion leak only below ~9 kg, and the "
+    "thermostat's own 0.3 °C overshoot with the plate's heat into the last water lifts "
+    "the drained bag to ~41.2 °C.  Our control law holds a steady full output while "
+    "heating (the grid benchmark's leaks)"))
+def test_plant_slow_leak_under_a_thermostat_at_40_in_a_warm_room() -> None:
+    _, _, peak = leak_session(2.0, 38.5, room_c=28.0)
     assert peak < SAFE.over_temperature_c
 
 
@@ -1228,5 +1279,7 @@ def test_plant_welded_relay_after_full_power_is_not_taken_for_a_leak() -> None:
         if rig.sup.trips:
             t = i * DT
             break
-    assert t is not None and t < 360
+    # the plate's stored heat is allowed first (up to 0.55 °C after full power into the
+    # lightest plausible cushion): 0.5 + that at the heater's ~0.16 °C/min here
+    assert t is not None and t < 480
     assert rig.reasons() == [("rise_while_off", 1)]

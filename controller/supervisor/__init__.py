@@ -61,14 +61,20 @@ How the water is judged
   change of rate shows after about half the window plus the sensor lag (10 s): detection
   of ``rise_too_fast`` comes some 20-35 s after the water's rate crosses the limit.
 
-The plate model (``rise_too_fast`` for a leak; ``rise_while_off`` after one)
--------------------------------------------------------------------------------
+Real tables are not the model
+-----------------------------
+The rate rules judge against the whole plausible range of real tables (``[plausible]``:
+water 15-35 kg, heater 240-360 W, coupling 21-39 W/K, loss 2-6 W/K, room 12-30 °C, sensor
+lag 5-20 s, a client), computed in ``envelope.py``, and ``rise_too_fast`` also against the
+cushion's own rate at a settled output (a drop in its heat capacity: a leak).  Each
+rule's bound on that range, and the burst-leak limit, are in docs/safety.md.
 
 Where things are
 ----------------
 * ``rules/``: one module per safety rule, each behind ``rules.base.Rule`` (detection hooks
-  and the reset criterion ``cause()``), like Klipper's ``verify_heater``; the plate model
-  those about a leak use is ``plate.py``; the ``high_temperature`` alarm is ``alarm.py``;
+  and the reset criterion ``cause()``), like Klipper's ``verify_heater``; the plausible
+  envelope the rate rules judge against is ``envelope.py``; the ``high_temperature``
+  alarm is ``alarm.py``;
 * ``core.py``: ``Supervisor``, the data path that feeds the rules (one pass per report,
   one per second), the gate and the reset;
 * ``history.py``: the 1 Hz per-sensor histories; ``state.py``: what the rules read;

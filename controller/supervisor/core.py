@@ -17,16 +17,20 @@ from typing import TypeVar
 from firmware_bridge.link import BoardReading, LinkEvent
 from firmware_bridge.thermistor import SensorStatus
 from hydrotherm.clock import Clock
-from hydrotherm.config import CUSHIONS, PlantConfig, SafetyConfig
+from hydrotherm.config import CUSHIONS, PlantConfig, PlausibleConfig, SafetyConfig
 
 from .alarm import HighTemperatureAlarm
 from .events import REACTIONS, Alarm, Reaction, ResetResult, SupervisorEvent, Trip
-from .history import DECIMATION_S, CushionState
+from .history import DECIMATION_S, CushionState, SensorTrack
 from .identification import set_identifying
 from .latch import Latches, affects
 from .rules import RULES, BoardFault, OverTemperature, Rule, SensorBroken
 from .rules.board_fault import RESET_BIT
 from .state import SupervisorState
+
+#: The plausible envelope and the capacity check run every this many seconds (their
+#: windows are minutes long; the per-second rules compare with what they left).
+ENVELOPE_EVERY = 5
 
 _OK = SensorStatus.OK
 R = TypeVar("R", bound=Rule)
@@ -43,14 +47,18 @@ class Supervisor(SupervisorState):
 
     def __init__(self, cfg: SafetyConfig, clock: Clock,
                  on_event: Callable[[SupervisorEvent], None] | None = None, *,
-                 plant: PlantConfig, room_estimate_c: float) -> None:
-        """``plant`` and ``room_estimate_c`` (the configuration's ``plant`` section and
-        ``control.room_estimate_c``) are the physics of the plate model; nothing of the
-        control law is used."""
+                 plant: PlantConfig, room_estimate_c: float | None = None,
+                 plausible: PlausibleConfig | None = None) -> None:
+        """``plausible`` (the configuration's ``plausible`` section) is the range of real
+        tables the rate rules judge against (``envelope.py``); of ``plant`` only the
+        plate's heat capacity, the water's specific heat and the client's neutral
+        temperature are used.  ``room_estimate_c`` is accepted for callers of the former
+        model-based rules and ignored: the room is whatever the plausible range allows.
+        Nothing of the control law is used."""
         self.clock = clock
         self._lock = threading.RLock()
         latches = Latches(self._lock, on_event)
-        super().__init__(cfg, plant, room_estimate_c, latches, clock.now())
+        super().__init__(cfg, plant, plausible or PlausibleConfig(), latches, clock.now())
         #: the supervisor's own log of its events, newest last (bounded)
         self.events = latches.events
         self._prev_faults = 0
@@ -66,6 +74,8 @@ class Supervisor(SupervisorState):
             HighTemperatureAlarm(self),)
         self._second_rules = tuple(r for r in self.rules if r.overrides("on_second"))
         self._time_rules = tuple(r for r in self.rules if r.overrides("on_time"))
+        self._slow_rules = tuple(r for r in self.rules if r.overrides("on_slow"))
+        self._seconds = ENVELOPE_EVERY - 1  # the first closed second refreshes the envelope
         # white-box names the unit tests use
         self._tracks = self.tracks
         self._cushions = self.cushions
@@ -76,9 +86,6 @@ class Supervisor(SupervisorState):
     @property
     def _last_reading(self) -> BoardReading | None:
         return self.last_reading
-
-    def _model_limit(self, cu: CushionState) -> tuple[float, float] | None:
-        return self.plate.limit(cu)
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -314,7 +321,6 @@ class Supervisor(SupervisorState):
         over = self._over_temperature
         limit = over.limit_c
         broken = self._sensor_broken
-        full_k = self.plate.full_k
         report_rules = self._report_rules
         cushions = self.cushions
         all_tracks = self.tracks
@@ -362,7 +368,7 @@ class Supervisor(SupervisorState):
             # the plate model's heat input: each reported output held until the next report
             t0 = cu.rep_t
             if t0 is None:
-                cu.plate_k = applied * full_k  # first sight: as if settled there
+                cu.q_fast = cu.q_slow = applied  # first sight: as if settled there
             elif now > t0:
                 cu.heat_s += cu.rep_applied * (now - t0)
                 cu.span_s += now - t0
@@ -382,30 +388,71 @@ class Supervisor(SupervisorState):
 
     # --- the data path: once a second ----------------------------------------------------
 
+    def _envelope(self, c: int, cu: CushionState, water: float | None, other: float | None,
+                  closed: list[tuple[SensorTrack, float, float]], now: float) -> None:
+        """Every ``ENVELOPE_EVERY`` seconds: advance the plausible envelope (``envelope.py``)
+        over the seconds since the last time (the plate filters exactly for the mean
+        output; the surroundings' gain and the slowest working rate as held over them:
+        windows of minutes, so a few seconds' steps cost nothing) and refresh the
+        limits the per-second rules compare with."""
+        env = self.env
+        env.update(cu)
+        dt = now - cu.env_t if cu.env_t is not None else 0.0
+        cu.env_t = now
+        if water is None:
+            return
+        gain = env.gain_hi(water, other)
+        if gain > 0.0:
+            cu.gain_k += gain / env.cw_min * dt
+        cu.lo_rate = env.rate_lo(cu, water, other)
+        cu.lo_k += cu.lo_rate * dt
+        t = closed[0][1]
+        lo = cu.lo_hist
+        lo.append((t, cu.lo_k))
+        start = t - self.cfg.no_rise_window_s
+        while len(lo) >= 2 and lo[1][0] <= start:
+            lo.popleft()
+        cu.limit = env.limit_c_per_min(water, other)
+
     def _finalize(self, now: float) -> None:
-        """Close the second: push each sensor's mean into its histories, then judge the
-        windowed rules."""
+        """Close the second: each sensor's mean of the second, the plausible envelope
+        (``envelope.py``) on the cushions' means, the histories, then the windowed
+        rules."""
         cfg = self.cfg
-        plate = self.plate
+        closed: list[list[tuple[SensorTrack, float, float]]] = [[], []]
+        means: list[float | None] = [None, None]
         for c in range(CUSHIONS):
-            cu = self.cushions[c]
-            off = cu.bucket_off
-            plate_k = plate.update(cu)
-            v_sum = t_sum = 0.0
-            v_n = 0
+            got = closed[c]
+            v_sum = 0.0
             for tr in self.tracks[c]:
                 n = tr.acc_n
                 if not n:
                     continue
                 v = tr.acc_v / n
                 t = tr.acc_t / n
-                v_sum += v
-                t_sum += t
-                v_n += 1
                 tr.acc_v = tr.acc_t = 0.0
                 tr.acc_n = 0
                 tr.last_t = t
                 tr.last_v = v
+                got.append((tr, t, v))
+                v_sum += v
+            if got:
+                means[c] = v_sum / len(got)
+        self._seconds += 1
+        slow = self._seconds >= ENVELOPE_EVERY
+        if slow:
+            self._seconds = 0
+        for c in range(CUSHIONS):
+            cu = self.cushions[c]
+            water = means[c]
+            if slow:
+                self._envelope(c, cu, water, means[1 - c], closed[c], now)
+            off = cu.bucket_off
+            # what the plate's stored heat may still add: judged now (a leak trip of this
+            # second changes it from "into a full cushion" to "the plate's whole excess")
+            stored = (self.env.stored_k(cu, ("rise_too_fast", c) in self.latches)
+                      if off and closed[c] else 0.0)
+            for tr, t, v in closed[c]:
                 tr.push_rate(t, v)
                 hist = tr.hist
                 hist.append((t, v))
@@ -413,26 +460,19 @@ class Supervisor(SupervisorState):
                 while len(hist) >= 2 and hist[1][0] <= start:
                     hist.popleft()
                 if off:
+                    # ascending in what the water may reach from each moment on
+                    key = v + stored - cu.gain_k
                     om = tr.offmin
-                    while om and om[-1][1] >= v:
+                    while om and om[-1][2] >= key:
                         om.pop()
-                    om.append((t, v, plate_k))
+                    om.append((t, v, key))
                     start = t - cfg.rise_while_off_window_s
                     while om[0][0] < start:
                         om.popleft()
                     cu.off_empty = False
             cu.bucket_off = True
-            if v_n:
-                # the water's rate the plate model allows now, and its maximum over the
-                # lookback (a descending deque: O(1) amortised)
-                t = t_sum / v_n
-                rate = plate.water_rate(plate_k, v_sum / v_n)
-                model = cu.model
-                while model and model[-1][1] <= rate:
-                    model.pop()
-                model.append((t, rate))
-                start = t - cfg.rise_too_fast_model_lookback_s
-                while model[0][0] < start:
-                    model.popleft()
+            if slow:
+                for rule in self._slow_rules:
+                    rule.on_slow(c, cu, now)
             for rule in self._second_rules:
                 rule.on_second(c, cu, now)

@@ -35,7 +35,7 @@ class SensorTrack:
     the ascending-minimum deque of the heater-off period for ``rise_while_off``."""
 
     __slots__ = ("acc_v", "acc_t", "acc_n", "base", "rate", "s_t", "s_v", "s_tt", "s_tv",
-                 "hist", "offmin", "last_t", "last_v")
+                 "hist", "offmin", "last_t", "last_v", "long")
 
     def __init__(self, hist_len: int, off_len: int) -> None:
         self.acc_v = 0.0
@@ -46,7 +46,8 @@ class SensorTrack:
             maxlen=int(RATE_WINDOW_S / DECIMATION_S) + 5)
         self.s_t = self.s_v = self.s_tt = self.s_tv = 0.0
         self.hist: deque[tuple[float, float]] = deque(maxlen=hist_len)
-        #: (time, 1 Hz mean, the plate model's excess then)
+        #: (time, 1 Hz mean, the mean + what stored heat and the surroundings could add
+        #: from then on, less their running integral): ascending in the last
         self.offmin: deque[tuple[float, float, float]] = deque(maxlen=off_len)
         self.last_t = math.nan
         self.last_v = math.nan
@@ -96,6 +97,32 @@ class SensorTrack:
             self.s_tt += x * x
             self.s_tv += x * v
 
+    def long_slope(self, window_s: float) -> float | None:
+        """°C per second over the last ``window_s`` of the 1 Hz history (least squares),
+        or None while the history is shorter.  O(window): called every few seconds,
+        and only while ``rise_too_fast``'s capacity check is armed."""
+        hist = self.hist
+        n = len(hist)
+        if n < 3 or hist[-1][0] - hist[0][0] < window_s:
+            return None
+        t_end = hist[-1][0]
+        st = sv = stt = stv = 0.0
+        k = 0
+        for i in range(n - 1, -1, -1):
+            t, v = hist[i]
+            x = t - t_end
+            if x < -window_s:
+                break
+            st += x
+            sv += v
+            stt += x * x
+            stv += x * v
+            k += 1
+        den = k * stt - st * st
+        if k < 3 or den <= 0.0:
+            return None
+        return (k * stv - st * sv) / den
+
     def slope(self) -> float | None:
         """°C per second, or None while the window is too short to say."""
         rate = self.rate
@@ -110,26 +137,44 @@ class SensorTrack:
 
 class CushionState:
     __slots__ = ("bucket_off", "off_empty", "run_start", "disagree_since", "alarm",
-                 "commanded", "plate_k", "rep_t", "rep_applied", "heat_s", "span_s",
-                 "model", "fast_since", "identifying")
+                 "commanded", "q_fast", "q_slow", "rep_t", "rep_applied", "heat_s", "span_s",
+                 "fast_since", "limit", "gain_k", "lo_k", "lo_hist", "lo_rate", "u",
+                 "ref_u", "ref_at", "ref_rate", "leak_since", "run_u", "run_since", "env_t",
+                 "identifying")
 
-    def __init__(self, lookback_len: int) -> None:
+    def __init__(self, hist_len: int) -> None:
         self.bucket_off = True  # every report of this second had the heater at 0 %
         self.off_empty = True  # the heater-off histories are empty
         self.run_start: float | None = None  # start of a no_rise run
         self.disagree_since: float | None = None
         self.alarm: Alarm | None = None
         self.commanded = 0.0
-        # the plate model (see ``plate.py``)
-        self.plate_k = 0.0  # estimated plate temperature minus water, K
+        # the plausible envelope (see ``envelope.py``)
+        self.q_fast = 0.0  # fraction of full heater power reaching the water, fastest plate
+        self.q_slow = 0.0  # ... slowest plate
         self.rep_t: float | None = None  # time of the previous report
         self.rep_applied = 0.0  # the output it reported, held until the next one
         self.heat_s = 0.0  # integral of the applied fraction since the plate update, s
         self.span_s = 0.0  # ... over this long
-        #: descending maxima of the model's water rate (time, °C/s) over the lookback
-        self.model: deque[tuple[float, float]] = deque(maxlen=lookback_len)
-        self.fast_since: float | None = None  # start of a run above the model's limit
-        #: an identification run (autotune) drives this cushion: ``identification.py``
+        self.fast_since: float | None = None  # start of a run above the plausible limit
+        self.limit: float | None = None  # rise_too_fast's plausible limit now, °C/min
+        #: running integral of the largest gain from the surroundings (K, lightest cushion)
+        self.gain_k = 0.0
+        #: running integral of the slowest plausible rate with a working heater (K), and
+        #: its 1 Hz history over the no_rise window (time, integral)
+        self.lo_k = 0.0
+        self.lo_hist: deque[tuple[float, float]] = deque(maxlen=hist_len)
+        self.lo_rate = 0.0  # the slowest plausible rate now, °C/s
+        # the cushion's own reference (``rules/rise_too_fast.py``, capacity drop)
+        self.u = 0.0  # mean applied output of the last second
+        self.ref_u: float | None = None  # the steady output the reference belongs to
+        self.ref_at = 0.0  # when the plate settled at it
+        self.ref_rate: float | None = None  # °C/min measured then (highest sensor)
+        self.leak_since: float | None = None  # start of a run above the reference
+        self.env_t: float | None = None  # when the envelope was last advanced
+        self.run_u = -1.0  # the output of the current steady run ...
+        self.run_since = 0.0  # ... since when (within ``leak_output_band``)
+        #: an identification run (autotune) drives this cushion (``identification.py``)
         self.identifying = False
 
 

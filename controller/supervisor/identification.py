@@ -1,4 +1,13 @@
-"""Identification mode: the supervisor's wider, still safe bounds while an autotune runs.
+"""Identification mode: the supervisor knows an autotune is running.
+
+Since the rules judge the whole plausible range of real tables (``envelope.py``,
+docs/safety.md) rather than the configured model, an identification run on any plausible
+table trips nothing without a fault, and no rule needs wider bounds: the mode is now an
+explicit marker (reported with the cushions it covers) that no rule relaxes anything for.
+The ``safety.identification_*`` settings are kept for configuration files written before
+this change and have no effect.  The history below is why the mode was introduced.
+
+Identification mode: the supervisor's wider, still safe bounds while an autotune runs.
 
 Why a mode at all: the autotune heats a cushion it does not know yet at full power and
 then switches it off, on purpose, to see what the table is.  Three rules judge the water

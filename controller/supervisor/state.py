@@ -12,15 +12,15 @@ import math
 
 from firmware_bridge.link import BoardReading
 from firmware_bridge.thermistor import SensorStatus
-from hydrotherm.config import CUSHIONS, PlantConfig, SafetyConfig
+from hydrotherm.config import CUSHIONS, PlantConfig, PlausibleConfig, SafetyConfig
 
+from .envelope import Envelope
 from .history import DECIMATION_S, CushionState, SensorTrack
 from .latch import Latches
-from .plate import PlateModel
 
 
 class SupervisorState:
-    def __init__(self, cfg: SafetyConfig, plant: PlantConfig, room_estimate_c: float,
+    def __init__(self, cfg: SafetyConfig, plant: PlantConfig, plausible: PlausibleConfig,
                  latches: Latches, now: float) -> None:
         self.cfg = cfg
         self.latches = latches
@@ -33,9 +33,8 @@ class SupervisorState:
         off_len = int(math.ceil(cfg.rise_while_off_window_s / DECIMATION_S)) + 5
         self.tracks = [[SensorTrack(hist_len, off_len) for _ in range(2)]
                        for _ in range(CUSHIONS)]
-        self.plate = PlateModel(cfg, plant, room_estimate_c)
-        lookback_len = int(math.ceil(cfg.rise_too_fast_model_lookback_s / DECIMATION_S)) + 5
-        self.cushions = [CushionState(lookback_len) for _ in range(CUSHIONS)]
+        self.env = Envelope(cfg, plant, plausible)
+        self.cushions = [CushionState(hist_len) for _ in range(CUSHIONS)]
 
     def trip(self, reason: str, cushion: int | None, detail: str, now: float,
              sensor: int | None = None, flags: int = 0) -> None:

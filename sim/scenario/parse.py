@@ -231,10 +231,17 @@ def _build_config(data: dict[str, Any], ck: _Checker) -> Config:
         sections[section][key] = value
         origin[(section, key)] = (table, file_key)
 
-    for table in ("plant", "board", "sensor", "safety", "control", "link"):
+    for table in ("plant", "true_plant", "board", "sensor", "safety", "control", "link",
+                  "plausible"):
         if table not in data:
             continue
         values = ck.table(data[table], (table,))
+        if table == "true_plant":
+            # checked by the configuration (hydrotherm/true_plant.py); the errors name
+            # true_plant.KEY, mapped back to the line below
+            for k, v in values.items():
+                put("true_plant", k, v, "true_plant", k)
+            continue
         if table == "plant":
             allowed = sorted(PLANT_KEY_SECTION)
             for k, v in values.items():

@@ -161,6 +161,10 @@ class Result:
     failures: list[Failure] = field(default_factory=list)
     board: str = "python"  # the board that ran it: [board] kind
     schedule: list[Any] = field(default_factory=list)  # schedule.ScheduleRecord
+    #: the controller's model (``[plant]`` and the sensor lag) and the simulated truth per
+    #: cushion (``[true_plant]`` over it): what differed is visible in the JSON
+    model: dict[str, Any] = field(default_factory=dict)
+    true_plant: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -179,6 +183,8 @@ class Result:
             "step_s": self.step_s, "grace_s": rounded(self.grace_s, 3),
             "max_water_c": rounded(self.max_water_c, 3),
             "cushions": [c.as_dict() for c in self.cushions],
+            "model": self.model,
+            "true_plant": self.true_plant,
             "trips": [t.as_dict() for t in self.trips],
             "alarms": [a.as_dict() for a in self.alarms],
             "resets": [r.as_dict() for r in self.resets],

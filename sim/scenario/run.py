@@ -406,6 +406,7 @@ class _Run:
 
             res.schedule = measure(self.sc.start_at, self.sc.schedule, self.sc.duration_s,
                                    self.sec_t, self.sec_w, self.schedule.records())
+        res.model, res.true_plant = physics_record(self.cfg, self.plant)
         res.failures = check_expectations(self.sc, res)
         return res
 
@@ -428,6 +429,25 @@ class _Run:
                 break
         over = max(0.0, max(ws[:n]) - sp)
         return settle, over
+
+
+#: Keys of the physics record: the plant's, and the sensor's lag and noise.
+_SENSOR_PHYSICS = ("lag_s", "noise_c")
+
+
+def physics_record(cfg: Config, plant: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the controller's model, the truth of each cushion) as JSON-ready dicts: the model
+    is ``[plant]`` with the sensor's lag and noise and the room the controller assumes;
+    the truth is what the simulated plant ran (``[true_plant]`` over ``[plant]``)."""
+    def one(p: Any, s: Any) -> dict[str, Any]:
+        d = {k: v for k, v in dataclasses.asdict(p).items() if k != "initial_water_c"}
+        d.update({k: getattr(s, k) for k in _SENSOR_PHYSICS})
+        return d
+
+    model = one(cfg.plant, cfg.sensor)
+    model["room_estimate_c"] = cfg.control.room_estimate_c
+    truth = [one(p, s) for p, s in zip(plant.cushions, plant.sensors, strict=True)]
+    return model, truth
 
 
 def run_scenario(scenario: Scenario, progress: Callable[[str], None] | None = None, *,

@@ -17,6 +17,7 @@ from hydrotherm.config import (
     ControlConfig,
     LinkConfig,
     PlantConfig,
+    PlausibleConfig,
     SafetyConfig,
     SensorConfig,
 )
@@ -57,10 +58,12 @@ _PLANT_SECTIONS: dict[str, type] = {"plant": PlantConfig, "board": BoardConfig,
 #: Config sections that may appear as their own tables.
 CONFIG_TABLES: dict[str, type] = {"plant": PlantConfig, "board": BoardConfig,
                                    "sensor": SensorConfig, "safety": SafetyConfig,
-                                   "control": ControlConfig, "link": LinkConfig}
+                                   "control": ControlConfig, "link": LinkConfig,
+                                   "plausible": PlausibleConfig}
 
-TOP_KEYS = ("name", "description", "duration_s", "seed", "trace_period_s", "plant", "board",
-             "sensor", "safety", "control", "link", "events", "expect", "start_at", "schedule")
+TOP_KEYS = ("name", "description", "duration_s", "seed", "trace_period_s", "plant",
+            "true_plant", "board", "sensor", "safety", "control", "link", "plausible",
+            "events", "expect", "start_at", "schedule")
 
 EXPECT_KEYS = ("max_water_c", "trips", "no_trips", "no_other_trips", "settled_within_s",
                 "final_within_c", "alarms", "no_alarms", "resets", "refusals",

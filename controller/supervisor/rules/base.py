@@ -56,6 +56,10 @@ class Rule:
     def on_second(self, c: int, cu: CushionState, now: float) -> None:
         """A second closed on cushion ``c``; its histories include it."""
 
+    def on_slow(self, c: int, cu: CushionState, now: float) -> None:
+        """Every few seconds (``core.ENVELOPE_EVERY``), per cushion, after the plausible
+        envelope was advanced."""
+
     def on_time(self, now: float) -> None:
         """Judge silence."""
 
