@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.mqtt.client import parse_broker_url
 from dashboard.app import create_app
 from dashboard.auth import UserStore
 from dashboard.server import DashboardServer
@@ -61,7 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStac
     cfg = from_mapping({"plant": {"initial_water_c": 35.0},
                         "mqtt": {"state_interval_s": 1.0},
                         "dashboard": {"command_timeout_s": 2.0}})
-    with LocalStack(cfg, directory, heat=(True, False)) as stack:
+    with LocalStack(cfg, directory, heat=(True, False), broker_acl=False) as stack:
         users = UserStore(directory / "users.toml")
         users.set_password("therapist", PASSWORD)
         app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
@@ -78,9 +79,12 @@ def shot(page: Any, name: str) -> None:
 
 
 def attacker(stack: LocalStack) -> mqtt.Client:
-    host, port = stack.broker_url.split("//", 1)[1].rsplit(":", 1)
+    """Someone with an account's password (here the dashboard's) on a broker whose operator
+    set up no topic ACLs: what the dashboard shows must still be true."""
+    a = parse_broker_url(stack.broker_url, env={})
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-attacker")
-    c.connect(host, int(port))
+    c.username_pw_set(a.username, a.password)
+    c.connect(a.host, a.port)
     c.loop_start()
     return c
 

@@ -39,8 +39,7 @@ def served(tmp_path: Path) -> Iterator[tuple[LocalStack, str, Path]]:
         # the upper cushion holds at its start temperature (little plate heat stored, so
         # the relay opening does not look like a rise with the heater off there)
         "control": {"setpoint_c": [34.0, 37.0]},
-        "safety": {"rise_while_off_c": 0.2, "rise_too_fast_c_per_min": 20.0,
-                   "rise_too_fast_model_floor": 100.0},
+        "safety": {"rise_while_off_c": 0.2, "rise_too_fast_c_per_min": 20.0},
         "mqtt": {"state_interval_s": 1.0}})
     with LocalStack(cfg, tmp_path, heat=(True, False)) as stack:
         service = ServiceSocket(stack.controller, tmp_path).start()

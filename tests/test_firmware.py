@@ -353,7 +353,7 @@ def test_cli_sim_firmware_prints_a_pty_the_link_opens(firmware_build: FirmwareBu
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()
-        m = re.match(r"table 0: (\S+) -> (/dev/pts/\d+)", first)
+        m = re.match(r"table0: (\S+) -> (/dev/pts/\d+)", first)
         assert m, first + proc.stderr.read() if proc.poll() is not None else first
         link = BoardLink(cfg.link, Thermistor(cfg.sensor), RealClock(), url=m.group(1))
         try:
