@@ -160,8 +160,13 @@ def test_schedule_box_in_a_real_browser(stack: tuple[LocalStack, Path], app: Fla
                     "() => /Heating starts at \\d\\d:\\d\\d/.test(document.querySelector("
                     "'#schedule li[data-cushion=\"1\"] [data-role=schedule-start]')"
                     ".textContent)")
-                assert li.locator('[data-role="schedule-next"]').text_content() \
-                    == f"Ready at {ready} at 36.5 °C"
+                # the plan shown comes with the controller's next state: wait for it (the
+                # previous plan, from the fixture's entry, may still be on the page)
+                want = f"Ready at {ready} at 36.5 °C"
+                page.wait_for_function(
+                    "(w) => document.querySelector('#schedule li[data-cushion=\"1\"] "
+                    "[data-role=schedule-next]').textContent === w", arg=want)
+                assert li.locator('[data-role="schedule-next"]').text_content() == want
                 assert "warm-up from" in (li.locator('[data-role="schedule-why"]')
                                           .text_content() or "")
                 shot(page, "schedule-01-plan")
