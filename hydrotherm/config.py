@@ -14,6 +14,7 @@ import ipaddress
 import math
 import os
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ CUSHIONS = 2
 
 class ConfigError(ValueError):
     """A configuration value was refused; the message names the key."""
+
+
+class RetiredKeyWarning(UserWarning):
+    """A configuration key that no longer has an effect was found (and ignored)."""
 
 
 def _f(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "",
@@ -172,13 +177,6 @@ class SafetyConfig:
     control_stall_s: float = _f(3.0, 0.1, 60.0, "trip: no control cycle for this long")
     over_temperature_reset_margin_c: float = _f(
         0.5, 0.0, 5.0, "over_temperature resets only with every sensor this far below it")
-    # identification mode (an autotune is running; controller/supervisor/identification.py)
-    identification_rate_scale: float = _f(
-        2.0, 1.0, 10.0, "autotune: the plate model's rate limits x this (15 kg, 360 W)")
-    identification_carry_scale: float = _f(
-        3.0, 1.0, 10.0, "autotune: rise_while_off allows this x the model's plate carry-over")
-    identification_no_rise_c: float = _f(
-        0.1, 0.0, 10.0, "autotune: no_rise trips below this rise per window")
 
 
 @dataclass
@@ -332,11 +330,28 @@ def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
     return _check_number(key, value, meta, isinstance(default, int))
 
 
+#: Keys that once had an effect and now have none, with why: a file that still carries one
+#: loads (an old clinic configuration must not stop a table in the morning) and the loader
+#: says, once per load, that the key is ignored.  Kept until configuration files written
+#: before the change have had a release to lose them.
+RETIRED_KEYS: dict[str, str] = {
+    f"safety.identification_{k}": (
+        "has no effect: the supervisor's rules judge the whole plausible range of tables, "
+        "so an autotune run needs no wider bounds (docs/autotune.md); remove it")
+    for k in ("rate_scale", "carry_scale", "no_rise_c")
+}
+
+
 def build_section(name: str, cls: type, values: dict[str, Any]) -> Any:
-    """Make one section from a mapping, refusing unknown keys and bad values."""
+    """Make one section from a mapping, refusing unknown keys and bad values (a retired
+    key is dropped with a warning: ``RETIRED_KEYS``)."""
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
+        why = RETIRED_KEYS.get(f"{name}.{key}")
+        if why is not None:
+            warnings.warn(f"{name}.{key} {why}", RetiredKeyWarning, stacklevel=2)
+            continue
         if key not in known:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
         kwargs[key] = _coerce(f"{name}.{key}", known[key], value)

@@ -145,3 +145,27 @@ def test_demo_with_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
                                 "--broker-port", "0", "--dashboard-port", "0",
                                 "--dir", str(tmp_path / "pty"), timeout=60))
     assert "cannot create the data directory" in line and str(f) in line
+
+
+def test_a_retired_key_loads_with_one_warning_line_and_is_not_written_back(
+        tmp_path: Path) -> None:
+    """An old clinic configuration still carrying an identification-mode key must not stop
+    the table: it loads, stderr says the key has no effect, and `config show` (what a
+    person would save as the new file) no longer has it."""
+    f = tmp_path / "old.toml"
+    f.write_text("[safety]\nidentification_rate_scale = 2.0\nstale_telemetry_s = 1.5\n")
+    res = run("--config", str(f), "config", "show")
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "safety.identification_rate_scale" in lines[0] and "no effect" in lines[0]
+    assert "identification_rate_scale" not in res.stdout
+    assert "stale_telemetry_s = 1.5" in res.stdout
+
+
+def test_a_misspelt_key_is_still_refused(tmp_path: Path) -> None:
+    """Retiring keys must not turn the unknown-key check into a warning."""
+    f = tmp_path / "typo.toml"
+    f.write_text("[safety]\nidentification_rate_scal = 2.0\n")
+    line = one_line_refusal(run("--config", str(f), "config", "show"))
+    assert "safety.identification_rate_scal" in line and "unknown key" in line
