@@ -17,7 +17,6 @@ import hashlib
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 import tomllib
@@ -27,6 +26,7 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hydrotherm.config import Config
+from hydrotherm.files import write_atomically
 
 FIRST_USER = "therapist"
 MIN_PASSWORD_LEN = 8
@@ -116,18 +116,7 @@ class UserStore:
                      "[users]"]
             for name in sorted(self._users):
                 lines.append(f'"{name}" = "{self._users[name]}"')
-            fd, tmp = tempfile.mkstemp(prefix=".users-", dir=self.path.parent)
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write("\n".join(lines) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            st = self.path.stat()
+            st = write_atomically(self.path, "\n".join(lines) + "\n")
             self._stat = (st.st_mtime_ns, st.st_size)
 
     def _refresh(self) -> None:
@@ -199,17 +188,8 @@ def load_secret_key(data_dir: str | os.PathLike[str]) -> bytes:
         pass
     except ValueError:
         pass  # unreadable content: replace it below
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key.hex() + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, key.hex() + "\n")
     return key
 
 

@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from hydrotherm.files import write_atomically
 
 #: the file's name, next to ``users.toml``
 SESSIONS_FILE = "dashboard_sessions.json"
@@ -83,20 +84,8 @@ class SessionStore:
     def _save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"sessions": self._sessions}, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(prefix=".sessions-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        st = self.path.stat()
+        st = write_atomically(self.path, text)
         self._stat = (st.st_mtime_ns, st.st_size)
 
     def _prune(self) -> None:

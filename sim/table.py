@@ -19,7 +19,41 @@ from .plant import Plant
 from .transport import BoardPort, InProcessPipe
 
 
-class SimulatedTable:
+class TableHandles:
+    """What a tester (the fault injector, the scenario runner, ``hydrotherm sim``'s
+    control socket) holds a simulated table by, whichever board runs it: the Python
+    emulator (``SimulatedTable``) or the compiled firmware (``sim.firmware.FirmwareTable``).
+    Needs ``self.port`` and ``self.plant``."""
+
+    port: BoardPort
+    plant: Plant
+
+    @property
+    def pipe(self) -> InProcessPipe:
+        assert isinstance(self.port, InProcessPipe), "this table is not on an in-process pipe"
+        return self.port
+
+    def inject(self, name: str, clear: bool = False, **params: Any) -> None:
+        """Inject a fault by name (see ``sim.faults.FAULTS``); ``clear=True`` removes it."""
+        faults.apply(self, name, params, clear=clear)  # type: ignore[arg-type]
+
+    def unplug(self) -> None:
+        unplug = getattr(self.port, "unplug", None)
+        if unplug is None:
+            raise faults.FaultError("this table's port cannot be unplugged")
+        unplug()
+
+    def replug(self) -> None:
+        replug = getattr(self.port, "replug", None)
+        if replug is None:
+            raise faults.FaultError("this table's port cannot be replugged")
+        replug()
+
+    def set_client(self, cushion: int, on: bool) -> None:
+        self.plant.set_client(cushion, on)
+
+
+class SimulatedTable(TableHandles):
     """Plant + board.  ``port`` defaults to an in-process pipe (``self.pipe``)."""
 
     def __init__(self, cfg: Config, clock: Clock, port: BoardPort | None = None,
@@ -36,29 +70,5 @@ class SimulatedTable:
         self.board = BoardEmulator(board_cfg, cfg.sensor, self.plant, clock, self.port,
                                    random.Random(self.rng.random()))
 
-    @property
-    def pipe(self) -> InProcessPipe:
-        assert isinstance(self.port, InProcessPipe), "this table is not on an in-process pipe"
-        return self.port
-
     def poll(self) -> None:
         self.board.poll()
-
-    def inject(self, name: str, clear: bool = False, **params: Any) -> None:
-        """Inject a fault by name (see ``sim.faults.FAULTS``); ``clear=True`` removes it."""
-        faults.apply(self, name, params, clear=clear)
-
-    def unplug(self) -> None:
-        unplug = getattr(self.port, "unplug", None)
-        if unplug is None:
-            raise faults.FaultError("this table's port cannot be unplugged")
-        unplug()
-
-    def replug(self) -> None:
-        replug = getattr(self.port, "replug", None)
-        if replug is None:
-            raise faults.FaultError("this table's port cannot be replugged")
-        replug()
-
-    def set_client(self, cushion: int, on: bool) -> None:
-        self.plant.set_client(cushion, on)

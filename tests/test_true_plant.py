@@ -11,7 +11,8 @@ from hydrotherm.config import ConfigError, from_mapping, to_toml
 from hydrotherm.config import load as load_config
 from sim.plant import Plant
 from sim.scenario import parse_scenario, run_scenario
-from sim.table import SimulatedTable
+
+pytest_plugins = ["tests.firmware_fixtures"]
 
 
 def test_numbers_and_pairs_are_per_cushion() -> None:
@@ -63,17 +64,18 @@ def test_rebuilt_from_asdict() -> None:
     assert not empty and empty == type(cfg.true_plant)()
 
 
-def test_the_simulated_table_runs_the_truth() -> None:
+def test_the_simulated_table_runs_the_truth(make_table) -> None:  # type: ignore[no-untyped-def]
     """Same heater into 15 kg and 35 kg, no loss, no coupling: each cushion's heat (its
     own water and plate) is exactly the heater's energy, the light one warms ~35/15
-    times as much, and the books balance."""
+    times as much, and the books balance — on the Python board and on the firmware
+    table alike (the firmware table once built its plant from ``[plant]`` alone)."""
     from hydrotherm.clock import SimClock
 
     cfg = from_mapping({"plant": {"initial_water_c": 30.0, "room_c": 30.0},
                         "true_plant": {"water_kg": [15.0, 35.0],
                                        "loss_to_room_w_per_k": 0.0,
                                        "coupling_w_per_k": 0.0}})
-    table = SimulatedTable(cfg, SimClock())
+    table = make_table(cfg, SimClock())
     plant = table.plant
     for _ in range(1200):  # the light cushion's plate stays below its 55 °C cut-out
         plant.step(1.0, (1.0, 1.0), True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from hydrotherm.files import write_atomically
 
 SCHEDULE_FILE = "schedule.json"
 LEARNED_FILE = "warmup_learned.json"
@@ -45,26 +46,5 @@ class ScheduleStore:
         if self.dir is None:
             self._memory[name] = json.loads(json.dumps(data))
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.dir / name)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        try:
-            dfd = os.open(self.dir, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+        write_atomically(self.dir / name, json.dumps(data, indent=1) + "\n", private=False,
+                         sync_directory=True)

@@ -29,6 +29,7 @@ from hydrotherm.config import Config
 
 from .. import faults
 from ..plant import Plant, SensorFault
+from ..table import TableHandles
 from ..transport import BoardPort, InProcessPipe, NoisyPort
 from .build import FirmwareBuild, build_firmware, locate
 from .harness import BoardState, Simavr, SimavrError
@@ -106,7 +107,7 @@ class FirmwareBoard:
         self._table.reset_mcu(cause)
 
 
-class FirmwareTable:
+class FirmwareTable(TableHandles):
     """Plant + firmware board on one clock and one port (``SimulatedTable``'s shape)."""
 
     def __init__(self, cfg: Config, clock: Clock, port: BoardPort | None = None,
@@ -117,7 +118,8 @@ class FirmwareTable:
         self.clock = clock
         self.rng = random.Random(seed)
         self.port = port if port is not None else InProcessPipe()
-        self.plant = Plant(cfg.plant, cfg.sensor, random.Random(self.rng.random()))
+        self.plant = Plant(cfg.plant, cfg.sensor, random.Random(self.rng.random()),
+                           cfg.true_plant)
         self.noisy = NoisyPort(self.port, random.Random(self.rng.random()))
         self._noise_rng = random.Random(self.rng.random())
         self.build: FirmwareBuild = locate(elf) if elf is not None else build_firmware()
@@ -142,30 +144,6 @@ class FirmwareTable:
         self.sim.step(0, self._ratios(), self.plant.cutout_open)  # reads the state
 
     # --- what SimulatedTable offers ---------------------------------------------------
-
-    @property
-    def pipe(self) -> InProcessPipe:
-        assert isinstance(self.port, InProcessPipe), "this table is not on an in-process pipe"
-        return self.port
-
-    def inject(self, name: str, clear: bool = False, **params: Any) -> None:
-        """Inject a fault by name (see ``sim.faults.FAULTS``); ``clear=True`` removes it."""
-        faults.apply(self, name, params, clear=clear)  # type: ignore[arg-type]
-
-    def unplug(self) -> None:
-        unplug = getattr(self.port, "unplug", None)
-        if unplug is None:
-            raise faults.FaultError("this table's port cannot be unplugged")
-        unplug()
-
-    def replug(self) -> None:
-        replug = getattr(self.port, "replug", None)
-        if replug is None:
-            raise faults.FaultError("this table's port cannot be replugged")
-        replug()
-
-    def set_client(self, cushion: int, on: bool) -> None:
-        self.plant.set_client(cushion, on)
 
     def close(self) -> None:
         self.sim.close()
