@@ -32,6 +32,7 @@ from typing import Any
 
 from hydrotherm.config import CUSHIONS
 
+from ..room import CONFIGURED, RoomEstimate
 from .estimate import READY_BAND_C, LearnedWarmup, ModelWarmup, WarmupEstimator
 from .localtime import LocalTime
 from .model import Occurrence, Schedule, ScheduleError, occurrences, parse_schedule
@@ -247,8 +248,17 @@ class ScheduleRunner:
 
     # --- pieces -----------------------------------------------------------------------
 
+    def _room_estimate(self) -> RoomEstimate:
+        """The controller's room (measured by the board, or configured and why); a
+        controller without one (an older caller) gives the configured room."""
+        get = getattr(self.c, "room_estimate", None)
+        if get is not None:
+            return get()  # type: ignore[no-any-return]
+        return RoomEstimate(float(self.c.cfg.control.room_estimate_c), CONFIGURED,
+                            "the controller does not measure it")
+
     def _room(self) -> float:
-        return float(self.c.cfg.control.room_estimate_c)
+        return self._room_estimate().celsius
 
     def _predict(self, i: int, t: Track, water: float) -> float:
         if t.online_ratio is not None:
@@ -395,7 +405,7 @@ class ScheduleRunner:
                if t.online_ratio is not None else
                "the model; no morning learned yet" if lc.mornings == 0 else
                f"{lc.mornings} morning{'s' if lc.mornings > 1 else ''} learned: "
-               f"×{lc.ratio:.2f} of the model")
+               f"×{lc.ratio:.2f} of the model") + f"; {self._room_estimate().text}"
         warm = _dur(predicted)
         if late > LATE_TOLERANCE_S:
             exp = ("never: the heater cannot reach it in this room" if t.expected_ready is None
