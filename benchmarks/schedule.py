@@ -41,7 +41,7 @@ from controller.schedule import ScheduleRunner, SimulatedLocalTime, parse_schedu
 from firmware_bridge.thermistor import SensorReading, SensorStatus
 from hydrotherm.clock import SimClock
 from hydrotherm.config import Config, PlantConfig
-from sim.plant import Plant
+from sim.plant import Plant, physical_minimum_warmup_s
 from sim.scenario.schedule import ready_time
 
 ROOMS = (12.0, 16.0, 20.0, 24.0, 28.0)
@@ -170,8 +170,11 @@ def one_morning(model: Config, truth: PlantConfig, water: float, room: float,
     ready = ready_time([float(k + 1) for k in range(len(ws))], ws, SETPOINT)
     late = None if ready is None else ready - due
     on_time = late is not None and -1200.0 <= late <= 60.0
+    # could any start from 04:00 make it? (full power from the start, the true table)
+    phys = physical_minimum_warmup_s(truth, water, SETPOINT - 0.2, room)
     return {"water": water, "room": room, "ready_s": ready, "late_s": late,
-            "on_time": on_time, "energy_wh": energy_due / 3600.0 / 2,  # per cushion
+            "on_time": on_time, "possible": phys <= due, "physical_minimum_s": phys,
+            "energy_wh": energy_due / 3600.0 / 2,  # per cushion
             "learned": runner.learned.as_dict() if runner is not None else None,
             "late_events": sum(e["kind"] == "schedule_late" for e in table.events)}
 
@@ -227,7 +230,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "early_over_20min": sum(r["late_s"] is not None and r["late_s"] < -1200
                                             for r in runs),
                     "ready_minus_due_min": _dist(lates),
-                    "energy_wh_per_cushion_total": sum(r["energy_wh"] for r in runs)}
+                    "energy_wh_per_cushion_total": sum(r["energy_wh"] for r in runs),
+                    "possible": sum(r["possible"] for r in runs),
+                    "on_time_of_possible": sum(r["on_time"] and r["possible"]
+                                               for r in runs)}
     # where 2 h before was enough (warm mornings): what the schedule saves
     both = [r for r in rows if r["fixed_2h"]["late_s"] is not None
             and r["fixed_2h"]["late_s"] <= 60 and r["schedule"]["on_time"]]
@@ -262,6 +268,8 @@ def main() -> None:
         print(f"{label:<20} on time {x['on_time']}/{x['mornings']}  late>1min "
               f"{x['late_over_1min']}  early>20min {x['early_over_20min']}  never "
               f"{x['never_ready']}  energy {x['energy_wh_per_cushion_total'] / 1000:.2f} kWh")
+        print(f"{'':<20} possible from 04:00 (the true table's physical minimum): "
+              f"{x['possible']}/{x['mornings']}, of them on time {x['on_time_of_possible']}")
         if d:
             print(f"{'':<20} ready - 08:45 (min): min {d['min']:.1f}  p5 {d['p5']:.1f}  "
                   f"median {d['median']:.1f}  p95 {d['p95']:.1f}  max {d['max']:.1f}")
