@@ -33,7 +33,14 @@ from typing import Any
 from hydrotherm.config import CUSHIONS
 
 from ..room import CONFIGURED, RoomEstimate
-from .estimate import READY_BAND_C, LearnedWarmup, ModelWarmup, WarmupEstimator
+from .estimate import (
+    RATES_MIN_SAMPLES,
+    RATES_MIN_SPAN_C,
+    READY_BAND_C,
+    LearnedWarmup,
+    ModelWarmup,
+    WarmupEstimator,
+)
 from .localtime import LocalTime
 from .model import Occurrence, Schedule, ScheduleError, occurrences, parse_schedule
 from .planner import LATE_TOLERANCE_S, decide, lead_time_s
@@ -78,6 +85,7 @@ class Track:
     anchor: tuple[float, float] | None = None
     window: list[tuple[float, float]] = field(default_factory=list)
     learned: bool = False
+    full_lo: float | None = None  # the coldest sensed water at full power this morning
     online_ratio: float | None = None
     band_at: float | None = None
     expected_ready: float | None = None
@@ -322,6 +330,7 @@ class ScheduleRunner:
             t.window = []
             return
         water = sensed
+        t.full_lo = sensed if t.full_lo is None else min(t.full_lo, sensed)
         if t.full_since is None:
             t.full_since = now
             t.window = []
@@ -340,12 +349,36 @@ class ScheduleRunner:
         if math.isfinite(base0) and math.isfinite(base1) and base0 - base1 > 60.0:
             t.online_ratio = min(3.0, max(0.4, (now - t0) / (base0 - base1)))
 
+    def _learn_rates(self, i: int, t: Track) -> None:
+        """The table's full-power rate law, as the controller's warm-up estimator
+        (``controller/warmup.py``) learnt it this morning, for the next mornings' base
+        estimate (``LearnedWarmup.learn_rates``): only after a warm-up long enough to show
+        how the rise slows as the water warms."""
+        laws = getattr(self.c, "laws", None)
+        sensed = self._sensed(i)
+        if not laws or t.full_lo is None or sensed is None \
+                or sensed - t.full_lo < RATES_MIN_SPAN_C:
+            return
+        est = laws[i].warmup
+        if est.samples < RATES_MIN_SAMPLES:
+            return
+        # the estimator's rate law is absolute (``α = (P + UA·T_room)/C``): against the
+        # room of this morning it is the table's own, whatever the room of the next
+        heat_rate = est.alpha - est.beta * self._room()
+        if self.learned.learn_rates(i, heat_rate, est.beta):
+            c = self.learned.cushions[i]
+            self.c.record_event("schedule_learned", cushion=i, actor=ACTOR, detail={
+                "heat_rate_k_per_h": round(3600 * (c.heat_rate or 0.0), 3),
+                "loss_rate_per_h": round(3600 * (c.loss_rate or 0.0), 5),
+                "room": self._room_estimate().text})
+
     def _learn_ratio(self, i: int, t: Track) -> None:
         t.learned = True
         assert t.online_ratio is not None
         c = self.learned.learn(i, 1000.0, 1000.0 * t.online_ratio,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
                                 "from": "the rise measured (not ready by the ready time)"})
+        self._learn_rates(i, t)
         self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
                             detail={"ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
@@ -373,6 +406,7 @@ class ScheduleRunner:
         c = self.learned.learn(i, t.seg_base_s, actual,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
                                 "early_s": round(t.due - t.band_at)})
+        self._learn_rates(i, t)
         self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
                             detail={"base_s": round(t.seg_base_s), "actual_s": round(actual),
@@ -401,11 +435,12 @@ class ScheduleRunner:
         if late > LATE_TOLERANCE_S and heating:
             self._announce_late(i, t, now)
         lc = self.learned.cushions[i]
-        how = (f"this morning's rise ×{t.online_ratio:.2f} of the model"
+        how = (f"this morning's rise ×{t.online_ratio:.2f} of the estimate"
                if t.online_ratio is not None else
                "the model; no morning learned yet" if lc.mornings == 0 else
                f"{lc.mornings} morning{'s' if lc.mornings > 1 else ''} learned: "
-               f"×{lc.ratio:.2f} of the model") + f"; {self._room_estimate().text}"
+               + ("the table's own rise" if lc.heat_rate is not None else "the model")
+               + f" ×{lc.ratio:.2f}") + f"; {self._room_estimate().text}"
         warm = _dur(predicted)
         if late > LATE_TOLERANCE_S:
             exp = ("never: the heater cannot reach it in this room" if t.expected_ready is None
