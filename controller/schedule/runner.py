@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,7 +43,7 @@ from .estimate import (
 )
 from .localtime import LocalTime
 from .model import Occurrence, Schedule, ScheduleError, occurrences, parse_schedule
-from .planner import LATE_TOLERANCE_S, decide, lead_time_s
+from .planner import LATE_TOLERANCE_S, MARGIN_S, decide, lead_time_s
 from .store import LEARNED_FILE, SCHEDULE_FILE, ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,12 @@ class ScheduleRunner:
         self.local = local
         self.store = store or ScheduleStore(None)
         base = estimator or ModelWarmup(controller.cfg.plant)
+        plaus = getattr(controller.cfg, "plausible", None)
+        #: the slowest table of the plausible range (``_unknown_lead_s``)
+        self._slowest = None if plaus is None else ModelWarmup(replace(
+            controller.cfg.plant, water_kg=plaus.water_kg[1], heater_w=plaus.heater_w[0],
+            loss_to_room_w_per_k=plaus.loss_to_room_w_per_k[1],
+            plate_to_water_w_per_k=plaus.plate_to_water_w_per_k[0]))
         self.learned = LearnedWarmup(base)
         self.learned.load(self.store.read(LEARNED_FILE))
         ctl = controller.cfg.control
@@ -237,7 +243,7 @@ class ScheduleRunner:
         predicted = self._predict(i, t, water)
         spread = ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
         time_left = t.due - now
-        d = decide(t.phase, time_left, predicted, spread)
+        d = decide(t.phase, time_left, predicted, spread, self._unknown_lead_s(i, t, water))
         t.predicted_s = predicted
         t.planned_start = t.due - d.lead_s if math.isfinite(d.lead_s) else now
         if d.action in ("start", "resume"):
@@ -267,6 +273,19 @@ class ScheduleRunner:
 
     def _room(self) -> float:
         return self._room_estimate().celsius
+
+    def _unknown_lead_s(self, i: int, t: Track, water: float) -> float:
+        """On a table that taught nothing yet (no morning, no rise measured this
+        morning): the warm-up of the slowest table of the plausible range (heaviest,
+        weakest heater, highest loss, weakest plate) in the room of this morning, plus the
+        margin — a 35 kg cushion on a 240 W heater takes twice the model's time in a cold
+        room, more than any margin on the model covers.  Heating then starts early, the
+        rise is measured within ~20 min and heating pauses until the lead it shows."""
+        if t.online_ratio is not None or self.learned.cushions[i].mornings > 0 \
+                or self._slowest is None:
+            return 0.0
+        return self._slowest.predict_warmup_s(i, water, t.occ.setpoint_c, self._room()) \
+            + MARGIN_S
 
     def _predict(self, i: int, t: Track, water: float) -> float:
         if t.online_ratio is not None:
@@ -448,10 +467,15 @@ class ScheduleRunner:
             t.why = (f"Late: {sp:.1f} °C expected at {exp}, after the {due_text} ready time "
                      f"(warm-up from {water:.1f} °C takes {warm}; {how}).")
         elif t.phase == "waiting":
+            lead = lead_time_s(predicted, self._spread(i, t))
+            slow = self._unknown_lead_s(i, t, water)
+            margin = (f"plus a safety margin of {_dur(lead - predicted)}" if slow <= lead else
+                      f"but the slowest plausible table would take {_dur(slow - MARGIN_S)} "
+                      "(none of this table's mornings learned yet: it heats for that, "
+                      "measures the rise and pauses if ahead)")
             t.why = (f"Heating starts at {self._hm_clock(t.planned_start or now)} to be at "
                      f"{sp:.1f} °C by {due_text}: warm-up from {water:.1f} °C takes about "
-                     f"{warm} ({how}), plus a safety margin of "
-                     f"{_dur(lead_time_s(predicted, self._spread(i, t)) - predicted)}.")
+                     f"{warm} ({how}), {margin}.")
         elif t.phase == "paused":
             t.why = (f"Paused: the water warms faster than feared; heating resumes at "
                      f"{self._hm_clock(t.planned_start or now)} to be at {sp:.1f} °C by "
