@@ -225,7 +225,11 @@ def test_nominal_table_ready_on_time_and_started_late(tmp_path: Path) -> None:
 def test_heavier_table_than_the_model_on_its_first_morning() -> None:
     table, runner, ready_s, due = _morning({"water_kg": 35.0}, 15.0, 15.0)
     assert _on_time(ready_s, due), (ready_s, due)
-    assert runner.learned.cushions[0].ratio > 1.15  # it learned the table is heavier
+    # it learned the table is heavier: its own full-power rise (heater per capacity) is
+    # slower than the model's by the weight (25 -> 35 kg: ×0.72)
+    lc = runner.learned.cushions[0]
+    model_rate = 300.0 / (25.0 * 4186.0 + Config().plant.plate_heat_capacity_j_per_k)
+    assert lc.heat_rate is not None and lc.heat_rate < model_rate / 1.15, lc
     assert not [e for e in table.events if e["kind"] == "schedule_late"]
 
 
@@ -306,14 +310,15 @@ def test_a_cold_room_measured_by_the_board_is_what_the_schedule_plans_with() -> 
     seen: list[str] = []
 
     def watch(table: LightTable, runner: ScheduleRunner) -> None:
-        if not seen and runner.tracks[0] is not None and runner.tracks[0].why:
+        if len(seen) < 3 and runner.tracks[0] is not None and runner.tracks[0].why \
+                and "room:" in runner.tracks[0].why:
             seen.append(runner.status()["cushions"][0]["why"])
 
     table, runner, ready_s, due = _morning({}, 14.0, 12.0, estimate_c=21.0, on_step=watch)
     assert _on_time(ready_s, due), (ready_s, due)
     assert table.room_estimate().measured
     assert runner._room() == pytest.approx(12.0, abs=0.05)
-    assert any("room: measured 12.0 °C" in w for w in seen), seen
+    assert seen and all("room: measured 12.0 °C" in w for w in seen), seen
 
 
 def test_a_lossy_table_learns_its_own_rate_law_and_is_on_time_in_a_cold_room(

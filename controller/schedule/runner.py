@@ -62,6 +62,9 @@ MEASURE_MIN_S = 600.0
 MEASURE_WINDOW_S = 1200.0
 #: the relative miss once the rise of this morning is measured
 ONLINE_SPREAD = 0.08
+#: ... while the table's own rate law is not learned yet: the rise measured early says
+#: nothing of how much more it slows as the water warms (a loss unlike the model's)
+ONLINE_SPREAD_UNLEARNED = 0.15
 #: after a resume, heat at least this long before pausing again
 MIN_HEAT_BEFORE_PAUSE_S = 1200.0
 #: a late forecast is announced again when it moves by more than this
@@ -241,7 +244,7 @@ class ScheduleRunner:
             self._forecast(i, t, now, water)
             return
         predicted = self._predict(i, t, water)
-        spread = ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
+        spread = self._spread(i, t)
         time_left = t.due - now
         d = decide(t.phase, time_left, predicted, spread, self._unknown_lead_s(i, t, water))
         t.predicted_s = predicted
@@ -486,7 +489,10 @@ class ScheduleRunner:
                      f"{self._hm_clock(t.expected_ready or now)} ({how}).")
 
     def _spread(self, i: int, t: Track) -> float:
-        return ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
+        if t.online_ratio is None:
+            return self.learned.spread(i)
+        learned = self.learned.cushions[i].heat_rate is not None
+        return ONLINE_SPREAD if learned else ONLINE_SPREAD_UNLEARNED
 
     def _announce_late(self, i: int, t: Track, now: float) -> None:
         """A late forecast is announced at once; again only when it gets worse by
