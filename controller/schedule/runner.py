@@ -371,28 +371,29 @@ class ScheduleRunner:
         if math.isfinite(base0) and math.isfinite(base1) and base0 - base1 > 60.0:
             t.online_ratio = min(3.0, max(0.4, (now - t0) / (base0 - base1)))
 
-    def _learn_rates(self, i: int, t: Track) -> None:
+    def _learn_rates(self, i: int, t: Track) -> dict[str, Any]:
         """The table's full-power rate law, as the controller's warm-up estimator
         (``controller/warmup.py``) learnt it this morning, for the next mornings' base
         estimate (``LearnedWarmup.learn_rates``): only after a warm-up long enough to show
-        how the rise slows as the water warms."""
+        how the rise slows as the water warms.  Returns what was learnt, for the
+        ``schedule_learned`` event (empty: nothing)."""
         laws = getattr(self.c, "laws", None)
         sensed = self._sensed(i)
         if not laws or t.full_lo is None or sensed is None \
                 or sensed - t.full_lo < RATES_MIN_SPAN_C:
-            return
+            return {}
         est = laws[i].warmup
         if est.samples < RATES_MIN_SAMPLES:
-            return
+            return {}
         # the estimator's rate law is absolute (``α = (P + UA·T_room)/C``): against the
         # room of this morning it is the table's own, whatever the room of the next
         heat_rate = est.alpha - est.beta * self._room()
-        if self.learned.learn_rates(i, heat_rate, est.beta):
-            c = self.learned.cushions[i]
-            self.c.record_event("schedule_learned", cushion=i, actor=ACTOR, detail={
-                "heat_rate_k_per_h": round(3600 * (c.heat_rate or 0.0), 3),
+        if not self.learned.learn_rates(i, heat_rate, est.beta):
+            return {}
+        c = self.learned.cushions[i]
+        return {"heat_rate_k_per_h": round(3600 * (c.heat_rate or 0.0), 3),
                 "loss_rate_per_h": round(3600 * (c.loss_rate or 0.0), 5),
-                "room": self._room_estimate().text})
+                "room": self._room_estimate().text}
 
     def _learn_ratio(self, i: int, t: Track) -> None:
         t.learned = True
@@ -400,11 +401,12 @@ class ScheduleRunner:
         c = self.learned.learn(i, 1000.0, 1000.0 * t.online_ratio,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
                                 "from": "the rise measured (not ready by the ready time)"})
-        self._learn_rates(i, t)
+        ratio = c.ratio  # against the estimate of this morning (before a new rate law)
+        rates = self._learn_rates(i, t)
         self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
-                            detail={"ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
-                                    "measured_ratio": round(t.online_ratio, 3)})
+                            detail={"ratio": round(ratio, 3), "spread": round(c.spread, 3),
+                                    "measured_ratio": round(t.online_ratio, 3), **rates})
 
     def _save_learned(self) -> None:
         try:
@@ -428,12 +430,13 @@ class ScheduleRunner:
         c = self.learned.learn(i, t.seg_base_s, actual,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
                                 "early_s": round(t.due - t.band_at)})
-        self._learn_rates(i, t)
+        ratio = c.ratio  # against the estimate of this morning (before a new rate law)
+        rates = self._learn_rates(i, t)
         self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
                             detail={"base_s": round(t.seg_base_s), "actual_s": round(actual),
-                                    "ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
-                                    "early_s": round(t.due - t.band_at)})
+                                    "ratio": round(ratio, 3), "spread": round(c.spread, 3),
+                                    "early_s": round(t.due - t.band_at), **rates})
 
     def _forecast(self, i: int, t: Track, now: float, water: float | None) -> None:
         """Expected ready time, lateness (announced at once), and the words for people."""
