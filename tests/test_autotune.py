@@ -321,10 +321,11 @@ def test_report_says_what_was_found_and_assumed(
     f0 = res.fit(0)
     assert f"{f0.water_kg.value:.2f} ±" in text
     assert "R² " in text and "residual rms" in text
-    # issue 10: the room is identified unless given, and the heater power's source is
-    # stated (this assertion replaced "Assumed (not identified): heater 300 W ... room 21 °C")
+    # issue 10: the room is never silently assumed (here measured by the board's room
+    # sensor, protocol 1.1), and the heater power's source is stated (this assertion
+    # replaced "Assumed (not identified): heater 300 W ... room 21 °C")
     assert "heater 300 W from the nameplate (assumed, not identified" in text
-    assert f"room {res.room_c:.1f} °C identified from the record (95 %: " in text
+    assert f"room {res.room_c:.1f} °C measured by the board's room sensor (mean of " in text
     assert f"{f0.water_kg.ci95[0]:.2f}–{f0.water_kg.ci95[1]:.2f}" in text
     assert "plant.water_kg" in text and "control.kp_w_per_k" in text
     assert "NOT USABLE" not in text
