@@ -2,23 +2,25 @@
 or late, and the energy used, against switching on at a fixed 2 h before.
 
 The grid: room 12, 20, 28 °C × start water 14, 24, 34 °C (``--full``: 12, 16, 20, 24,
-28 °C × 14, 19, 24, 29, 34 °C) × five tables
-across the plausible range (water 15-35 kg, heater 240-360 W, loss 2-6 W/K; the
-controller's model stays the nominal 25 kg / 300 W / 3.5 W/K and assumes a 21 °C room, as
-an unconfigured table does).  Each table lives through its 25 mornings in order with one
-``ScheduleRunner``, so what it learns on one morning serves the next (as on a real
-table, where the mornings differ).  The schedule: 37.0 °C by 08:45, the run starts at
-04:00.  "On time" is the scenario verdict ``schedule_met``: the true water within ±0.2 °C
-from at the latest 60 s after 08:45, for 10 min (or to 09:00), and not more than 20 min
-before 08:45.
+28 °C × 14, 19, 24, 29, 34 °C) × five tables across the plausible range (water 15-35 kg,
+heater 240-360 W, loss 2-6 W/K; the controller's model stays the nominal 25 kg / 300 W /
+3.5 W/K with the configured room estimate 21 °C, as an unconfigured table has).  The
+board reads the room (protocol 1.1) and the controller uses it (``controller/room.py``);
+``--no-room-sensor`` runs the same grid as a 1.0 board, on the configured 21 °C.  Each
+table lives through its mornings in order with one ``ScheduleRunner``, so what it learns
+on one morning serves the next (as on a real table, where the mornings differ).  The
+schedule: 37.0 °C by 08:45, the run starts at 04:00.  "On time" is the scenario verdict
+``schedule_met``: the true water within ±0.2 °C from at the latest 60 s after 08:45, for
+10 min (or to 09:00), and not more than 20 min before 08:45.
 
 The loop is light (not the scenario runner, which takes ~15 s per morning): the plant of
 ``sim.plant`` and the real control law ``controller.control.CushionController`` and the
 real ``ScheduleRunner``, stepped each second, the sensors read as the true water plus the
-sensor's 10 s lag (no noise, no board, no link).  The fixed-2-h baseline is the same loop
+sensor's 10 s lag, the room sensor as the plant's lagged room (no noise, no board, no
+link).  The fixed-2-h baseline is the same loop
 with heat switched on at 06:45.  Energy is the heater's from 04:00 to 08:45.
 
-Run: ``python -m benchmarks.schedule [--json OUT] [--full]``.
+Run: ``python -m benchmarks.schedule [--json OUT] [--full] [--no-room-sensor]``.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from datetime import datetime
 from typing import Any
 
 from controller.control import CushionController
+from controller.room import RoomEstimate, RoomTracker
 from controller.schedule import ScheduleRunner, SimulatedLocalTime, parse_schedule
+from firmware_bridge.thermistor import SensorReading, SensorStatus
 from hydrotherm.clock import SimClock
 from hydrotherm.config import Config, PlantConfig
-from sim.plant import Plant
+from sim.plant import Plant, physical_minimum_warmup_s
 from sim.scenario.schedule import ready_time
 
 ROOMS = (12.0, 16.0, 20.0, 24.0, 28.0)
@@ -80,8 +84,13 @@ class LightTable:
     """Just enough of ``Controller`` for the ``ScheduleRunner`` (cushions, commands,
     events, clock, link readings), over the true plant and the real control law."""
 
-    def __init__(self, model: Config, truth: PlantConfig, clock: SimClock) -> None:
+    def __init__(self, model: Config, truth: PlantConfig, clock: SimClock,
+                 room_sensor: bool = True) -> None:
+        """``room_sensor``: the board reads the room (protocol 1.1), as the controller
+        would use it (``controller/room.py``); False: a 1.0 board, the configured room."""
         self.cfg = model
+        self.room_sensor = room_sensor
+        self.room = RoomTracker(model.control.room_estimate_c)
         self.clock = clock
         self.lock = threading.RLock()
         self.plant = Plant(truth, model.sensor, random.Random(1))
@@ -95,6 +104,9 @@ class LightTable:
         self.latest: _Reading | None = None
         self.healthy = True
         self.link = self
+
+    def room_estimate(self) -> RoomEstimate:
+        return self.room.estimate(self.clock.now())
 
     def set_setpoint(self, i: int, v: float, actor: str) -> float:
         self.cushions[i].setpoint_c = v
@@ -113,9 +125,13 @@ class LightTable:
             self.sensed[i] += (self.plant.water_c[i] - self.sensed[i]) * (1.0 / (lag + 1.0))
         self.latest = _Reading(tuple(_Cushion(_Sensor(self.sensed[i]), _Sensor(self.sensed[i]),
                                               self.output[i]) for i in range(2)))  # type: ignore[arg-type]
+        self.room.observe(now, SensorReading(0, SensorStatus.OK, self.plant.sensed_room_c)
+                          if self.room_sensor else None)
         if runner is not None:
             runner.tick(now)
+        room = self.room_estimate().celsius
         for i, st in enumerate(self.cushions):
+            self.laws[i].set_room(room)
             out = self.laws[i].step(now, self.sensed[i], self.output[i], st.setpoint_c,
                                     st.heat_on, self.sensed[1 - i])
             st.last = out
@@ -125,11 +141,12 @@ class LightTable:
 
 
 def one_morning(model: Config, truth: PlantConfig, water: float, room: float,
-                runner_state: dict[str, Any] | None, fixed_2h: bool) -> dict[str, Any]:
+                runner_state: dict[str, Any] | None, fixed_2h: bool,
+                room_sensor: bool = True) -> dict[str, Any]:
     """One morning; ``runner_state``: the learning carried from the last morning."""
     truth = replace(truth, room_c=room, initial_water_c=[water, water])
     clock = SimClock()
-    table = LightTable(model, truth, clock)
+    table = LightTable(model, truth, clock, room_sensor)
     runner = None
     if not fixed_2h:
         runner = ScheduleRunner(table, SimulatedLocalTime(START, clock, 0.0),
@@ -153,13 +170,17 @@ def one_morning(model: Config, truth: PlantConfig, water: float, room: float,
     ready = ready_time([float(k + 1) for k in range(len(ws))], ws, SETPOINT)
     late = None if ready is None else ready - due
     on_time = late is not None and -1200.0 <= late <= 60.0
+    # could any start from 04:00 make it? (full power from the start, the true table)
+    phys = physical_minimum_warmup_s(truth, water, SETPOINT - 0.2, room)
     return {"water": water, "room": room, "ready_s": ready, "late_s": late,
-            "on_time": on_time, "energy_wh": energy_due / 3600.0 / 2,  # per cushion
+            "on_time": on_time, "possible": phys <= due, "physical_minimum_s": phys,
+            "energy_wh": energy_due / 3600.0 / 2,  # per cushion
             "learned": runner.learned.as_dict() if runner is not None else None,
             "late_events": sum(e["kind"] == "schedule_late" for e in table.events)}
 
 
-def run_grid(full: bool = False) -> dict[str, Any]:
+def run_grid(full: bool = False, room_sensor: bool = True,
+             progress: Any = None) -> dict[str, Any]:
     model = Config()
     rows = []
     rooms = ROOMS if full else ROOMS[::2]
@@ -173,13 +194,19 @@ def run_grid(full: bool = False) -> dict[str, Any]:
         state = None
         for n, (w, r) in enumerate(mornings):
             t0 = time.perf_counter()
-            s = one_morning(model, truth, w, r, state, fixed_2h=False)
+            s = one_morning(model, truth, w, r, state, fixed_2h=False,
+                            room_sensor=room_sensor)
             state = s.pop("learned")
-            f = one_morning(model, truth, w, r, None, fixed_2h=True)
+            f = one_morning(model, truth, w, r, None, fixed_2h=True, room_sensor=room_sensor)
             f.pop("learned")
             rows.append({"table": {"water_kg": kg, "heater_w": watts, "loss_w_per_k": ua},
                          "morning": n + 1, "schedule": s, "fixed_2h": f,
                          "wall_s": round(time.perf_counter() - t0, 2)})
+            if progress is not None:
+                progress(f"table {kg:g} kg {watts:g} W {ua:g} W/K, morning {n + 1}/"
+                         f"{len(mornings)}: room {r:g} °C, water {w:g} °C, "
+                         + ("on time" if s["on_time"] else "never ready"
+                            if s["late_s"] is None else f"{s['late_s'] / 60:+.1f} min"))
     return {"rows": rows, "summary": summarise(rows)}
 
 
@@ -203,7 +230,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "early_over_20min": sum(r["late_s"] is not None and r["late_s"] < -1200
                                             for r in runs),
                     "ready_minus_due_min": _dist(lates),
-                    "energy_wh_per_cushion_total": sum(r["energy_wh"] for r in runs)}
+                    "energy_wh_per_cushion_total": sum(r["energy_wh"] for r in runs),
+                    "possible": sum(r["possible"] for r in runs),
+                    "on_time_of_possible": sum(r["on_time"] and r["possible"]
+                                               for r in runs)}
     # where 2 h before was enough (warm mornings): what the schedule saves
     both = [r for r in rows if r["fixed_2h"]["late_s"] is not None
             and r["fixed_2h"]["late_s"] <= 60 and r["schedule"]["on_time"]]
@@ -221,9 +251,16 @@ def main() -> None:
     ap.add_argument("--json", help="write every morning's figures here")
     ap.add_argument("--full", action="store_true",
                     help="the 5x5 grid (125 mornings; the default is 3x3, 45 mornings)")
+    ap.add_argument("--no-room-sensor", action="store_true",
+                    help="a 1.0 board: the controller assumes the configured 21 °C room "
+                         "(the default: the board's room sensor, controller/room.py)")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    res = run_grid(args.full)
+    print("room: " + ("configured 21 °C (no room sensor)" if args.no_room_sensor
+                      else "measured by the board's room sensor"), flush=True)
+    res = run_grid(args.full, not args.no_room_sensor,
+                   None if args.quiet else lambda m: print(m, flush=True))
     s = res["summary"]
     for key, label in (("schedule", "ready-by schedule"), ("fixed_2h", "fixed 2 h before")):
         x = s[key]
@@ -231,6 +268,8 @@ def main() -> None:
         print(f"{label:<20} on time {x['on_time']}/{x['mornings']}  late>1min "
               f"{x['late_over_1min']}  early>20min {x['early_over_20min']}  never "
               f"{x['never_ready']}  energy {x['energy_wh_per_cushion_total'] / 1000:.2f} kWh")
+        print(f"{'':<20} possible from 04:00 (the true table's physical minimum): "
+              f"{x['possible']}/{x['mornings']}, of them on time {x['on_time_of_possible']}")
         if d:
             print(f"{'':<20} ready - 08:45 (min): min {d['min']:.1f}  p5 {d['p5']:.1f}  "
                   f"median {d['median']:.1f}  p95 {d['p95']:.1f}  max {d['max']:.1f}")

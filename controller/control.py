@@ -20,7 +20,8 @@ What this law does instead, every control period:
    to heater power as a pure integrator with no lag: a proportional law on it gives a
    first-order approach with no overshoot, at any gain the sampling allows.
 4. **Power** = feed-forward of the losses at the setpoint (``UA (T_sp − T_room)`` plus the
-   coupling to the other cushion) + ``kp·(T_sp − T_e)`` + an integral correction for what
+   coupling to the other cushion; ``T_room`` measured by the board's room sensor where it
+   has one, ``controller/room.py``) + ``kp·(T_sp − T_e)`` + an integral correction for what
    the model does not know (a client, a wrong room estimate, a weaker heater).  The
    integral runs only within ``integral_band_c`` of the setpoint and not while the output
    is saturated in the direction of the error (conditional integration), and is frozen
@@ -109,8 +110,13 @@ class SlopeEstimator:
 class CushionController:
     """The law above for one cushion.  Pure computation: no I/O, no clock of its own."""
 
-    def __init__(self, control: ControlConfig, plant: PlantConfig, sensor: SensorConfig) -> None:
+    def __init__(self, control: ControlConfig, plant: PlantConfig, sensor: SensorConfig,
+                 room_c: float | None = None) -> None:
+        """``room_c``: the room to start from (None: ``control.room_estimate_c``); the
+        controller passes the measured room with ``set_room`` (``controller/room.py``)."""
         self.cfg = control
+        #: the room the feed-forward and the warm-up prior use (``set_room``)
+        self.room_c = float(control.room_estimate_c if room_c is None else room_c)
         self.c_w = plant.water_kg * plant.water_specific_heat_j_per_kg_k
         self.c_p = plant.plate_heat_capacity_j_per_k
         self.h = plant.plate_to_water_w_per_k
@@ -119,15 +125,27 @@ class CushionController:
         self.p_max = plant.heater_w
         self.lag_s = sensor.lag_s
         self.slope = SlopeEstimator(control.slope_window_s)
-        # the warm-up estimate learns the table's full-power rise (controller/warmup.py);
-        # it waits three plate time constants and a sensor lag after the power went full
-        self.warmup = WarmupEstimator(
-            WarmupPrior.from_model(self.p_max, self.c_w + self.c_p, self.ua,
-                                   control.room_estimate_c),
-            settle_s=3.0 * self.c_p / self.h + sensor.lag_s + control.slope_window_s / 2)
+        self._warmup_settle_s = 3.0 * self.c_p / self.h + sensor.lag_s + control.slope_window_s / 2
+        self.warmup = self._new_warmup(self.room_c)
         self.plate_c: float | None = None
         self.integral_w = 0.0
         self._last_t: float | None = None
+
+    def _new_warmup(self, room_c: float) -> WarmupEstimator:
+        # the warm-up estimate learns the table's full-power rise (controller/warmup.py);
+        # it waits three plate time constants and a sensor lag after the power went full
+        self._warmup_room_c = room_c
+        return WarmupEstimator(
+            WarmupPrior.from_model(self.p_max, self.c_w + self.c_p, self.ua, room_c),
+            settle_s=self._warmup_settle_s)
+
+    def set_room(self, room_c: float) -> None:
+        """The room in use from now on (the measured one, or the configured fallback).
+        The feed-forward follows at once; the warm-up prior only while it has learnt
+        nothing yet (afterwards the observed rise already holds the room's effect)."""
+        self.room_c = float(room_c)
+        if self.warmup.samples == 0 and abs(room_c - self._warmup_room_c) > 0.1:
+            self.warmup = self._new_warmup(self.room_c)
 
     def reset_estimates(self) -> None:
         """Forget the sensor history (after a link loss); the integral is kept."""
@@ -136,7 +154,7 @@ class CushionController:
         self._last_t = None
 
     def holding_power(self, setpoint_c: float, other_c: float | None) -> float:
-        p = self.ua * (setpoint_c - self.cfg.room_estimate_c)
+        p = self.ua * (setpoint_c - self.room_c)
         if other_c is not None:
             p += self.k_couple * (setpoint_c - other_c)
         return p

@@ -34,6 +34,7 @@ from .eventbuffer import EventBuffer
 from .eventlog import EventLog
 from .heat_state import cushion_state
 from .lockout import OpenLockout, open_lockouts, previous_run_note
+from .room import RoomEstimate, RoomTracker
 from .supervisor import (
     REACTIONS,
     SERVICE_ONLY_FLAGS,
@@ -103,6 +104,9 @@ class Controller:
         self.supervisor = Supervisor(cfg.safety, clock, on_event=self._on_supervisor_event,
                                      plant=cfg.plant, plausible=cfg.plausible)
         self.laws = [CushionController(cfg.control, cfg.plant, cfg.sensor) for _ in range(CUSHIONS)]
+        #: the room the laws and the schedule use: the board's room sensor, filtered, or
+        #: the configured estimate with the reason (``controller/room.py``)
+        self.room = RoomTracker(cfg.control.room_estimate_c)
         self.cushions = [CushionState(cfg.control.setpoint_c[i], cfg.control.heat_on[i])
                          for i in range(CUSHIONS)]
         self.lock = threading.RLock()
@@ -249,6 +253,10 @@ class Controller:
 
     # --- the loop --------------------------------------------------------------------------
 
+    def room_estimate(self) -> RoomEstimate:
+        """The room in use now: measured by the board, or configured (and why)."""
+        return self.room.estimate(self.clock.now())
+
     def next_due(self) -> float:
         """Clock time of the next thing ``poll`` does by time alone (a control cycle, a
         history sample): a runner that sleeps between polls wakes by then."""
@@ -266,6 +274,7 @@ class Controller:
                 self._applied_sum[0] += reading.cushions[0].applied
                 self._applied_sum[1] += reading.cushions[1].applied
                 self._applied_n += 1
+                self.room.observe(now, reading.room)
                 self.supervisor.observe(reading, [c.requested for c in self.cushions],
                                         [c.setpoint_c for c in self.cushions],
                                         [c.heat_on for c in self.cushions])
@@ -292,7 +301,9 @@ class Controller:
         self._applied_sum = [0.0, 0.0]
         self._applied_n = 0
         waters = [water_mean(reading, i) if reading else None for i in range(CUSHIONS)]
+        room = self.room_estimate()
         for i, st in enumerate(self.cushions):
+            self.laws[i].set_room(room.celsius)
             enabled = st.heat_on and self.supervisor.permitted(i) and reading is not None
             out = self.laws[i].step(now, waters[i], applied[i], st.setpoint_c, enabled,
                                     waters[1 - i])
@@ -409,6 +420,7 @@ class Controller:
                 "tripped": bool(self.supervisor.trips),
                 "event_log": self.events.status() if self.events is not None else None,
                 "service_needed": self.supervisor.service_needed,
+                "room": self.room_estimate().as_dict(),
                 "cushions": cushions,
                 "schedule": self.schedule.status() if self.schedule is not None else None,
             }

@@ -27,7 +27,9 @@ def blocker_words(reason: str) -> str:
 def status_line(snap: dict[str, Any]) -> str:
     """``upper body:  34.02 °C -> 38.5 heating, out 100.0 %, ready in 32 min | lower body: ...``
 
-    Cushions by name, as on the dashboard; a blocked cushion lists its reasons' words."""
+    Cushions by name, as on the dashboard; a blocked cushion lists its reasons' words; at
+    the end the room in use (``room: measured 12.3 °C`` or ``room: configured 21 °C (no
+    room sensor: a protocol 1.0 board)``)."""
     link = snap["link"]
     parts = []
     if not link["healthy"]:
@@ -50,4 +52,6 @@ def status_line(snap: dict[str, Any]) -> str:
         if hs["state"] == "heating" and ready is not None:
             text += f", ready in {math.ceil(ready / 60)} min"
         parts.append(text)
-    return " | ".join(parts)
+    room = snap.get("room")
+    # the room the law and the schedule use, and whether it was measured or assumed
+    return " | ".join(parts) + (f"  ({room['text']})" if room else "")

@@ -42,8 +42,10 @@ def plant(cfg: Config = REF, **kw: object) -> Config:
 
 
 #: the modified table of the issue: less water, worse cover, a weaker heater whose
-#: rating the configuration knows (the heater power is assumed, never identified)
-MOD_TRUTH = plant(water_kg=18.0, loss_to_room_w_per_k=5.0, heater_w=250.0)
+#: rating the configuration knows (the heater power is assumed, never identified); on a
+#: 1.0 board, which has no room sensor, so the room is identified
+MOD_TRUTH = replace(plant(water_kg=18.0, loss_to_room_w_per_k=5.0, heater_w=250.0),
+                    board=replace(REF.board, protocol_minor=0))
 MOD_BELIEVED = plant(heater_w=250.0)
 
 
@@ -319,10 +321,11 @@ def test_report_says_what_was_found_and_assumed(
     f0 = res.fit(0)
     assert f"{f0.water_kg.value:.2f} ±" in text
     assert "R² " in text and "residual rms" in text
-    # issue 10: the room is identified unless given, and the heater power's source is
-    # stated (this assertion replaced "Assumed (not identified): heater 300 W ... room 21 °C")
+    # issue 10: the room is never silently assumed (here measured by the board's room
+    # sensor, protocol 1.1), and the heater power's source is stated (this assertion
+    # replaced "Assumed (not identified): heater 300 W ... room 21 °C")
     assert "heater 300 W from the nameplate (assumed, not identified" in text
-    assert f"room {res.room_c:.1f} °C identified from the record (95 %: " in text
+    assert f"room {res.room_c:.1f} °C measured by the board's room sensor (mean of " in text
     assert f"{f0.water_kg.ci95[0]:.2f}–{f0.water_kg.ci95[1]:.2f}" in text
     assert "plant.water_kg" in text and "control.kp_w_per_k" in text
     assert "NOT USABLE" not in text
@@ -385,9 +388,17 @@ def test_tuned_config_still_warms_up_without_overshoot(
 # --- issue 10: an autotune that never makes things worse ----------------------------------
 
 
-def test_identifies_the_room_unless_it_is_given(ref_run: tuple[AutotuneResult, list[str]],
-                                                 mod_result: AutotuneResult) -> None:
-    res, _ = ref_run
+def test_room_measured_by_the_board_identified_without_a_sensor_or_given(
+        ref_run: tuple[AutotuneResult, list[str]], mod_result: AutotuneResult) -> None:
+    # a 1.1 board reads the room: measured, not fitted
+    meas, _ = ref_run
+    assert meas.room_source == "measured" and meas.room is None
+    assert meas.room_c == pytest.approx(21.0, abs=0.1)
+    assert all(f.room_c is None for f in meas.fits)
+    assert meas.proposed["control.room_estimate_c"] == pytest.approx(21.0, abs=0.1)
+    assert "measured by the board's room sensor (mean of" in format_report(meas)
+    # a 1.0 board has no room sensor: identified from the record, and the report says why
+    res = mod_result
     assert res.room_source == "identified" and res.room is not None
     lo, hi = res.room.ci95
     assert lo <= 21.0 <= hi and hi - lo < 1.0, res.room
@@ -395,12 +406,37 @@ def test_identifies_the_room_unless_it_is_given(ref_run: tuple[AutotuneResult, l
     for f in res.fits:
         assert f.room_c is not None and f.room_c.value == pytest.approx(21.0, abs=0.3)
     assert res.heater_source == "nameplate"
+    assert "the board could not measure it: no room sensor" in format_report(res)
     given = autotune_in_process(MOD_BELIEVED, seed=12, sim_cfg=MOD_TRUTH, step_s=STEP,
                                 room_c=21.0)
     assert given.room_source == "given" and given.room is None and given.room_c == 21.0
     assert all(f.room_c is None for f in given.fits)
     assert "room 21 °C given (--room-c), not identified" in format_report(given)
     _assert_identifies(given, 18.0, 5.0, 2000.0 / 30.0)
+
+
+def test_a_cold_room_measured_by_the_board_gives_the_true_table() -> None:
+    """Issue 10's failure: a 12 °C clinic with the configuration's 21 °C.  The board's room
+    sensor (protocol 1.1) measures the room, so it is neither assumed nor fitted: the
+    report says so, the model is the true table's (in nameplate units) and the room
+    written is the measured one."""
+    c = corner("heavy/weak, cold room")
+    truth = c.truth()
+    assert REF.control.room_estimate_c == 21.0 and truth.board.protocol_minor == 1
+    res = autotune_in_process(REF, seed=4, sim_cfg=truth, step_s=STEP)
+    assert res.ok, res.problems
+    assert res.room_source == "measured" and res.room is None
+    assert res.room_c == pytest.approx(12.0, abs=0.1)
+    assert res.proposed["control.room_estimate_c"] == pytest.approx(12.0, abs=0.1)
+    scale = REF.plant.heater_w / c.heater_w
+    for f in res.fits:
+        assert f.room_c is None
+        assert f.water_kg.value == pytest.approx(c.water_kg * scale, rel=0.03)
+        assert f.loss_to_room_w_per_k.value == pytest.approx(
+            c.loss_to_room_w_per_k * scale, rel=0.10)
+    report = format_report(res)
+    assert re.search(r"Room: room 1[12]\.\d °C measured by the board's room sensor "
+                     r"\(mean of \d+ reports over the experiment", report), report
 
 
 def test_refuses_a_model_fitted_to_a_wrong_room(tmp_path: Path) -> None:
@@ -496,8 +532,8 @@ def test_corner_plant_end_to_end(name: str) -> None:
     for f in a["fits"]:
         assert f["water_kg"] == pytest.approx(c.water_kg * scale, rel=0.03)
         assert f["loss_w_per_k"] == pytest.approx(c.loss_to_room_w_per_k * scale, rel=0.10)
-    assert a["room_source"] == "identified"
-    assert a["room_c"] == pytest.approx(c.room_c, abs=0.5)
+    assert a["room_source"] == "measured"  # the board's room sensor (protocol 1.1)
+    assert a["room_c"] == pytest.approx(c.room_c, abs=0.2)
     t = r["tuned"]
     assert t["overshoot_c"] <= 0.2, t
     assert t["settle_ratio"] <= 1.10, t

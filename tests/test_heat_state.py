@@ -4,6 +4,7 @@ a tester would, and a restart against a board whose dead-man fired."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from controller.heat_state import derive, reset_allowed
@@ -187,6 +188,8 @@ def test_status_line_of_hydrotherm_run() -> None:
     rig.run(30.0)
     line = status_line(rig.c.snapshot())
     assert line.count("heating, out") == 2 and line.count("ready in") == 2, line
+    # the board's room sensor (the simulated room is 21 °C)
+    assert re.search(r"  \(room: measured (20\.9|21\.0|21\.1) °C\)$", line), line
     rig.h.table.inject("sensor_open", cushion=1, sensor="primary")
     rig.run(2.0)
     left, right = status_line(rig.c.snapshot()).split(" | ")

@@ -27,7 +27,7 @@ from controller.schedule import (
     occurrences,
     parse_schedule,
 )
-from controller.schedule.estimate import LearnedWarmup
+from controller.schedule.estimate import CushionLearning, LearnedWarmup
 from controller.schedule.planner import MARGIN_S, PAUSE_HYSTERESIS_S, decide, lead_time_s
 from controller.schedule.store import LEARNED_FILE
 from hydrotherm.clock import SimClock
@@ -167,9 +167,13 @@ def test_planner_starts_at_the_lead_time_pauses_when_well_ahead() -> None:
 
 def _morning(truth: dict[str, float], water: float, room: float, ready: str = "08:45",
              store: ScheduleStore | None = None, until: str | None = None,
-             standby: float | None = None, on_step: Any = None, end_h: float = 9.25
+             standby: float | None = None, on_step: Any = None, end_h: float = 9.25,
+             estimate_c: float | None = None
              ) -> tuple[LightTable, ScheduleRunner, float | None, float]:
-    model = replace(Config(), control=replace(Config().control, room_estimate_c=room))
+    """``estimate_c``: the configured room (default: the true one); the light table's
+    board reads the true room either way (``controller/room.py``)."""
+    model = replace(Config(), control=replace(
+        Config().control, room_estimate_c=room if estimate_c is None else estimate_c))
     plant = replace(model.plant, room_c=room, initial_water_c=[water, water], **truth)
     clock = SimClock()
     table = LightTable(model, plant, clock)
@@ -199,8 +203,14 @@ def test_nominal_table_ready_on_time_and_started_late(tmp_path: Path) -> None:
     assert _on_time(ready_s, due), (ready_s, due)
     rec = runner.records()[0]
     phys = physical_minimum_warmup_s(table.plant.cfg, 20.0, 36.8, 21.0)
-    # started no earlier than the wide first-morning margin asks, and learned the morning
-    assert rec["heat_start_s"] >= due - 1.6 * phys - MARGIN_S - 60
+    # started no earlier than the wide first-morning margin asks — the model's time ×1.6,
+    # or the slowest plausible table's in this room — and learned the morning
+    p = Config().plausible
+    slowest = replace(table.plant.cfg, water_kg=p.water_kg[1], heater_w=p.heater_w[0],
+                      loss_to_room_w_per_k=p.loss_to_room_w_per_k[1],
+                      plate_to_water_w_per_k=p.plate_to_water_w_per_k[0])
+    lead = max(1.6 * phys, physical_minimum_warmup_s(slowest, 20.0, 36.8, 21.0))
+    assert rec["heat_start_s"] >= due - lead - MARGIN_S - 60
     learned = json.loads((tmp_path / LEARNED_FILE).read_text())
     assert learned["cushions"][0]["mornings"] == 1
     assert learned["cushions"][0]["ratio"] == pytest.approx(1.0, abs=0.1)
@@ -215,7 +225,11 @@ def test_nominal_table_ready_on_time_and_started_late(tmp_path: Path) -> None:
 def test_heavier_table_than_the_model_on_its_first_morning() -> None:
     table, runner, ready_s, due = _morning({"water_kg": 35.0}, 15.0, 15.0)
     assert _on_time(ready_s, due), (ready_s, due)
-    assert runner.learned.cushions[0].ratio > 1.15  # it learned the table is heavier
+    # it learned the table is heavier: its own full-power rise (heater per capacity) is
+    # slower than the model's by the weight (25 -> 35 kg: ×0.72)
+    lc = runner.learned.cushions[0]
+    model_rate = 300.0 / (25.0 * 4186.0 + Config().plant.plate_heat_capacity_j_per_k)
+    assert lc.heat_rate is not None and lc.heat_rate < model_rate / 1.15, lc
     assert not [e for e in table.events if e["kind"] == "schedule_late"]
 
 
@@ -285,3 +299,70 @@ def test_a_store_survives_a_restart_and_an_unreadable_file(tmp_path: Path) -> No
     runner.update({"entries": [{"ready_at": "09:00", "setpoint_c": 36.0}]}, "test")
     assert json.loads((tmp_path / "schedule.json").read_text())["entries"][0]["ready_at"] \
         == "09:00"
+
+
+# --- the measured room and the table's own rate law -----------------------------------------
+
+
+def test_a_cold_room_measured_by_the_board_is_what_the_schedule_plans_with() -> None:
+    """A 12 °C room, the configuration left at 21 °C: the board's room sensor gives the
+    schedule the true room, and the nominal table is ready on time; the why says so."""
+    seen: list[str] = []
+
+    def watch(table: LightTable, runner: ScheduleRunner) -> None:
+        if len(seen) < 3 and runner.tracks[0] is not None and runner.tracks[0].why \
+                and "room:" in runner.tracks[0].why:
+            seen.append(runner.status()["cushions"][0]["why"])
+
+    table, runner, ready_s, due = _morning({}, 14.0, 12.0, estimate_c=21.0, on_step=watch)
+    assert _on_time(ready_s, due), (ready_s, due)
+    assert table.room_estimate().measured
+    assert runner._room() == pytest.approx(12.0, abs=0.05)
+    assert seen and all("room: measured 12.0 °C" in w for w in seen), seen
+
+
+def test_a_lossy_table_learns_its_own_rate_law_and_is_on_time_in_a_cold_room(
+        tmp_path: Path) -> None:
+    """6 W/K instead of the model's 3.5 slows the rise more and more as the water warms:
+    a ratio to the model measured early is too small later (issue 13's late mornings).
+    After one morning the schedule has the table's own heater and loss per capacity (from
+    the controller's warm-up estimator), and a cold morning is on time."""
+    truth = {"heater_w": 270.0, "loss_to_room_w_per_k": 6.0}
+    store = ScheduleStore(tmp_path)
+    _, runner, ready_s, due = _morning(truth, 14.0, 20.0, store=store)
+    assert _on_time(ready_s, due), (ready_s, due)
+    lc = runner.learned.cushions[0]
+    cap = 25.0 * 4186.0 + Config().plant.plate_heat_capacity_j_per_k
+    assert lc.heat_rate == pytest.approx(270.0 / cap, rel=0.05)
+    assert lc.loss_rate == pytest.approx(6.0 / cap, rel=0.10)
+    saved = json.loads((tmp_path / LEARNED_FILE).read_text())["cushions"][0]
+    assert saved["loss_rate_per_s"] == pytest.approx(lc.loss_rate)
+    table, runner2, ready2, due2 = _morning(truth, 24.0, 12.0, store=ScheduleStore(tmp_path))
+    assert runner2.learned.cushions[0].heat_rate is not None
+    assert _on_time(ready2, due2), (ready2, due2)
+    assert not [e for e in table.events if e["kind"] == "schedule_late"]
+
+
+def test_a_slow_table_on_its_first_cold_morning_starts_for_the_slowest_plausible() -> None:
+    """35 kg on 240 W in a 12 °C room takes twice the model's time, more than the model's
+    ×1.6 margin: on a table that taught nothing yet the start is the slowest plausible
+    table's, and it is ready on time."""
+    table, runner, ready_s, due = _morning({"water_kg": 35.0, "heater_w": 240.0,
+                                            "loss_to_room_w_per_k": 4.0}, 24.0, 12.0)
+    assert _on_time(ready_s, due), (ready_s, due)
+
+
+def test_learned_rates_are_kept_and_nonsense_is_refused() -> None:
+    lw = LearnedWarmup(ModelWarmup(PlantConfig()))
+    assert not lw.learn_rates(0, -1.0, 1e-5) and not lw.learn_rates(0, 0.002, 0.5)
+    assert lw.cushions[0].heat_rate is None
+    lw.cushions[0].ratio = 1.3
+    assert lw.learn_rates(0, 0.002, 4e-5)
+    c = lw.cushions[0]
+    assert (c.heat_rate, c.loss_rate, c.ratio) == (0.002, 4e-5, 1.0)
+    slow = lw.base_warmup_s(0, 20.0, 37.0, 20.0)
+    assert slow > ModelWarmup(PlantConfig()).predict_warmup_s(0, 20.0, 37.0, 20.0)
+    back = CushionLearning.from_dict(c.as_dict())
+    assert (back.heat_rate, back.loss_rate) == (0.002, 4e-5)
+    bad = dict(c.as_dict(), loss_rate_per_s="x")
+    assert CushionLearning.from_dict(bad).heat_rate is None

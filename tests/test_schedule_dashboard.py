@@ -74,8 +74,10 @@ def test_schedule_api_validates_saves_and_shows_the_plan(
     client, csrf = session
     st, data = stack
     url = "/api/tables/table0/schedule"
-    good = {"enabled": True, "entries": [{"ready_at": _in_hours(3), "setpoint_c": 37.0,
-                                          "until": _in_hours(5), "standby_c": 35.0}]}
+    # in 4 h: more than an unknown table's first-morning lead (the slowest plausible
+    # table's warm-up from 24 °C in the 21 °C room, ~3 h), so the start is still planned
+    good = {"enabled": True, "entries": [{"ready_at": _in_hours(4), "setpoint_c": 37.0,
+                                          "until": _in_hours(6), "standby_c": 35.0}]}
     # no CSRF token: refused before anything else
     r = client.put(url, json=good)
     assert r.status_code == 403 and "CSRF" in r.get_json()["error"]

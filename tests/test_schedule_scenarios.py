@@ -35,8 +35,12 @@ def test_a_table_heavier_than_its_model_is_ready_on_its_first_morning() -> None:
     run.plant.water_kg = [35.0, 32.0]  # the truth; the controller's model says 25 kg
     res = run.run()
     assert res.passed, res.summary()
+    # it learned the cushions are heavier: their own full-power rise (heater per
+    # capacity, ``LearnedWarmup.learn_rates``) is slower than the model's
     learned = run.schedule.learned.cushions
-    assert learned[0].ratio > 1.15 and learned[1].ratio > 1.1
+    model_rate = 300.0 / (25.0 * 4186.0 + run.cfg.plant.plate_heat_capacity_j_per_k)
+    assert learned[0].heat_rate is not None and learned[1].heat_rate is not None
+    assert learned[0].heat_rate < model_rate / 1.15 and learned[1].heat_rate < model_rate / 1.1
 
 
 def test_a_late_morning_fails_the_verdict_and_says_why() -> None:

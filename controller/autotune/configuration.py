@@ -76,8 +76,10 @@ def _judge(f: CushionFit, s: AutotuneSettings) -> list[str]:
 
 def combine_fits(fits: list[CushionFit], cfg: Config, room_c: float | None,
             settings: AutotuneSettings, duration_s: float, heater_w: float | None = None,
-            heater_source: str = "nameplate") -> AutotuneResult:
-    """Combine the cushions (the configuration has one plant for both), judge, and tune."""
+            heater_source: str = "nameplate", *, room_source: str | None = None,
+            room_note: str = "") -> AutotuneResult:
+    """Combine the cushions (the configuration has one plant for both), judge, and tune.
+    ``room_source`` of a known ``room_c``: "given" (default) or "measured" (the board)."""
     warnings = [w for f in fits for w in f.warnings]
     problems: list[str] = []
     heater = cfg.plant.heater_w if heater_w is None else heater_w
@@ -130,7 +132,9 @@ def combine_fits(fits: list[CushionFit], cfg: Config, room_c: float | None,
         problems.append(f"the identified values are outside the configuration's ranges: {exc}")
     return AutotuneResult(
         fits=tuple(fits), proposed=proposed, previous=previous, room_c=room_used,
-        heater_w=heater, room_source="identified" if room_c is None else "given",
+        heater_w=heater,
+        room_source="identified" if room_c is None else (room_source or "given"),
+        room_note=room_note,
         heater_source=heater_source, room=room_est,
         plate_heat_capacity_j_per_k=plant.plate_heat_capacity_j_per_k,
         specific_heat_j_per_kg_k=plant.water_specific_heat_j_per_kg_k,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from controller.control import SlopeEstimator
+from controller.room import RoomAverage
 from controller.service import water_mean
 from controller.supervisor import Supervisor
 from firmware_bridge.link import BoardLink, BoardReading
@@ -97,6 +98,8 @@ class Autotuner:
         self._slopes = [SlopeEstimator(self.cfg.control.slope_window_s) for _ in range(CUSHIONS)]
         self._estimate: list[float | None] = [None] * CUSHIONS
         self._record = Record()
+        #: the board's room sensor over the record (protocol 1.1): the room, measured
+        self.room_record = RoomAverage()
 
     # --- state -----------------------------------------------------------------------------
 
@@ -213,6 +216,7 @@ class Autotuner:
         if self._t0 is not None and self.phase in _RUNNING:
             rec = self._record
             rec.t.append(now)
+            self.room_record.add(reading.room)
             for c in range(CUSHIONS):
                 rec.water[c].append(water_mean(reading, c))
                 rec.applied[c].append(reading.cushions[c].applied)
@@ -371,13 +375,30 @@ class Autotuner:
         self.supervisor.end_identification()
         self._safe_outputs()
 
+    def _room_note(self, source: str) -> str:
+        """For the report: how the room was measured, or why the board could not."""
+        r = self.room_record
+        if source == "measured":
+            return (f"mean of {r.valid} reports over the experiment, "
+                    f"{r.lo:.1f}–{r.hi:.1f} °C")
+        if source == "identified":
+            return f"the board could not measure it: {r.why_not}"
+        return ""
+
     def _finish(self, now: float) -> None:
         self.supervisor.end_identification()
+        # the room: given by a person (``room_c``), else measured by the board's room
+        # sensor throughout the record, else identified by the fit (issue 10: never assumed)
+        room_c, room_source = self.room_c, "given"
+        if room_c is None:
+            room_c = self.room_record.measured()
+            room_source = "measured" if room_c is not None else "identified"
         try:
             self.result = analyse(self._record, self._t0 or 0.0, self._heat_start(),
                                   self._heat_end or now, self._heat_stopped_at,
-                                  self.cushions, self.cfg, self.room_c, self.settings,
-                                  self.heater_w)
+                                  self.cushions, self.cfg, room_c, self.settings,
+                                  self.heater_w, room_source=room_source,
+                                  room_note=self._room_note(room_source))
         except AutotuneError as exc:
             self._abort(f"identification failed: {exc}")
             return

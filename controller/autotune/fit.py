@@ -209,13 +209,15 @@ def _window(v: list[float], t0: float, a: float, b: float) -> tuple[list[float],
 def analyse(rec: Record, t0: float, heat_start: float, heat_end: float,
             heat_stopped_at: Sequence[float | None], cushions: Sequence[int], cfg: Config,
             room_c: float | None, settings: AutotuneSettings,
-            heater_w: float | None = None) -> AutotuneResult:
+            heater_w: float | None = None, *, room_source: str | None = None,
+            room_note: str = "") -> AutotuneResult:
     """Fit each driven cushion's record and derive the configuration changes.
 
     ``room_c``: the room temperature as measured by someone (``--room-c``), or None to
-    identify it with the rest.  ``heater_w``: a measured heater power, or None for the
-    nameplate (``plant.heater_w``); see the package docstring for why it cannot come
-    from temperatures alone."""
+    identify it with the rest (``room_source``: where a known room came from, "given" or
+    "measured" by the board; ``room_note`` says how, for the report).  ``heater_w``: a
+    measured heater power, or None for the nameplate (``plant.heater_w``); see the
+    package docstring for why it cannot come from temperatures alone."""
     if len(rec.t) < 10:
         raise AutotuneError("too few reports were recorded")
     plant = cfg.plant
@@ -238,7 +240,8 @@ def analyse(rec: Record, t0: float, heat_start: float, heat_end: float,
                                  plant.loss_to_room_w_per_k, cfg.control.slope_window_s,
                                  cfg.control.room_estimate_c))
     return combine_fits(fits, cfg, room_c, settings, rec.t[-1] - t0, heater,
-                   "measured" if heater_w is not None else "nameplate")
+                        "measured" if heater_w is not None else "nameplate",
+                        room_source=room_source, room_note=room_note)
 
 
 def _fit_cushion(c: int, comp: list[list[float]], applied: list[list[float]], m: int,

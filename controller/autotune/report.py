@@ -38,9 +38,13 @@ def format_report(result: AutotuneResult) -> str:
             f"{f.heat_rate_c_per_min:+.4f} °C/min at {f.heat_rate_at_c:.2f} °C; cooling "
             f"{f.cool_rate_c_per_min:+.4f} °C/min at {f.cool_rate_at_c:.2f} °C",
         ]
+    note = f"; {result.room_note}" if result.room_note else ""
     if result.room_source == "identified" and result.room is not None:
         room = (f"room {result.room_c:.1f} °C identified from the record "
-                f"(95 %: {result.room.ci95[0]:.1f}–{result.room.ci95[1]:.1f} °C)")
+                f"(95 %: {result.room.ci95[0]:.1f}–{result.room.ci95[1]:.1f} °C{note})")
+    elif result.room_source == "measured":
+        room = (f"room {result.room_c:.1f} °C measured by the board's room sensor "
+                f"({result.room_note or 'over the experiment'}), not identified")
     else:
         room = f"room {result.room_c:g} °C given (--room-c), not identified"
     if result.heater_source == "measured":

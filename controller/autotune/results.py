@@ -134,7 +134,8 @@ class AutotuneResult:
     previous: dict[str, float]
     room_c: float
     heater_w: float
-    #: where the room temperature came from: "given" (``--room-c``, measured by a person)
+    #: where the room temperature came from: "given" (``--room-c``, measured by a person),
+    #: "measured" (the board's room sensor, protocol 1.1, the mean over the experiment)
     #: or "identified" (fitted with the rest; its interval is ``room``)
     room_source: str
     #: where the heater power came from: "nameplate" (``plant.heater_w``, assumed) or
@@ -149,6 +150,8 @@ class AutotuneResult:
     #: reasons not to apply the result (empty: usable)
     problems: tuple[str, ...] = ()
     room: Estimate | None = None
+    #: how the room was measured, or why the board could not (for the report)
+    room_note: str = ""
 
     @property
     def ok(self) -> bool:

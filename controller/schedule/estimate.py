@@ -8,12 +8,21 @@ issue 10 part 5 is meant to: it learns the heat capacity and the loss online and
 autotune); until then ``ModelWarmup`` answers from the controller's own plant model
 (``PlantConfig``, the same coefficients as ``controller/control.py``) and
 ``LearnedWarmup`` scales it by what this table did on earlier mornings.
+
+A scalar ratio cannot hold a table whose loss differs from the model's: the cushion with
+6 W/K instead of 3.5 slows down more and more as it warms (×1.15 of the model at 16 °C,
+×1.7 at 36 °C in a 12 °C room), so a ratio measured early in the morning makes it late.
+So each morning also teaches the table's own full-power rate law, ``dT/dt = a − b·(T −
+T_room)`` (``a = P/C``, ``b = UA/C``), as the controller's warm-up estimator
+(``controller/warmup.py``) learnt it over the whole warm-up, against the measured room
+(``controller/room.py``); the next mornings' base estimate is the model's two-node warm-up
+with that heater-to-capacity and loss-to-capacity (``LearnedWarmup.learn_rates``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from hydrotherm.config import CUSHIONS, PlantConfig
@@ -28,6 +37,13 @@ PRIOR_SPREAD = 0.6
 #: learning rate of the ratio and of the spread (the newest morning counts this much)
 LEARN_RATE = 0.5
 RATIO_BOUNDS = (0.4, 3.0)
+#: what a learnt rate law may be (a: K/s, b: 1/s): far beyond any plausible table
+#: (360 W into 15 kg is 0.006 K/s; 6 W/K out of 15 kg is 1e-4 /s)
+RATE_BOUNDS = (0.05, 0.01)
+#: a morning teaches the rate law only if its full-power warm-up spanned this much and the
+#: warm-up estimator had this many observations (30 s each)
+RATES_MIN_SPAN_C = 8.0
+RATES_MIN_SAMPLES = 40
 
 
 class WarmupEstimator(Protocol):
@@ -45,12 +61,20 @@ class ModelWarmup:
     (the water moves under 0.05 °C a step)."""
 
     def __init__(self, plant: PlantConfig, step_s: float = 30.0) -> None:
+        self.plant = plant
         self.c_w = plant.water_kg * plant.water_specific_heat_j_per_kg_k
         self.c_p = plant.plate_heat_capacity_j_per_k
         self.h = plant.plate_to_water_w_per_k
         self.ua = plant.loss_to_room_w_per_k
         self.p = plant.heater_w
         self.step_s = step_s
+
+    def with_rates(self, heat_rate: float, loss_rate: float) -> ModelWarmup:
+        """This model with the heater and loss that give ``dT/dt = heat_rate −
+        loss_rate·(T − T_room)`` at full power (the capacities and the plate kept)."""
+        c = self.c_w + self.c_p
+        return ModelWarmup(replace(self.plant, heater_w=heat_rate * c,
+                                   loss_to_room_w_per_k=loss_rate * c), self.step_s)
 
     def full_power_slope(self, water_c: float, room_c: float) -> float:
         """°C/s of the water once the plate runs steadily ahead of it (both warm together)."""
@@ -89,10 +113,15 @@ class CushionLearning:
     spread: float = PRIOR_SPREAD  # typical relative error of a prediction
     mornings: int = 0
     last: dict[str, Any] = field(default_factory=dict)  # the latest morning, for people
+    #: the table's full-power rate law learnt on earlier mornings: ``a = P/C`` (K/s) and
+    #: ``b = UA/C`` (1/s); None until a whole warm-up taught them
+    heat_rate: float | None = None
+    loss_rate: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"ratio": round(self.ratio, 4), "spread": round(self.spread, 4),
-                "mornings": self.mornings, "last": self.last}
+                "mornings": self.mornings, "last": self.last,
+                "heat_rate_k_per_s": self.heat_rate, "loss_rate_per_s": self.loss_rate}
 
     @classmethod
     def from_dict(cls, d: Any) -> CushionLearning:
@@ -108,6 +137,11 @@ class CushionLearning:
             out.mornings = n
         if isinstance(d.get("last"), dict):
             out.last = d["last"]
+        a, b = d.get("heat_rate_k_per_s"), d.get("loss_rate_per_s")
+        if (isinstance(a, int | float) and isinstance(b, int | float)
+                and not isinstance(a, bool) and not isinstance(b, bool)
+                and 0.0 < a < RATE_BOUNDS[0] and 0.0 <= b < RATE_BOUNDS[1]):
+            out.heat_rate, out.loss_rate = float(a), float(b)
         return out
 
 
@@ -124,10 +158,39 @@ class LearnedWarmup:
                  learned: list[CushionLearning] | None = None) -> None:
         self.base = base
         self.cushions = learned or [CushionLearning() for _ in range(CUSHIONS)]
+        self._tables: dict[tuple[float, float], ModelWarmup] = {}
 
     def base_warmup_s(self, cushion: int, start_c: float, target_c: float,
                       room_c: float) -> float:
+        """The model's warm-up, or, once a morning taught this table's rate law and the
+        base is the model, the model's plate and capacities with the learnt heater and
+        loss (``learn_rates``)."""
+        c = self.cushions[cushion]
+        if c.heat_rate is not None and c.loss_rate is not None \
+                and isinstance(self.base, ModelWarmup):
+            key = (c.heat_rate, c.loss_rate)
+            table = self._tables.get(key)
+            if table is None:
+                table = self.base.with_rates(*key)
+                self._tables = {key: table}
+            return table.predict_warmup_s(cushion, start_c, target_c, room_c)
         return self.base.predict_warmup_s(cushion, start_c, target_c, room_c)
+
+    def learn_rates(self, cushion: int, heat_rate: float, loss_rate: float) -> bool:
+        """One morning's full-power rate law (``a = P/C`` K/s, ``b = UA/C`` 1/s, from
+        the controller's warm-up estimator against the measured room).  The base estimate
+        changes with it, so the ratio learnt against the old base starts again at 1 (the
+        spread, the typical miss, is kept).  False when the values are no table's."""
+        if not (0.0 < heat_rate < RATE_BOUNDS[0] and 0.0 <= loss_rate < RATE_BOUNDS[1]):
+            return False
+        c = self.cushions[cushion]
+        if c.heat_rate is None or c.loss_rate is None:
+            c.heat_rate, c.loss_rate = heat_rate, loss_rate
+        else:
+            c.heat_rate += LEARN_RATE * (heat_rate - c.heat_rate)
+            c.loss_rate += LEARN_RATE * (loss_rate - c.loss_rate)
+        c.ratio = 1.0
+        return True
 
     def predict_warmup_s(self, cushion: int, start_c: float, target_c: float,
                          room_c: float) -> float:

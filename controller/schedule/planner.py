@@ -37,10 +37,12 @@ def lead_time_s(predicted_s: float, spread: float) -> float:
     return predicted_s * (1.0 + spread) + MARGIN_S
 
 
-def decide(phase: str, time_left_s: float, predicted_s: float, spread: float) -> Decision:
+def decide(phase: str, time_left_s: float, predicted_s: float, spread: float,
+           min_lead_s: float = 0.0) -> Decision:
     """``phase``: ``waiting`` (not started), ``heating`` or ``paused``; ``predicted_s``: the
-    warm-up from now at full power (inf: the heater cannot get there)."""
-    lead = lead_time_s(predicted_s, spread)
+    warm-up from now at full power (inf: the heater cannot get there); ``min_lead_s``: heat
+    at least this long before (an unknown table: the slowest plausible one's warm-up)."""
+    lead = max(lead_time_s(predicted_s, spread), min_lead_s)
     late = predicted_s - time_left_s if math.isfinite(predicted_s) else math.inf
     if phase in ("waiting", "paused") and time_left_s <= lead:
         return Decision("start" if phase == "waiting" else "resume", lead, late)

@@ -26,16 +26,24 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from hydrotherm.config import CUSHIONS
 
-from .estimate import READY_BAND_C, LearnedWarmup, ModelWarmup, WarmupEstimator
+from ..room import CONFIGURED, RoomEstimate
+from .estimate import (
+    RATES_MIN_SAMPLES,
+    RATES_MIN_SPAN_C,
+    READY_BAND_C,
+    LearnedWarmup,
+    ModelWarmup,
+    WarmupEstimator,
+)
 from .localtime import LocalTime
 from .model import Occurrence, Schedule, ScheduleError, occurrences, parse_schedule
-from .planner import LATE_TOLERANCE_S, decide, lead_time_s
+from .planner import LATE_TOLERANCE_S, MARGIN_S, decide, lead_time_s
 from .store import LEARNED_FILE, SCHEDULE_FILE, ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,9 @@ MEASURE_MIN_S = 600.0
 MEASURE_WINDOW_S = 1200.0
 #: the relative miss once the rise of this morning is measured
 ONLINE_SPREAD = 0.08
+#: ... while the table's own rate law is not learned yet: the rise measured early says
+#: nothing of how much more it slows as the water warms (a loss unlike the model's)
+ONLINE_SPREAD_UNLEARNED = 0.15
 #: after a resume, heat at least this long before pausing again
 MIN_HEAT_BEFORE_PAUSE_S = 1200.0
 #: a late forecast is announced again when it moves by more than this
@@ -77,6 +88,7 @@ class Track:
     anchor: tuple[float, float] | None = None
     window: list[tuple[float, float]] = field(default_factory=list)
     learned: bool = False
+    full_lo: float | None = None  # the coldest sensed water at full power this morning
     online_ratio: float | None = None
     band_at: float | None = None
     expected_ready: float | None = None
@@ -109,6 +121,12 @@ class ScheduleRunner:
         self.local = local
         self.store = store or ScheduleStore(None)
         base = estimator or ModelWarmup(controller.cfg.plant)
+        plaus = getattr(controller.cfg, "plausible", None)
+        #: the slowest table of the plausible range (``_unknown_lead_s``)
+        self._slowest = None if plaus is None else ModelWarmup(replace(
+            controller.cfg.plant, water_kg=plaus.water_kg[1], heater_w=plaus.heater_w[0],
+            loss_to_room_w_per_k=plaus.loss_to_room_w_per_k[1],
+            plate_to_water_w_per_k=plaus.plate_to_water_w_per_k[0]))
         self.learned = LearnedWarmup(base)
         self.learned.load(self.store.read(LEARNED_FILE))
         ctl = controller.cfg.control
@@ -226,9 +244,9 @@ class ScheduleRunner:
             self._forecast(i, t, now, water)
             return
         predicted = self._predict(i, t, water)
-        spread = ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
+        spread = self._spread(i, t)
         time_left = t.due - now
-        d = decide(t.phase, time_left, predicted, spread)
+        d = decide(t.phase, time_left, predicted, spread, self._unknown_lead_s(i, t, water))
         t.predicted_s = predicted
         t.planned_start = t.due - d.lead_s if math.isfinite(d.lead_s) else now
         if d.action in ("start", "resume"):
@@ -247,8 +265,30 @@ class ScheduleRunner:
 
     # --- pieces -----------------------------------------------------------------------
 
+    def _room_estimate(self) -> RoomEstimate:
+        """The controller's room (measured by the board, or configured and why); a
+        controller without one (an older caller) gives the configured room."""
+        get = getattr(self.c, "room_estimate", None)
+        if get is not None:
+            return get()  # type: ignore[no-any-return]
+        return RoomEstimate(float(self.c.cfg.control.room_estimate_c), CONFIGURED,
+                            "the controller does not measure it")
+
     def _room(self) -> float:
-        return float(self.c.cfg.control.room_estimate_c)
+        return self._room_estimate().celsius
+
+    def _unknown_lead_s(self, i: int, t: Track, water: float) -> float:
+        """On a table that taught nothing yet (no morning, no rise measured this
+        morning): the warm-up of the slowest table of the plausible range (heaviest,
+        weakest heater, highest loss, weakest plate) in the room of this morning, plus the
+        margin — a 35 kg cushion on a 240 W heater takes twice the model's time in a cold
+        room, more than any margin on the model covers.  Heating then starts early, the
+        rise is measured within ~20 min and heating pauses until the lead it shows."""
+        if t.online_ratio is not None or self.learned.cushions[i].mornings > 0 \
+                or self._slowest is None:
+            return 0.0
+        return self._slowest.predict_warmup_s(i, water, t.occ.setpoint_c, self._room()) \
+            + MARGIN_S
 
     def _predict(self, i: int, t: Track, water: float) -> float:
         if t.online_ratio is not None:
@@ -312,6 +352,7 @@ class ScheduleRunner:
             t.window = []
             return
         water = sensed
+        t.full_lo = sensed if t.full_lo is None else min(t.full_lo, sensed)
         if t.full_since is None:
             t.full_since = now
             t.window = []
@@ -330,16 +371,42 @@ class ScheduleRunner:
         if math.isfinite(base0) and math.isfinite(base1) and base0 - base1 > 60.0:
             t.online_ratio = min(3.0, max(0.4, (now - t0) / (base0 - base1)))
 
+    def _learn_rates(self, i: int, t: Track) -> dict[str, Any]:
+        """The table's full-power rate law, as the controller's warm-up estimator
+        (``controller/warmup.py``) learnt it this morning, for the next mornings' base
+        estimate (``LearnedWarmup.learn_rates``): only after a warm-up long enough to show
+        how the rise slows as the water warms.  Returns what was learnt, for the
+        ``schedule_learned`` event (empty: nothing)."""
+        laws = getattr(self.c, "laws", None)
+        sensed = self._sensed(i)
+        if not laws or t.full_lo is None or sensed is None \
+                or sensed - t.full_lo < RATES_MIN_SPAN_C:
+            return {}
+        est = laws[i].warmup
+        if est.samples < RATES_MIN_SAMPLES:
+            return {}
+        # the estimator's rate law is absolute (``α = (P + UA·T_room)/C``): against the
+        # room of this morning it is the table's own, whatever the room of the next
+        heat_rate = est.alpha - est.beta * self._room()
+        if not self.learned.learn_rates(i, heat_rate, est.beta):
+            return {}
+        c = self.learned.cushions[i]
+        return {"heat_rate_k_per_h": round(3600 * (c.heat_rate or 0.0), 3),
+                "loss_rate_per_h": round(3600 * (c.loss_rate or 0.0), 5),
+                "room": self._room_estimate().text}
+
     def _learn_ratio(self, i: int, t: Track) -> None:
         t.learned = True
         assert t.online_ratio is not None
         c = self.learned.learn(i, 1000.0, 1000.0 * t.online_ratio,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
                                 "from": "the rise measured (not ready by the ready time)"})
+        ratio = c.ratio  # against the estimate of this morning (before a new rate law)
+        rates = self._learn_rates(i, t)
         self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
-                            detail={"ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
-                                    "measured_ratio": round(t.online_ratio, 3)})
+                            detail={"ratio": round(ratio, 3), "spread": round(c.spread, 3),
+                                    "measured_ratio": round(t.online_ratio, 3), **rates})
 
     def _save_learned(self) -> None:
         try:
@@ -363,11 +430,13 @@ class ScheduleRunner:
         c = self.learned.learn(i, t.seg_base_s, actual,
                                {"ready_at": t.occ.ready_at.isoformat(timespec="minutes"),
                                 "early_s": round(t.due - t.band_at)})
+        ratio = c.ratio  # against the estimate of this morning (before a new rate law)
+        rates = self._learn_rates(i, t)
         self._save_learned()
         self.c.record_event("schedule_learned", cushion=i, actor=ACTOR,
                             detail={"base_s": round(t.seg_base_s), "actual_s": round(actual),
-                                    "ratio": round(c.ratio, 3), "spread": round(c.spread, 3),
-                                    "early_s": round(t.due - t.band_at)})
+                                    "ratio": round(ratio, 3), "spread": round(c.spread, 3),
+                                    "early_s": round(t.due - t.band_at), **rates})
 
     def _forecast(self, i: int, t: Track, now: float, water: float | None) -> None:
         """Expected ready time, lateness (announced at once), and the words for people."""
@@ -391,11 +460,12 @@ class ScheduleRunner:
         if late > LATE_TOLERANCE_S and heating:
             self._announce_late(i, t, now)
         lc = self.learned.cushions[i]
-        how = (f"this morning's rise ×{t.online_ratio:.2f} of the model"
+        how = (f"this morning's rise ×{t.online_ratio:.2f} of the estimate"
                if t.online_ratio is not None else
                "the model; no morning learned yet" if lc.mornings == 0 else
                f"{lc.mornings} morning{'s' if lc.mornings > 1 else ''} learned: "
-               f"×{lc.ratio:.2f} of the model")
+               + ("the table's own rise" if lc.heat_rate is not None else "the model")
+               + f" ×{lc.ratio:.2f}") + f"; {self._room_estimate().text}"
         warm = _dur(predicted)
         if late > LATE_TOLERANCE_S:
             exp = ("never: the heater cannot reach it in this room" if t.expected_ready is None
@@ -403,10 +473,15 @@ class ScheduleRunner:
             t.why = (f"Late: {sp:.1f} °C expected at {exp}, after the {due_text} ready time "
                      f"(warm-up from {water:.1f} °C takes {warm}; {how}).")
         elif t.phase == "waiting":
+            lead = lead_time_s(predicted, self._spread(i, t))
+            slow = self._unknown_lead_s(i, t, water)
+            margin = (f"plus a safety margin of {_dur(lead - predicted)}" if slow <= lead else
+                      f"but the slowest plausible table would take {_dur(slow - MARGIN_S)} "
+                      "(none of this table's mornings learned yet: it heats for that, "
+                      "measures the rise and pauses if ahead)")
             t.why = (f"Heating starts at {self._hm_clock(t.planned_start or now)} to be at "
                      f"{sp:.1f} °C by {due_text}: warm-up from {water:.1f} °C takes about "
-                     f"{warm} ({how}), plus a safety margin of "
-                     f"{_dur(lead_time_s(predicted, self._spread(i, t)) - predicted)}.")
+                     f"{warm} ({how}), {margin}.")
         elif t.phase == "paused":
             t.why = (f"Paused: the water warms faster than feared; heating resumes at "
                      f"{self._hm_clock(t.planned_start or now)} to be at {sp:.1f} °C by "
@@ -417,7 +492,10 @@ class ScheduleRunner:
                      f"{self._hm_clock(t.expected_ready or now)} ({how}).")
 
     def _spread(self, i: int, t: Track) -> float:
-        return ONLINE_SPREAD if t.online_ratio is not None else self.learned.spread(i)
+        if t.online_ratio is None:
+            return self.learned.spread(i)
+        learned = self.learned.cushions[i].heat_rate is not None
+        return ONLINE_SPREAD if learned else ONLINE_SPREAD_UNLEARNED
 
     def _announce_late(self, i: int, t: Track, now: float) -> None:
         """A late forecast is announced at once; again only when it gets worse by

@@ -165,6 +165,9 @@ class Result:
     #: cushion (``[true_plant]`` over it): what differed is visible in the JSON
     model: dict[str, Any] = field(default_factory=dict)
     true_plant: list[dict[str, Any]] = field(default_factory=list)
+    #: the room the controller used at the end (``controller/room.py``: measured by the
+    #: board's room sensor, or the configured estimate and why)
+    room: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -185,6 +188,7 @@ class Result:
             "cushions": [c.as_dict() for c in self.cushions],
             "model": self.model,
             "true_plant": self.true_plant,
+            "room": self.room,
             "trips": [t.as_dict() for t in self.trips],
             "alarms": [a.as_dict() for a in self.alarms],
             "resets": [r.as_dict() for r in self.resets],
@@ -208,6 +212,8 @@ class Result:
             lines.append(f"  cushion {i}: max {c.max_water_c:.2f} °C, final "
                          f"{c.final_water_c:.2f} °C, settle {settle}, overshoot {over}, "
                          f"{c.energy_wh:.1f} Wh")
+        if self.room is not None:
+            lines.append(f"  {self.room['text']}")
         for t in self.trips:
             where = "table" if t.cushion is None else f"cushion {t.cushion}"
             det = ("" if t.fault is None or t.detect_s is None

@@ -407,6 +407,7 @@ class _Run:
             res.schedule = measure(self.sc.start_at, self.sc.schedule, self.sc.duration_s,
                                    self.sec_t, self.sec_w, self.schedule.records())
         res.model, res.true_plant = physics_record(self.cfg, self.plant)
+        res.room = self.controller.room_estimate().as_dict()
         res.failures = check_expectations(self.sc, res)
         return res
 
@@ -437,7 +438,8 @@ _SENSOR_PHYSICS = ("lag_s", "noise_c")
 
 def physics_record(cfg: Config, plant: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(the controller's model, the truth of each cushion) as JSON-ready dicts: the model
-    is ``[plant]`` with the sensor's lag and noise and the room the controller assumes;
+    is ``[plant]`` with the sensor's lag and noise and the configured room (the
+    controller's fallback when the board has no room sensor: the result's ``room``);
     the truth is what the simulated plant ran (``[true_plant]`` over ``[plant]``)."""
     def one(p: Any, s: Any) -> dict[str, Any]:
         d = {k: v for k, v in dataclasses.asdict(p).items() if k != "initial_water_c"}
