@@ -298,8 +298,9 @@ _RULE_REASONS = {
     "host_stall": lambda c: (("control_stall",), None),
     "heater_stuck_on": lambda c: (("rise_while_off", "over_temperature"), c),
     "heater_dead": lambda c: (("no_rise",), c),
-    "cushion_leak": lambda c: (("rise_too_fast", "rise_while_off", "over_temperature",
-                                "sensor_open", "sensor_short", "sensor_disagree"), c),
+    "cushion_leak": lambda c: (("rise_too_fast", "plate_dry", "rise_while_off",
+                                "over_temperature", "sensor_open", "sensor_short",
+                                "sensor_disagree"), c),
 }
 
 
