@@ -162,7 +162,8 @@ def test_no_trip_on_full_cushions_at_full_power(kg: float, heater: float, h: flo
         if rig.plant.plate_c[0] > 53.0:
             break
     assert rig.trips() == []
-    assert rig.rule().status == [WATCHING, WATCHING]
+    assert rig.rule().status == [WATCHING, WATCHING] and rig.rule().active
+    assert rig.sup.plate_watch == (WATCHING, WATCHING)
     assert most <= heater / h + 0.2  # the plate's excess reached its full-power value
     assert most > 0.85 * heater / h
 
@@ -227,6 +228,7 @@ def test_a_1_0_board_leaves_the_rule_inactive_and_says_so(
     rig.run(30)
     rule = rig.rule()
     assert rule.status == [INACTIVE_1_0, INACTIVE_1_0] and not rule.active
+    assert rig.sup.plate_watch == (INACTIVE_1_0, INACTIVE_1_0)
     assert "plate_dry is inactive" in caplog.text and "1.0" in caplog.text
     assert ("plate_dry", 0) not in rig.trips()
 
