@@ -56,13 +56,14 @@ class _Table:
 def supervised_loop(cfg: Config, law: Law, duration_s: float, setpoints: tuple[float, float],
                     events: list[tuple[float, str, dict[str, Any]]] = (),  # type: ignore[assignment]
                     seed: int = 1, control_period_s: float = 1.0,
-                    stop_on_trip: bool = False) -> LoopResult:
+                    stop_on_trip: bool = False, plate_sensor: bool = False) -> LoopResult:
     """Run ``law`` under the real supervisor for ``duration_s``.
 
     ``events``: (at_s, what, params) in time order; ``what`` is ``client_on`` /
     ``client_off`` (``cushion`` or both) or a plant fault of ``sim.faults`` (applied
     with ``sim.faults.apply``).  ``stop_on_trip``: stop 15 min after the first trip
-    (enough for the plate's heat to show in the water)."""
+    (enough for the plate's heat to show in the water).  ``plate_sensor``: report each
+    cushion's plate sensor as a protocol 1.1 board does (else a 1.0 board: none)."""
     clock = SimClock()
     plant = Plant(cfg.plant, cfg.sensor, random.Random(seed), cfg.true_plant)
     table = _Table(plant)
@@ -85,6 +86,7 @@ def supervised_loop(cfg: Config, law: Law, duration_s: float, setpoints: tuple[f
     k = 0
     steps = math.ceil(duration_s / dt - _EPS)
     read = therm.read
+    read_plate = therm.read_rails_only
     counts = plant.sensor_counts
     ok = SensorStatus.OK
     for n in range(steps + 1):
@@ -107,7 +109,8 @@ def supervised_loop(cfg: Config, law: Law, duration_s: float, setpoints: tuple[f
             # what the board reports: the drive it applies (it cannot see a dead element
             # or a welded SSR), 0 with the relay open
             app = drive[i] if relay else 0.0
-            cus.append(CushionReading(a, b, app, False))
+            cus.append(CushionReading(a, b, app, False, read_plate(plant.plate_counts(i))
+                                      if plate_sensor else None))
             va = a.celsius if a.status is ok else None
             vb = b.celsius if b.status is ok else None
             measured[i] = (0.5 * (va + vb) if va is not None and vb is not None

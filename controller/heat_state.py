@@ -63,6 +63,7 @@ TRIP_TITLES: dict[str, str] = {
     "stale_telemetry": "No readings from the board",
     "board_fault": "Heater board fault",
     "control_stall": "Control program stalled",
+    "plate_dry": "Cushion emptying: client should get up",
 }
 
 #: What each latched board flag means, for a person (``{c}`` is the cushion's words).

@@ -93,6 +93,11 @@ def trip_texts(cfg: Config) -> dict[str, tuple[str, str]]:
             TRIP_TITLES["board_fault"],
             "The heater board reported a fault (see the detail). All heaters are off. Check the "
             "board, then reset."),
+        "plate_dry": (
+            TRIP_TITLES["plate_dry"],
+            "The heater plate is much hotter than the water: the cushion is emptying or dry "
+            "(it may be leaking). Ask the client to get up now. This cushion's heater is off. "
+            "Check and refill the cushion; reset once the plate has cooled to the water."),
         "control_stall": (
             TRIP_TITLES["control_stall"],
             f"The control program did not run for {s.control_stall_s:g} s. All heaters are off. "

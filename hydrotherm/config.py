@@ -66,6 +66,10 @@ class PlantConfig:
     client_neutral_c: float = _f(35.5, 20.0, 45.0, "water a client neither warms nor cools")
     cutout_open_c: float = _f(55.0, 40.0, 120.0, "bimetal cut-out opens (plate temperature)")
     cutout_close_c: float = _f(45.0, 20.0, 120.0, "bimetal cut-out recloses (plate temperature)")
+    wetted_below_kg: float = _f(
+        8.0, 0.0, 200.0, "below this much water the plate is no longer all wetted (sim)")
+    dry_plate_w_per_k: float = _f(
+        1.5, 0.0, 1000.0, "a dry plate's conductance to the empty bag (sim)")
 
 
 @dataclass
@@ -169,6 +173,14 @@ class SafetyConfig:
     leak_min_output: float = _f(0.5, 0.05, 1.0, "... judged only at or above this output")
     leak_output_band: float = _f(0.05, 0.0, 1.0, "... while the output stays this close")
     leak_slope_window_s: float = _f(60.0, 20.0, 300.0, "... rates over this window")
+    plate_dry_ratio: float = _f(
+        1.0, 1.0, 10.0, "trip (dry or emptying cushion, protocol 1.1): plate - water above "
+        "this x the most any full plausible cushion shows at full heater power")
+    plate_dry_margin_c: float = _f(2.0, 0.0, 20.0, "... plus this")
+    plate_dry_confirm_s: float = _f(3.0, 0.0, 120.0, "... for this long")
+    plate_dry_reset_c: float = _f(
+        2.0, 0.1, 20.0, "plate_dry resets only with plate - water at most this (the plate "
+        "gives its heat to water again)")
     rise_while_off_c: float = _f(
         0.5, 0.05, 10.0, "trip: rise with heater at 0 % of more than this beyond what the "
         "plate's stored heat and the surroundings can explain")

@@ -19,9 +19,28 @@ Modelling choices, stated once:
   conducts and the plate receives ``drive · heater_w`` continuously.  The plate's own time
   constant ``C_p / h`` (≈ 67 s with the defaults) is far longer than the window, so the
   on/off ripple inside a window (≈ 0.15 K on the plate, ≈ 0 on the water) is irrelevant.
+* **The plate's contact with the water depends on how full the cushion is**
+  (``wetted_below_kg``, ``dry_plate_w_per_k``).  A full cushion's water covers the whole
+  plate and ``h`` is the full ``plate_to_water_w_per_k``.  Below ``wetted_below_kg``
+  (8 kg by default: a mean depth of some 7 mm over a 1.2 m² cushion) the water no
+  longer floats the bag's bottom over the whole plate -- the client's weight presses the
+  top membrane onto the bottom one and dry patches open over the plate -- and the wetted
+  fraction is taken as ``m / wetted_below_kg``.  The conductance is then
+  ``h_dry + (h − h_dry) · m / wetted_below_kg``; a dry plate (no water) keeps only
+  ``h_dry`` (1.5 W/K: through the bag's two membranes and a thin air layer to the bag and
+  the client).  This is an assumption, not a measurement; it is the least physics that
+  lets an emptying cushion show on a plate sensor (the plate runs hotter above the water
+  than any full cushion lets it), and it leaves every cushion of the plausible range
+  (15 kg and more) exactly as before.  The water sensors see the remaining water, which
+  is taken as well mixed (they sit at the bag's bottom, in the last water).
+  ``wetted_below_kg = 0`` is the former model: the plate wetted to the last drop and the
+  empty bag on the plate through the full ``h``.  That is the pessimistic bound for the
+  water (all the plate's stored heat reaches the last water) and the tests of the
+  water-rate rules use it; it can never show an emptying cushion on a plate sensor.
 * **An empty cushion** (``water_kg`` reached 0) has no heat capacity: its "water"
-  temperature is then the quasi-static temperature of the bag between plate, room and
-  client, and it exchanges no heat with the other cushion.
+  temperature (what its sensors read) is then the quasi-static temperature of the bag
+  between plate (through ``h_dry``), room and client, and it exchanges no heat with the
+  other cushion.
 * **The cut-out is sampled at step boundaries**: it opens at the end of a step whose
   plate reached ``cutout_open_c`` and recloses at the end of one that fell to
   ``cutout_close_c``.  The plate can overshoot the opening point by at most
@@ -221,6 +240,8 @@ class Plant:
         self._cs = [p.water_specific_heat_j_per_kg_k for p in cus]
         self._cps = [p.plate_heat_capacity_j_per_k for p in cus]
         self._hs = [p.plate_to_water_w_per_k for p in cus]
+        self._wet_kgs = [p.wetted_below_kg for p in cus]
+        self._h_drys = [min(p.dry_plate_w_per_k, p.plate_to_water_w_per_k) for p in cus]
         self._uas = [p.loss_to_room_w_per_k for p in cus]
         self._k = cus[0].coupling_w_per_k
         self._gcs = [p.client_w_per_k for p in cus]
@@ -321,6 +342,9 @@ class Plant:
             else:
                 m_b = m_a
                 cw = c * m_a
+            wet_kg = self._wet_kgs[i]
+            if cw < c * wet_kg:  # a partly wetted plate (the mid-step water)
+                h = wet_contact_w_per_k(h, self._h_drys[i], cw / c, wet_kg)
             if cw > 0.0:
                 key = (cw, g, dt_key, cp, h)
                 co = cache.get(key)
@@ -335,7 +359,9 @@ class Plant:
                 tw1 = E10 * tp + E11 * tw + M10 * u0 + M11 * u1
                 iw = M10 * tp + M11 * tw + N10 * u0 + N11 * u1  # ∫ T_w dt over the step
             else:
-                # Empty: the bag is quasi-static between the plate and (room, client).
+                # Empty: the bag is quasi-static between the dry plate and (room, client).
+                if self._wet_kgs[i] > 0.0:
+                    h = self._h_drys[i]
                 hg = h + g
                 kk = h * g / hg  # plate-to-surroundings through the bag
                 ez, f1, f2 = _phi(-kk / cp * dt)
@@ -476,6 +502,18 @@ class Plant:
             stored=self.stored_j(),
             stored_initial=self._stored_initial,
         )
+
+
+def wet_contact_w_per_k(h: float, h_dry: float, water_kg: float, wetted_below_kg: float
+                        ) -> float:
+    """The plate-to-water conductance of a cushion holding ``water_kg``: the full ``h`` at
+    or above ``wetted_below_kg``, falling in proportion to the water below it, down to a
+    dry plate's ``h_dry`` (see the module doc: an assumption, stated there)."""
+    if water_kg >= wetted_below_kg:
+        return h
+    if water_kg <= 0.0:
+        return h_dry
+    return h_dry + (h - h_dry) * water_kg / wetted_below_kg
 
 
 def water_c_at(plant: PlantConfig, t: float, plate0_c: float, water0_c: float,

@@ -714,7 +714,7 @@ def test_every_trip_reason_has_plain_words() -> None:
     cfg = Config()
     reasons = {"over_temperature", "sensor_open", "sensor_short", "sensor_disagree",
                "no_rise", "rise_too_fast", "rise_while_off", "stale_telemetry", "board_fault",
-               "control_stall"}
+               "control_stall", "plate_dry"}
     texts = trip_texts(cfg)
     assert set(texts) == reasons
     for title, text in texts.values():

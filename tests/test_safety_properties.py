@@ -298,8 +298,9 @@ _RULE_REASONS = {
     "host_stall": lambda c: (("control_stall",), None),
     "heater_stuck_on": lambda c: (("rise_while_off", "over_temperature"), c),
     "heater_dead": lambda c: (("no_rise",), c),
-    "cushion_leak": lambda c: (("rise_too_fast", "rise_while_off", "over_temperature",
-                                "sensor_open", "sensor_short", "sensor_disagree"), c),
+    "cushion_leak": lambda c: (("rise_too_fast", "plate_dry", "rise_while_off",
+                                "over_temperature", "sensor_open", "sensor_short",
+                                "sensor_disagree"), c),
 }
 
 
@@ -365,9 +366,12 @@ def test_leak_during_warm_up_keeps_water_below_41() -> None:
     5 kg/min from 60 s.  With the 1.0 °C/min limit alone, rise_too_fast tripped at 345 s
     with ~1.2 kg left and the plate's heat lifted it to 42.7 °C (and the drained bag's
     leftover heat then read as rise_while_off).  The plausible limit trips it with ~9 kg
-    left; nothing else trips, and the water stays below 40 °C."""
+    left; nothing else trips, and the water stays below 40 °C.  On the plate wetted to the
+    last drop (``wetted_below_kg = 0``, sim/plant.py): the pessimistic contact for the
+    water, which the water-rate rule must hold on without help from the plate sensor."""
     s = _session("cushion_leak", {"cushion": 0, "kg_per_min": 5.0}, setpoint=40.0,
                  initial=36.0, duration=900)
+    s.true_plant = {"wetted_below_kg": 0.0}
     res, problems = check_session(s)
     assert not problems, "\n".join(problems)
     [trip] = res.trips

@@ -18,9 +18,10 @@ from tests.test_scenarios import SCENARIOS, SHORT
 pytest_plugins = ["tests.firmware_fixtures"]
 
 #: Shipped scenarios that act on the board itself (a broken sensor, a silent line, a
-#: reboot): what can differ between the two boards.  Each takes 20-30 s of wall time on
-#: the firmware.
-ON_BOTH = ["sensor_open", "serial_silence", "board_reset"]
+#: reboot), and the plate sensor the board reads (``leak_burst_plate``: the host's
+#: ``plate_dry`` on the firmware's plate counts): what can differ between the two boards.
+#: Each takes 20-45 s of wall time on the firmware.
+ON_BOTH = ["sensor_open", "serial_silence", "board_reset", "leak_burst_plate"]
 
 
 @pytest.mark.parametrize("name", ON_BOTH)

@@ -160,7 +160,8 @@ def test_reactions_and_table_wide_reasons_follow_the_reference_table() -> None:
         "sensor_short": Reaction.CUSHION_OFF, "sensor_disagree": Reaction.CUSHION_OFF,
         "no_rise": Reaction.CUSHION_OFF, "rise_too_fast": Reaction.CUSHION_OFF,
         "rise_while_off": Reaction.RELAY_OPEN, "stale_telemetry": Reaction.ALL_OFF,
-        "board_fault": Reaction.ALL_OFF, "control_stall": Reaction.ALL_OFF}
+        "board_fault": Reaction.ALL_OFF, "control_stall": Reaction.ALL_OFF,
+        "plate_dry": Reaction.CUSHION_OFF}
     assert TABLE_WIDE == {"over_temperature", "rise_while_off", "stale_telemetry",
                           "board_fault", "control_stall"}
     assert NO_CUSHION < TABLE_WIDE
@@ -1143,7 +1144,13 @@ def leak_session(kg_per_min: float, initial: float, *, leak_at: float = 60.0, sp
     the hardest heating there is, the plate ~10 K above the water), cushion 0 leaking
     ``kg_per_min`` from ``leak_at`` until empty and ``after`` seconds more.  Returns the
     rig, when ``rise_too_fast`` tripped cushion 0 (from the leak's start; None: never) and
-    the highest true water of cushion 0 (the bag's temperature once it is empty)."""
+    the highest true water of cushion 0 (the bag's temperature once it is empty).
+
+    The plate stays wetted to the last drop (``wetted_below_kg = 0``, sim/plant.py):
+    the pessimistic contact for the water (all the plate's stored heat reaches the last
+    water, and the water's rate shows the leak the most), the one the water-rate rules
+    must hold on without a plate sensor."""
+    plant = {"wetted_below_kg": 0.0, **plant}
     rig = PlantRig((initial, initial), cfg=cfg, **plant)
     on = [True, True]
     rig.thermostat(leak_at, on, sp)

@@ -24,7 +24,7 @@ from .events import REACTIONS, Alarm, Reaction, ResetResult, SupervisorEvent, Tr
 from .history import DECIMATION_S, CushionState, SensorTrack
 from .identification import set_identifying
 from .latch import Latches, affects
-from .rules import RULES, BoardFault, OverTemperature, Rule, SensorBroken
+from .rules import RULES, BoardFault, OverTemperature, PlateDry, Rule, SensorBroken
 from .rules.board_fault import RESET_BIT
 from .state import SupervisorState
 
@@ -70,6 +70,7 @@ class Supervisor(SupervisorState):
         self._over_temperature = self._rule(OverTemperature)
         self._sensor_broken = self._rule(SensorBroken)
         self._board_fault = self._rule(BoardFault)
+        self._plate_dry = self._rule(PlateDry)
         self._report_rules = tuple(r for r in self.rules if r.overrides("on_report")) + (
             HighTemperatureAlarm(self),)
         self._second_rules = tuple(r for r in self.rules if r.overrides("on_second"))
@@ -188,6 +189,13 @@ class Supervisor(SupervisorState):
         """Back to the normal bounds on every cushion."""
         with self._lock:
             set_identifying(self.cushions, range(CUSHIONS), False)
+
+    @property
+    def plate_watch(self) -> tuple[str, ...]:
+        """Per cushion, whether ``plate_dry`` judges it, in words (a 1.0 board has no plate
+        sensor: "inactive: ...")."""
+        with self._lock:
+            return tuple(self._plate_dry.status)
 
     @property
     def identifying(self) -> tuple[int, ...]:

@@ -31,6 +31,7 @@ REACTIONS: dict[str, Reaction] = {
     "stale_telemetry": Reaction.ALL_OFF,
     "board_fault": Reaction.ALL_OFF,
     "control_stall": Reaction.ALL_OFF,
+    "plate_dry": Reaction.CUSHION_OFF,
 }
 
 #: Reasons whose reaction covers the whole table.  ``over_temperature`` and

@@ -15,6 +15,7 @@ from .board_fault import BoardFault
 from .control_stall import ControlStall
 from .no_rise import NoRise
 from .over_temperature import OverTemperature
+from .plate_dry import PlateDry
 from .rise_too_fast import RiseTooFast
 from .rise_while_off import RiseWhileOff
 from .sensor_broken import SensorBroken
@@ -24,8 +25,8 @@ from .stale_telemetry import StaleTelemetry
 #: Every rule, in the order they are judged.
 RULES: tuple[type[Rule], ...] = (OverTemperature, SensorBroken, SensorDisagree, RiseTooFast,
                                  RiseWhileOff, NoRise, StaleTelemetry, ControlStall,
-                                 BoardFault)
+                                 BoardFault, PlateDry)
 
 __all__ = ["RULES", "BoardFault", "Cause", "ControlStall", "NoRise", "OverTemperature",
-           "RiseTooFast", "RiseWhileOff", "Rule", "SensorBroken", "SensorDisagree",
+           "PlateDry", "RiseTooFast", "RiseWhileOff", "Rule", "SensorBroken", "SensorDisagree",
            "StaleTelemetry"]
