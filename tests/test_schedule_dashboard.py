@@ -170,6 +170,24 @@ def test_schedule_box_in_a_real_browser(stack: tuple[LocalStack, Path], app: Fla
                 assert "warm-up from" in (li.locator('[data-role="schedule-why"]')
                                           .text_content() or "")
                 shot(page, "schedule-01-plan")
+                start = li.locator('[data-role="schedule-start"]').text_content() or ""
+                # the fleet card says the same: rendered by the server, then by the live
+                # updates (app.js replaces the card with each state)
+                page.goto(server.url + "/fleet")
+                card = '#fleet [data-table="table0"] [data-role="schedule"]'
+                lower = f"Lower body: {want} · Heating starts at"
+                first = page.locator(f'{card} li[data-cushion="1"]').text_content() or ""
+                assert first.startswith(lower), first
+                assert page.locator(f'{card} li[data-cushion="0"]').count() == 0
+                page.evaluate("() => { window.__card = document.querySelector("
+                              "'#fleet [data-table=\"table0\"]'); }")
+                page.wait_for_function("() => document.querySelector('#fleet "
+                                       "[data-table=\"table0\"]') !== window.__card")
+                live = page.locator(f'{card} li[data-cushion="1"]').text_content() or ""
+                assert live.startswith(lower), live
+                assert re.search(r"Heating starts at \d\d:\d\d$", live), live
+                assert start.removeprefix("Heating starts at ") in live, (start, live)
+                shot(page, "schedule-02-fleet")
             finally:
                 browser.close()
     finally:
