@@ -332,13 +332,20 @@
           { label: "°C", stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
         ],
       };
+      if (chart) chart.destroy();
       chart = new window.uPlot(opts, series, chartEl);
+      // what the chart was drawn with, for the theme test (canvas colours cannot be read)
+      chartEl.dataset.ink = ink;
       legendSetpoints(view);
-      if (window.ResizeObserver) {
-        new ResizeObserver(() => chart.setSize({ width: Math.max(280, chartEl.clientWidth), height: 300 }))
-          .observe(chartEl);
+      if (window.ResizeObserver && !resized) {
+        resized = new ResizeObserver(() => chart && chart.setSize({ width: Math.max(280, chartEl.clientWidth), height: 300 }));
+        resized.observe(chartEl);
       }
     }
+    let resized = null;
+    // uPlot bakes its colours in when it is made: a theme change (the toggle, or the
+    // system's light/dark when no choice is stored; static/theme.js) draws it anew
+    document.addEventListener("hydrotherm:theme", () => { if (chart) makeChart(); });
 
     async function loadHistory() {
       setText(chartStatus, "Loading the last " + range + "…");
