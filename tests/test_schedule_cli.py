@@ -209,3 +209,18 @@ def test_changes_reach_a_running_controller(running: tuple[LocalStack, Path]) ->
     assert out["controller_running"] is True and out["schedule"]["entries"] == []
     assert runner.schedule.entries == () and _stored(d)["entries"] == []
     assert [e.actor for e in st.controller.log.events(kinds=["schedule"])] == [ACTOR] * 3
+
+
+def test_table_picks_a_demo_tables_folder(tmp_path: Path) -> None:
+    for name in ("table0", "table1"):
+        (tmp_path / name).mkdir()
+        EventLog(tmp_path / name / "events.sqlite3").close()
+    res = run("schedule", "add", "--ready-at", "08:00", "--setpoint", "36", "--table",
+              "table1", "--data-dir", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert _stored(tmp_path / "table1")["entries"][0]["ready_at"] == "08:00"
+    assert not (tmp_path / "table0" / SCHEDULE_FILE).exists()
+    _refused(run("schedule", "show", "--table", "../x", "--data-dir", str(tmp_path)),
+             "is not a table name")
+    _refused(run("schedule", "show", "--table", "table7", "--data-dir", str(tmp_path)),
+             "no data directory")
