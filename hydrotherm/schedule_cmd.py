@@ -262,11 +262,12 @@ def _plan_lines(status: dict[str, Any]) -> list[str]:
             out.append(f"{name}: {c.get('why') or 'no scheduled ready time'}")
             continue
         ready = str(nxt).replace("T", " ")
-        start = str(c.get("heat_start_at") or "not planned yet").replace("T", " ")
-        verb = "heating starts" if c.get("start_planned") else "heating since"
         late = " — WILL BE LATE" if c.get("late") else ""
-        out.append(f"{name}: ready at {ready}, {verb} {start}{late}. {c.get('why') or ''}"
-                   .rstrip())
+        why = c.get("why")  # the controller's sentence: when heating starts, and why
+        if not why:
+            start = str(c.get("heat_start_at") or "not planned yet").replace("T", " ")
+            why = ("Heating starts " if c.get("start_planned") else "Heating since ") + start
+        out.append(f"{name}: ready at {ready}{late}. {why}")
     return out
 
 

@@ -187,8 +187,8 @@ def test_changes_reach_a_running_controller(running: tuple[LocalStack, Path]) ->
     assert plan[0]["next_ready_at"].endswith("T" + ready) and plan[0]["start_planned"]
     assert plan[1]["next_ready_at"] is None
     shown = run("schedule", "show", *at).stdout
-    assert "1. every day" in shown and "Upper body: ready at" in shown \
-        and "heating starts" in shown, shown
+    assert "1. every day" in shown and f"Upper body: ready at {plan[0]['next_ready_at'][:10]} " \
+        f"{ready}. Heating starts at" in shown and "warm-up from" in shown, shown
     assert st.fleet is not None
 
     def published() -> Any:
