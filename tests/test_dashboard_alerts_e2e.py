@@ -158,6 +158,8 @@ def test_a_new_trip_notifies_blinks_and_the_acknowledgement_is_logged(served: Se
         shot(page, "alerts-02-second-trip")
         page.locator("#alert-ack").click()
         page.wait_for_function("(b) => document.title === b", arg=base)
+        # the acknowledgements are sent, then the banner is drawn again from the server
+        page.wait_for_selector("#alert-banner.acknowledged:not([hidden])")
         rows = _acks(served)
         assert sorted(r["key"] for r in rows) == sorted(n["tag"] for n in notes), (rows, notes)
         assert {(r["cushion"], r["reason"]) for r in rows} >= {(1, "sensor_open"),
