@@ -209,6 +209,27 @@ def test_changes_reach_a_running_controller(running: tuple[LocalStack, Path]) ->
     assert out["controller_running"] is True and out["schedule"]["entries"] == []
     assert runner.schedule.entries == () and _stored(d)["entries"] == []
     assert [e.actor for e in st.controller.log.events(kinds=["schedule"])] == [ACTOR] * 3
+    # a whole week (28 entries, every field) fits one request on the socket
+    from controller.schedule.model import MAX_ENTRIES
+    from controller.service_socket import request
+
+    week = {"enabled": True, "entries": [
+        {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+         "ready_at": f"{h:02d}:{m:02d}", "setpoint_c": 37.0, "cushion": None,
+         "until": f"{(h + 1) % 24:02d}:{m:02d}", "standby_c": 34.0}
+        for h, m in ((h, m) for h in range(7) for m in (0, 15, 30, 45))]}
+    assert len(week["entries"]) == MAX_ENTRIES
+    assert len(json.dumps({"cmd": "schedule", "schedule": week})) > 4096
+    answer = request(d / SOCKET_NAME, {"cmd": "schedule", "schedule": week})
+    assert answer["ok"], answer
+    assert len(runner.schedule.entries) == MAX_ENTRIES
+    # the controller validates again whatever reaches its socket
+    bad = request(d / SOCKET_NAME, {"cmd": "schedule", "schedule": {"entries": [
+        {"ready_at": "8", "setpoint_c": 37.0}]}})
+    assert not bad["ok"] and bad["error"].startswith("schedule refused: entries[0].ready_at")
+    assert len(runner.schedule.entries) == MAX_ENTRIES
+    res = run("schedule", "show", *at)
+    assert res.returncode == 0 and f"  {MAX_ENTRIES}. every day 06:45" in res.stdout, res.stdout
 
 
 def test_table_picks_a_demo_tables_folder(tmp_path: Path) -> None:
