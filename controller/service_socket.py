@@ -18,7 +18,10 @@ Why a local socket, and not MQTT or a dashboard role:
 * No new secret to manage, no port, nothing to configure.
 
 One request per connection, one JSON line each way (``{"cmd": "reset", "name": ...,
-"reason": ..., "cushion": null}`` or ``{"cmd": "status"}``).
+"reason": ..., "cushion": null}`` or ``{"cmd": "status"}``).  ``hydrotherm schedule``
+uses it too, on the same terms (only the controller's account): ``{"cmd": "schedule"}``
+answers the schedule's status, ``{"cmd": "schedule", "schedule": {...}}`` replaces the
+schedule through the same ``ScheduleRunner.update`` that ``cmd/schedule`` over MQTT uses.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 SOCKET_NAME = "service.sock"
-MAX_REQUEST = 4096
+MAX_REQUEST = 16384  # a whole week's schedule (28 entries) fits
 MAX_NAME = 100
 MAX_REASON = 500
 #: how long a reset may take: CLEAR_FAULTS, a few reports, the supervisor's judgement
@@ -147,8 +150,10 @@ class ServiceSocket:
                     trips.setdefault((t["reason"], t["detail"]), t)
             return {"ok": True, "service_needed": snap.get("service_needed", False),
                     "trips": list(trips.values())}
+        if cmd == "schedule":
+            return self._schedule(body, user)
         if cmd != "reset":
-            return {"ok": False, "error": f"unknown cmd {cmd!r} (reset, status)"}
+            return {"ok": False, "error": f"unknown cmd {cmd!r} (reset, status, schedule)"}
         name = _text(body, "name", MAX_NAME)
         reason = _text(body, "reason", MAX_REASON)
         cushion = body.get("cushion")
@@ -173,6 +178,20 @@ class ServiceSocket:
         return {"ok": res.ok, "actor": actor,
                 "cleared": [t.reason for t in res.cleared],
                 "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
+
+
+    def _schedule(self, body: dict[str, Any], user: str) -> dict[str, Any]:
+        """Read (no ``schedule`` key) or replace the ready-by schedule; validated, stored
+        and logged by the controller's runner, as an MQTT edit is."""
+        runner = getattr(self.controller, "schedule", None)
+        if runner is None:
+            return {"ok": False, "error": "this controller keeps no schedule"}
+        if "schedule" in body:
+            try:
+                runner.update(body["schedule"], f"cli:{user}")
+            except ValueError as exc:  # ScheduleError
+                return {"ok": False, "error": f"schedule refused: {exc}"}
+        return {"ok": True, "status": self.controller.snapshot().get("schedule")}
 
 
 @contextlib.contextmanager

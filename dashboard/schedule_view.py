@@ -73,7 +73,7 @@ def present_schedule(state: dict[str, Any] | None) -> dict[str, Any]:
             late_text = (f"Will be late: expected ready at {exp}" if exp else
                          "Will be late: the heater cannot reach the setpoint in time")
         why = str(c.get("why") or "") if nxt else ""
-        out.append({"cushion": i, "name": name, "next_text": next_text,
+        out.append({"cushion": i, "name": name, "scheduled": bool(nxt), "next_text": next_text,
                     "start_text": start_text, "why": why,
                     "late": late, "late_text": late_text})
     stored = sched.get("schedule")

@@ -338,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hydrotherm.service_cmd import register as register_service
 
     register_service(sub)
+    from hydrotherm.schedule_cmd import register as register_schedule
+
+    register_schedule(sub)
     from hydrotherm.broker_cmd import register as register_broker
 
     register_broker(sub)

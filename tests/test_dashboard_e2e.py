@@ -13,169 +13,113 @@ left at its real-time value.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dashboard.app import create_app
-from dashboard.auth import UserStore
-from dashboard.server import DashboardServer
-from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PASSWORD = "warm water 37"
-
-
-def _require_browser() -> Any:
-    """Playwright's sync API, or skip (fail under CI) naming what to install."""
-    problems = []
-    try:
-        from playwright import sync_api
-    except ImportError:
-        sync_api = None
-        problems.append("the PyPI package 'playwright' (pip install -e '.[test]')")
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        problems.append("Debian's 'chromium' package (apt-get install chromium)")
-    if problems:
-        message = "end-to-end browser test needs " + " and ".join(problems)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return sync_api
+from tests.e2e_support import Served, chromium, log_in, new_page, served_dashboard, shot
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str]]:
-    directory = tmp_path_factory.mktemp("e2e")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cfg = from_mapping({"plant": {"water_kg": 5.0, "initial_water_c": [33.0, 34.0]},
                         "safety": {"rise_too_fast_c_per_min": 3.0},
                         "mqtt": {"state_interval_s": 1.0}})
-    with LocalStack(cfg, directory, heat=(True, False)) as stack:
-        users = UserStore(directory / "users.toml")
-        users.set_password("therapist", PASSWORD)
-        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
-        server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
-        try:
-            yield stack, server.url
-        finally:
-            server.stop()
+    with served_dashboard(cfg, tmp_path_factory.mktemp("e2e"), heat=(True, False)) as s:
+        yield s
 
 
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def test_therapist_session_in_a_real_browser(served: tuple[LocalStack, str]) -> None:
-    sync_api = _require_browser()
-    stack, url = served
+def test_therapist_session_in_a_real_browser(served: Served) -> None:
+    stack, url = served.stack, served.url
     errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1024, "height": 1366})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(20000)
+    with chromium() as browser:
+        page = new_page(browser, errors, viewport={"width": 1024, "height": 1366})
 
-            # 1. log in
-            page.goto(url + "/")
-            assert "/login" in page.url
-            shot(page, "01-login")
-            page.get_by_label("User name").fill("therapist")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(re.compile(r"/tables/table0$"))
-            upper = page.locator("#cushion-0")
-            water = upper.locator('[data-role="water"]')
+        # 1. log in
+        page.goto(url + "/")
+        assert "/login" in page.url
+        shot(page, "01-login")
+        log_in(page, url)
+        upper = page.locator("#cushion-0")
+        water = upper.locator('[data-role="water"]')
+        page.wait_for_function(
+            "() => document.querySelector('#cushion-0 [data-role=water]').textContent"
+            " !== '—'")
+        shot(page, "02-table")
+
+        # 2. the temperature changes live, without a reload
+        page.evaluate("() => { window.__sameDocument = true; }")
+        first = water.text_content()
+        page.wait_for_function(
+            "t => document.querySelector('#cushion-0 [data-role=water]').textContent !== t",
+            arg=first, timeout=60000)
+        assert page.evaluate("() => window.__sameDocument === true"), "page was reloaded"
+        assert water.text_content() != first
+        shot(page, "03-live-temperature")
+
+        # 3. raise the setpoint with +: the controller applies it, the state shows it
+        setpoint = upper.locator('[data-role="setpoint"]')
+        before = float(setpoint.text_content())
+        upper.get_by_role("button", name="Raise the upper body setpoint by 0.5 °C").click()
+        want = f"{before + 0.5:.1f}"
+        page.wait_for_function(
+            "t => document.querySelector('#cushion-0 [data-role=setpoint]').textContent"
+            " === t", arg=want)
+        reply = upper.locator('[data-role="reply"]')
+        assert f"setpoint set to {want} °C" in reply.text_content()
+        assert stack.controller.cushions[0].setpoint_c == float(want)
+        assert stack.controller.log.events(kinds=["setpoint"])[-1].actor == \
+            "mqtt:dashboard/therapist"
+        shot(page, "04-setpoint-raised")
+
+        # 4. a sensor wire breaks: the trip banner in plain words, reset enabled
+        assert upper.locator('[data-action="reset"]').is_disabled()
+        assert stack.sim.handle({"fault": "sensor_open", "cushion": 0,
+                                 "sensor": "primary"})["ok"]
+        banner = upper.locator('.trip[data-reason="sensor_open"]')
+        banner.wait_for()
+        assert "A temperature sensor is disconnected (open circuit). Heating stopped. " \
+               "Check the sensor cable, then reset." in banner.text_content()
+        assert upper.locator('[data-action="reset"]').is_enabled()
+        shot(page, "05-trip-banner")
+
+        # 5. clear the fault, reset (confirming the dialog): banner gone, reply shown
+        assert stack.sim.handle({"fault": "sensor_open", "cushion": 0,
+                                 "sensor": "primary", "clear": True})["ok"]
+        dialogs: list[str] = []
+
+        def accept(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.accept()
+        page.on("dialog", accept)
+        accepted = False
+        for _ in range(5):  # a person presses again if the cause is still settling
+            upper.locator('[data-action="reset"]').click()
             page.wait_for_function(
-                "() => document.querySelector('#cushion-0 [data-role=water]').textContent"
-                " !== '—'")
-            page.wait_for_selector("#live-status.ok")
-            shot(page, "02-table")
+                "() => !document.querySelector('#cushion-0 [data-role=reply]')"
+                ".classList.contains('busy')")
+            if "reset accepted" in reply.text_content():
+                accepted = True
+                break
+            shot(page, "05b-reset-refused")
+            time.sleep(1.0)
+        assert accepted, reply.text_content()
+        assert dialogs and "Reset the safety trip on the upper body cushion?" in dialogs[0]
+        page.locator("#cushion-0 .trip").first.wait_for(state="detached")
+        said = reply.text_content()
+        assert "cleared" in said and "Sensor disconnected" in said, said
+        assert "sensor_open" not in said  # words, not codes
+        page.wait_for_function(
+            "() => document.querySelector('#cushion-0 [data-action=reset]').disabled")
+        shot(page, "06-reset-accepted")
 
-            # 2. the temperature changes live, without a reload
-            page.evaluate("() => { window.__sameDocument = true; }")
-            first = water.text_content()
-            page.wait_for_function(
-                "t => document.querySelector('#cushion-0 [data-role=water]').textContent !== t",
-                arg=first, timeout=60000)
-            assert page.evaluate("() => window.__sameDocument === true"), "page was reloaded"
-            assert water.text_content() != first
-            shot(page, "03-live-temperature")
-
-            # 3. raise the setpoint with +: the controller applies it, the state shows it
-            setpoint = upper.locator('[data-role="setpoint"]')
-            before = float(setpoint.text_content())
-            upper.get_by_role("button", name="Raise the upper body setpoint by 0.5 °C").click()
-            want = f"{before + 0.5:.1f}"
-            page.wait_for_function(
-                "t => document.querySelector('#cushion-0 [data-role=setpoint]').textContent"
-                " === t", arg=want)
-            reply = upper.locator('[data-role="reply"]')
-            assert f"setpoint set to {want} °C" in reply.text_content()
-            assert stack.controller.cushions[0].setpoint_c == float(want)
-            assert stack.controller.log.events(kinds=["setpoint"])[-1].actor == \
-                "mqtt:dashboard/therapist"
-            shot(page, "04-setpoint-raised")
-
-            # 4. a sensor wire breaks: the trip banner in plain words, reset enabled
-            assert upper.locator('[data-action="reset"]').is_disabled()
-            assert stack.sim.handle({"fault": "sensor_open", "cushion": 0,
-                                     "sensor": "primary"})["ok"]
-            banner = upper.locator('.trip[data-reason="sensor_open"]')
-            banner.wait_for()
-            assert "A temperature sensor is disconnected (open circuit). Heating stopped. " \
-                   "Check the sensor cable, then reset." in banner.text_content()
-            assert upper.locator('[data-action="reset"]').is_enabled()
-            shot(page, "05-trip-banner")
-
-            # 5. clear the fault, reset (confirming the dialog): banner gone, reply shown
-            assert stack.sim.handle({"fault": "sensor_open", "cushion": 0,
-                                     "sensor": "primary", "clear": True})["ok"]
-            dialogs: list[str] = []
-
-            def accept(dialog: Any) -> None:
-                dialogs.append(dialog.message)
-                dialog.accept()
-            page.on("dialog", accept)
-            accepted = False
-            for _ in range(5):  # a person presses again if the cause is still settling
-                upper.locator('[data-action="reset"]').click()
-                page.wait_for_function(
-                    "() => !document.querySelector('#cushion-0 [data-role=reply]')"
-                    ".classList.contains('busy')")
-                if "reset accepted" in reply.text_content():
-                    accepted = True
-                    break
-                shot(page, "05b-reset-refused")
-                time.sleep(1.0)
-            assert accepted, reply.text_content()
-            assert dialogs and "Reset the safety trip on the upper body cushion?" in dialogs[0]
-            page.locator("#cushion-0 .trip").first.wait_for(state="detached")
-            said = reply.text_content()
-            assert "cleared" in said and "Sensor disconnected" in said, said
-            assert "sensor_open" not in said  # words, not codes
-            page.wait_for_function(
-                "() => document.querySelector('#cushion-0 [data-action=reset]').disabled")
-            shot(page, "06-reset-accepted")
-
-            # the same page on a phone
-            phone = browser.new_page(viewport={"width": 390, "height": 844},
-                                     storage_state=page.context.storage_state())
-            phone.goto(url + "/tables/table0")
-            phone.wait_for_selector("#live-status.ok")
-            shot(phone, "07-phone")
-        finally:
-            browser.close()
+        # the same page on a phone
+        phone = browser.new_page(viewport={"width": 390, "height": 844},
+                                 storage_state=page.context.storage_state())
+        phone.goto(url + "/tables/table0")
+        phone.wait_for_selector("#live-status.ok")
+        shot(phone, "07-phone")
     assert not errors, errors

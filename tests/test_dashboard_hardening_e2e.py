@@ -14,10 +14,7 @@ Screenshots go to ``artifacts/screenshots/hardening-*.png``.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -25,57 +22,24 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.mqtt.client import parse_broker_url
-from dashboard.app import create_app
-from dashboard.auth import UserStore
-from dashboard.server import DashboardServer
 from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PASSWORD = "warm water 37"
-
-
-def _require_browser() -> Any:
-    """Playwright's sync API, or skip (fail under CI) naming what to install."""
-    problems = []
-    try:
-        from playwright import sync_api
-    except ImportError:
-        sync_api = None
-        problems.append("the PyPI package 'playwright' (pip install -e '.[test]')")
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        problems.append("Debian's 'chromium' package (apt-get install chromium)")
-    if problems:
-        message = "end-to-end browser test needs " + " and ".join(problems)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return sync_api
+from tests import e2e_support
+from tests.e2e_support import Served, chromium, log_in, served_dashboard, watch_errors
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str]]:
-    directory = tmp_path_factory.mktemp("e2e-hardening")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cfg = from_mapping({"plant": {"initial_water_c": 35.0},
                         "mqtt": {"state_interval_s": 1.0},
                         "dashboard": {"command_timeout_s": 2.0}})
-    with LocalStack(cfg, directory, heat=(True, False), broker_acl=False) as stack:
-        users = UserStore(directory / "users.toml")
-        users.set_password("therapist", PASSWORD)
-        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
-        server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
-        try:
-            yield stack, server.url
-        finally:
-            server.stop()
+    with served_dashboard(cfg, tmp_path_factory.mktemp("e2e-hardening"), heat=(True, False),
+                          broker_acl=False) as s:
+        yield s
 
 
 def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"hardening-{name}.png"), full_page=True)
+    e2e_support.shot(page, f"hardening-{name}")
 
 
 def attacker(stack: LocalStack) -> mqtt.Client:
@@ -89,24 +53,15 @@ def attacker(stack: LocalStack) -> mqtt.Client:
     return c
 
 
-def test_what_a_person_sees_under_the_attacks(served: tuple[LocalStack, str]) -> None:
-    sync_api = _require_browser()
-    stack, url = served
+def test_what_a_person_sees_under_the_attacks(served: Served) -> None:
+    stack, url = served.stack, served.url
     errors: list[str] = []
-    spoof = attacker(stack)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
+        spoof = attacker(stack)
         try:
             ctx = browser.new_context(viewport={"width": 1024, "height": 1100})
-            page = ctx.new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(20000)
-            page.goto(url + "/login")
-            page.get_by_label("User name").fill("therapist")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url("**/tables/table0")
-            page.wait_for_selector("#live-status.ok")
+            page = watch_errors(ctx.new_page(), errors)
+            log_in(page, url, "/login")
 
             # 1. a retained "offline" for a running table: shown, and heat-off still works
             assert stack.controller.cushions[0].heat_on
@@ -153,7 +108,6 @@ def test_what_a_person_sees_under_the_attacks(served: tuple[LocalStack, str]) ->
             shot(thief, "03-copied-cookie-after-logout")
             other.close()
         finally:
-            browser.close()
             for i in range(3):
                 spoof.publish(f"hydrotherm/evil{i}/state", b"", qos=1, retain=True)
             spoof.publish("hydrotherm/table0/status", "online", qos=1,

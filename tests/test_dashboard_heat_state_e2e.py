@@ -12,20 +12,14 @@ both cushions heat again.
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dashboard.app import create_app
-from dashboard.auth import UserStore
-from dashboard.server import DashboardServer
-from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
-from tests.test_dashboard_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser, shot
+from tests.e2e_support import Served, chromium, log_in, new_page, served_dashboard, shot
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -48,20 +42,12 @@ WATCH = """() => {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str]]:
-    directory = tmp_path_factory.mktemp("e2e-heat")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cfg = from_mapping({"plant": {"water_kg": 5.0, "initial_water_c": [33.0, 33.0]},
                         "safety": {"rise_too_fast_c_per_min": 3.0},
                         "mqtt": {"state_interval_s": 1.0}})
-    with LocalStack(cfg, directory, heat=(True, True)) as stack:
-        users = UserStore(directory / "users.toml")
-        users.set_password("therapist", PASSWORD)
-        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
-        server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
-        try:
-            yield stack, server.url
-        finally:
-            server.stop()
+    with served_dashboard(cfg, tmp_path_factory.mktemp("e2e-heat"), heat=(True, True)) as s:
+        yield s
 
 
 def text(page: Any, selector: str) -> str:
@@ -69,95 +55,83 @@ def text(page: Any, selector: str) -> str:
 
 
 def test_blocked_cushions_show_no_countdown_and_explain_the_open_relay(
-        served: tuple[LocalStack, str]) -> None:
-    sync_api = _require_browser()
-    stack, url = served
+        served: Served) -> None:
+    stack, url = served.stack, served.url
     errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1024, "height": 1366})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(20000)
-            page.goto(url + "/")
-            page.get_by_label("User name").fill("therapist")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(re.compile(r"/tables/table0$"))
-            page.wait_for_selector("#live-status.ok")
-            # both warming up, with a countdown
-            page.wait_for_selector('#cushion-0[data-state="heating"]')
-            page.wait_for_selector('#cushion-1[data-state="heating"]')
-            page.wait_for_function("() => /Ready in \\d+ min/.test(document.querySelector("
-                                   "'#cushion-1 [data-role=ready]').textContent)")
-            shot(page, "heat-01-both-heating")
-            page.evaluate(WATCH)
+    with chromium() as browser:
+        page = new_page(browser, errors, viewport={"width": 1024, "height": 1366})
+        log_in(page, url)
+        # both warming up, with a countdown
+        page.wait_for_selector('#cushion-0[data-state="heating"]')
+        page.wait_for_selector('#cushion-1[data-state="heating"]')
+        page.wait_for_function("() => /Ready in \\d+ min/.test(document.querySelector("
+                               "'#cushion-1 [data-role=ready]').textContent)")
+        shot(page, "heat-01-both-heating")
+        page.evaluate(WATCH)
 
-            # a sensor of the upper cushion reads 10 °C high: over_temperature, relay open
-            assert stack.sim.handle({"fault": "sensor_drift", "cushion": 0,
-                                     "sensor": "primary", "offset_c": 10.0})["ok"]
-            page.wait_for_selector('#cushion-0[data-state="blocked"]')
-            page.wait_for_selector('#cushion-1[data-state="blocked"]')
-            page.wait_for_selector('#cushion-1 [data-role="blocked"] '
-                                   'li[data-reason="master relay open"]')
-            shot(page, "heat-02-blocked")
-            for i in (0, 1):
-                assert text(page, f"#cushion-{i} [data-role=action]") == "Cannot heat"
-                assert text(page, f"#cushion-{i} [data-role=ready]") == ""
-            relay = text(page, '#cushion-1 li[data-reason="master relay open"]')
-            assert "master relay" in relay and "upper body" in relay \
-                and "Water too hot" in relay, relay
-            assert page.locator('#cushion-1 li[data-reason="tripped: over_temperature"]') \
-                .count() == 1
-            assert "Safety trip on the upper body cushion" in \
-                text(page, '#cushion-1 li[data-reason="tripped: over_temperature"]')
-            # hold it a while: the live updates must never bring a countdown back
-            time.sleep(4.0)
-            assert page.evaluate("() => window.__violations") == []
+        # a sensor of the upper cushion reads 10 °C high: over_temperature, relay open
+        assert stack.sim.handle({"fault": "sensor_drift", "cushion": 0,
+                                 "sensor": "primary", "offset_c": 10.0})["ok"]
+        page.wait_for_selector('#cushion-0[data-state="blocked"]')
+        page.wait_for_selector('#cushion-1[data-state="blocked"]')
+        page.wait_for_selector('#cushion-1 [data-role="blocked"] '
+                               'li[data-reason="master relay open"]')
+        shot(page, "heat-02-blocked")
+        for i in (0, 1):
+            assert text(page, f"#cushion-{i} [data-role=action]") == "Cannot heat"
+            assert text(page, f"#cushion-{i} [data-role=ready]") == ""
+        relay = text(page, '#cushion-1 li[data-reason="master relay open"]')
+        assert "master relay" in relay and "upper body" in relay \
+            and "Water too hot" in relay, relay
+        assert page.locator('#cushion-1 li[data-reason="tripped: over_temperature"]') \
+            .count() == 1
+        assert "Safety trip on the upper body cushion" in \
+            text(page, '#cushion-1 li[data-reason="tripped: over_temperature"]')
+        # hold it a while: the live updates must never bring a countdown back
+        time.sleep(4.0)
+        assert page.evaluate("() => window.__violations") == []
 
-            # the fleet page says the same in one line per cushion
-            fleet = browser.new_page(storage_state=page.context.storage_state())
-            fleet.goto(url + "/fleet")
-            cards = fleet.locator('[data-table="table0"] [data-role="cushions"] dd')
-            cards.nth(1).wait_for()
-            lower = cards.nth(1).text_content() or ""
-            assert "Cannot heat" in lower and "master relay" in lower, lower
-            assert "Ready in" not in lower and "At temperature" not in lower
-            fleet.close()
+        # the fleet page says the same in one line per cushion
+        fleet = browser.new_page(storage_state=page.context.storage_state())
+        fleet.goto(url + "/fleet")
+        cards = fleet.locator('[data-table="table0"] [data-role="cushions"] dd')
+        cards.nth(1).wait_for()
+        lower = cards.nth(1).text_content() or ""
+        assert "Cannot heat" in lower and "master relay" in lower, lower
+        assert "Ready in" not in lower and "At temperature" not in lower
+        fleet.close()
 
-            # cleared and reset: heating again
-            assert stack.sim.handle({"fault": "sensor_drift", "cushion": 0,
-                                     "sensor": "primary", "clear": True})["ok"]
-            page.on("dialog", lambda d: d.accept())
-            reset = page.locator('#cushion-0 [data-action="reset"]')
-            results: list[Any] = []
-            for _ in range(8):
-                if reset.is_disabled():
-                    # A 10 °C drift also trips the board's own hot-water limit (42 °C),
-                    # which only a service person may reset (issue 9 part 3): the page
-                    # says so, and the reset comes from the controller's machine, as
-                    # `hydrotherm service reset` sends it.
-                    assert "Call service" in text(page, "#cushion-0 [data-role=reset-note]")
-                    stack.controller.request_reset(
-                        "service:test", done=results.append,
-                        service_reason="sensor replaced, checked on the bench")
-                    deadline = time.monotonic() + 5.0
-                    while not results and time.monotonic() < deadline:
-                        time.sleep(0.1)
-                    if results and results[-1].ok:
-                        break
-                else:
-                    reset.click()
-                    page.wait_for_function(
-                        "() => !document.querySelector('#cushion-0 [data-role=reply]')"
-                        ".classList.contains('busy')")
-                    if "reset accepted" in text(page, "#cushion-0 [data-role=reply]"):
-                        break
-                time.sleep(1.0)
-            page.wait_for_selector('#cushion-1:not([data-state="blocked"])', timeout=30000)
-            page.wait_for_selector('#cushion-0:not([data-state="blocked"])', timeout=30000)
-            shot(page, "heat-03-reset")
-            assert page.evaluate("() => window.__violations") == []
-        finally:
-            browser.close()
+        # cleared and reset: heating again
+        assert stack.sim.handle({"fault": "sensor_drift", "cushion": 0,
+                                 "sensor": "primary", "clear": True})["ok"]
+        page.on("dialog", lambda d: d.accept())
+        reset = page.locator('#cushion-0 [data-action="reset"]')
+        results: list[Any] = []
+        for _ in range(8):
+            if reset.is_disabled():
+                # A 10 °C drift also trips the board's own hot-water limit (42 °C),
+                # which only a service person may reset (issue 9 part 3): the page
+                # says so, and the reset comes from the controller's machine, as
+                # `hydrotherm service reset` sends it.
+                assert "Call service" in text(page, "#cushion-0 [data-role=reset-note]")
+                stack.controller.request_reset(
+                    "service:test", done=results.append,
+                    service_reason="sensor replaced, checked on the bench")
+                deadline = time.monotonic() + 5.0
+                while not results and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if results and results[-1].ok:
+                    break
+            else:
+                reset.click()
+                page.wait_for_function(
+                    "() => !document.querySelector('#cushion-0 [data-role=reply]')"
+                    ".classList.contains('busy')")
+                if "reset accepted" in text(page, "#cushion-0 [data-role=reply]"):
+                    break
+            time.sleep(1.0)
+        page.wait_for_selector('#cushion-1:not([data-state="blocked"])', timeout=30000)
+        page.wait_for_selector('#cushion-0:not([data-state="blocked"])', timeout=30000)
+        shot(page, "heat-03-reset")
+        assert page.evaluate("() => window.__violations") == []
     assert not errors, errors

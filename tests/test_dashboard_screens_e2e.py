@@ -14,22 +14,24 @@ control is at least 44 px, and a button's label stays readable after a click or 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dashboard.alerts import ACKS_FILE
-from dashboard.app import create_app
-from dashboard.auth import UserStore
-from dashboard.server import DashboardServer
-from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
-from tests.test_dashboard_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser, shot
+from tests.e2e_support import (
+    CHROMIUM_ARGS,
+    Served,
+    chromium,
+    log_in,
+    served_dashboard,
+    shot,
+    watch_errors,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -99,29 +101,18 @@ def is_green(rgb: list[float]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str, Path]]:
-    directory = tmp_path_factory.mktemp("e2e-screens")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cfg = from_mapping({"plant": {"water_kg": 5.0, "initial_water_c": [36.95, 33.0]},
                         "safety": {"rise_too_fast_c_per_min": 3.0},
                         "mqtt": {"state_interval_s": 1.0}})
-    with LocalStack(cfg, directory, heat=(True, True)) as stack:
-        users = UserStore(directory / "users.toml")
-        users.set_password("therapist", PASSWORD)
-        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
-        server = DashboardServer(app, "127.0.0.1", 0, threads=24).start()
-        try:
-            yield stack, server.url, directory
-        finally:
-            server.stop()
+    with served_dashboard(cfg, tmp_path_factory.mktemp("e2e-screens"), heat=(True, True),
+                          threads=24) as s:
+        yield s
 
 
 def logged_in(browser: Any, url: str) -> dict[str, Any]:
     page = browser.new_page()
-    page.goto(url + "/login")
-    page.get_by_label("User name").fill("therapist")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/tables/table0$"))
+    log_in(page, url, "/login", live=False)
     state = page.context.storage_state()
     page.close()
     return state
@@ -132,10 +123,7 @@ def open_page(browser: Any, url: str, state: dict[str, Any], size: str, theme: s
     touch = size == "phone"
     ctx = browser.new_context(viewport=SIZES[size], color_scheme=theme, storage_state=state,
                               has_touch=touch, is_mobile=touch)
-    page = ctx.new_page()
-    page.set_default_timeout(20000)
-    if errors is not None:
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = watch_errors(ctx.new_page(), errors if errors is not None else [])
     page.goto(url + path)
     page.wait_for_selector("#live-status.ok")
     return page
@@ -182,163 +170,158 @@ def contrast(page: Any, selector: str) -> float:
     return ratio
 
 
-def test_states_alerts_and_screens(served: tuple[LocalStack, str, Path]) -> None:
-    sync_api = _require_browser()
-    stack, url, directory = served
+def test_states_alerts_and_screens(served: Served) -> None:
+    stack, url, directory = served.stack, served.url, served.directory
     errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            state = logged_in(browser, url)
-            page = open_page(browser, url, state, "desktop", "light", errors=errors)
-            # READY: its own green state, on the table and on the fleet card
-            page.wait_for_selector('#cushion-0[data-state="ready"]')
-            page.wait_for_selector('#cushion-1[data-state="heating"]')
-            assert is_green(css_rgb(page, "#cushion-0 .state-pill", "backgroundColor"))
-            assert not is_green(css_rgb(page, "#cushion-1 .state-pill", "backgroundColor"))
-            assert page.locator("#cushion-0 [data-role=action]").text_content() == "Ready"
-            fleet = open_page(browser, url, state, "desktop", "light", "/fleet", errors)
-            pill = '[data-table="table0"] dd[data-state="ready"] .state-pill'
-            fleet.wait_for_selector(pill)
-            assert is_green(css_rgb(fleet, pill, "backgroundColor"))
-            shot(fleet, "screens-fleet-ready-desktop-light")
-            fleet.context.close()
+    with chromium(ARGS) as browser:
+        state = logged_in(browser, url)
+        page = open_page(browser, url, state, "desktop", "light", errors=errors)
+        # READY: its own green state, on the table and on the fleet card
+        page.wait_for_selector('#cushion-0[data-state="ready"]')
+        page.wait_for_selector('#cushion-1[data-state="heating"]')
+        assert is_green(css_rgb(page, "#cushion-0 .state-pill", "backgroundColor"))
+        assert not is_green(css_rgb(page, "#cushion-1 .state-pill", "backgroundColor"))
+        assert page.locator("#cushion-0 [data-role=action]").text_content() == "Ready"
+        fleet = open_page(browser, url, state, "desktop", "light", "/fleet", errors)
+        pill = '[data-table="table0"] dd[data-state="ready"] .state-pill'
+        fleet.wait_for_selector(pill)
+        assert is_green(css_rgb(fleet, pill, "backgroundColor"))
+        shot(fleet, "screens-fleet-ready-desktop-light")
+        fleet.context.close()
 
-            # labels stay readable after a click (the mouse stays on the button: hover)
-            set_btn = "#cushion-0 .sp-form .set"
-            page.locator(set_btn).click()
-            page.wait_for_function("() => /setpoint set/.test(document.querySelector("
-                                   "'#cushion-0 [data-role=reply]').textContent)")
-            assert contrast(page, set_btn) >= MIN_CONTRAST
-            heat = '#cushion-1 [data-action="heat"]'
-            for want in ("false", "true"):  # off, then on again: filled and hovered
-                page.locator(heat).click()
-                page.wait_for_selector(f'{heat}[aria-pressed="{want}"]')
-                assert contrast(page, heat) >= MIN_CONTRAST, (want, contrast(page, heat))
+        # labels stay readable after a click (the mouse stays on the button: hover)
+        set_btn = "#cushion-0 .sp-form .set"
+        page.locator(set_btn).click()
+        page.wait_for_function("() => /setpoint set/.test(document.querySelector("
+                               "'#cushion-0 [data-role=reply]').textContent)")
+        assert contrast(page, set_btn) >= MIN_CONTRAST
+        heat = '#cushion-1 [data-action="heat"]'
+        for want in ("false", "true"):  # off, then on again: filled and hovered
+            page.locator(heat).click()
+            page.wait_for_selector(f'{heat}[aria-pressed="{want}"]')
+            assert contrast(page, heat) >= MIN_CONTRAST, (want, contrast(page, heat))
 
-            # a refused value does not stay on screen, and the reason is in words
-            page.locator("#sp-input-1").fill("45")
-            page.locator("#cushion-1 .sp-form .set").click()
-            reply = page.locator("#cushion-1 [data-role=reply]")
-            assert "45 °C is not possible" in reply.text_content()
-            sp = page.locator("#cushion-1 [data-role=setpoint]").text_content()
-            assert page.locator("#sp-input-1").input_value() == sp
+        # a refused value does not stay on screen, and the reason is in words
+        page.locator("#sp-input-1").fill("45")
+        page.locator("#cushion-1 .sp-form .set").click()
+        reply = page.locator("#cushion-1 [data-role=reply]")
+        assert "45 °C is not possible" in reply.text_content()
+        sp = page.locator("#cushion-1 [data-role=setpoint]").text_content()
+        assert page.locator("#sp-input-1").input_value() == sp
 
-            # the tools: a session timer shows its time on the table and its fleet card;
-            # a preset saved from the current setpoints appears in the list
-            page.locator("#timer-minutes").fill("30")
-            page.locator("#timer-action").select_option("standby")
-            page.locator("#timer-start").click()
-            page.wait_for_function("() => /Session: (29|30) min .* left/.test("
-                                   "document.querySelector('#timer-chip').textContent)")
-            fleet = open_page(browser, url, state, "desktop", "light", "/fleet", errors)
-            fleet.wait_for_function("() => /Session: .* left/.test(document.querySelector("
-                                    "'[data-table=\"table0\"] .timer-chip').textContent)")
-            fleet.context.close()
-            page.locator("#preset-name").fill("Mrs Meier")
-            page.locator("#preset-save").click()
-            page.wait_for_function("() => Array.from(document.querySelectorAll("
-                                   "'#preset-select option')).some((o) => o.value === "
-                                   "'Mrs Meier')")
-            assert "Preset Mrs Meier saved" in page.locator("#tools-reply").text_content()
-            shot(page, "screens-tools-desktop-light")
-            page.locator("#timer-stop").click()
-            page.wait_for_selector("#timer-chip", state="hidden")
+        # the tools: a session timer shows its time on the table and its fleet card;
+        # a preset saved from the current setpoints appears in the list
+        page.locator("#timer-minutes").fill("30")
+        page.locator("#timer-action").select_option("standby")
+        page.locator("#timer-start").click()
+        page.wait_for_function("() => /Session: (29|30) min .* left/.test("
+                               "document.querySelector('#timer-chip').textContent)")
+        fleet = open_page(browser, url, state, "desktop", "light", "/fleet", errors)
+        fleet.wait_for_function("() => /Session: .* left/.test(document.querySelector("
+                                "'[data-table=\"table0\"] .timer-chip').textContent)")
+        fleet.context.close()
+        page.locator("#preset-name").fill("Mrs Meier")
+        page.locator("#preset-save").click()
+        page.wait_for_function("() => Array.from(document.querySelectorAll("
+                               "'#preset-select option')).some((o) => o.value === "
+                               "'Mrs Meier')")
+        assert "Preset Mrs Meier saved" in page.locator("#tools-reply").text_content()
+        shot(page, "screens-tools-desktop-light")
+        page.locator("#timer-stop").click()
+        page.wait_for_selector("#timer-chip", state="hidden")
 
-            # every size and theme, before a trip
-            for size in SIZES:
-                for theme in ("light", "dark"):
-                    p = open_page(browser, url, state, size, theme, errors=errors)
-                    p.wait_for_selector('#cushion-0[data-state="ready"]')
-                    check_screen(p, size, theme, "ready")
-                    if size == "phone":  # a tap, not a click: no hover to blame
-                        p.locator("#cushion-0 .sp-form .set").tap()
-                        p.wait_for_function("() => /setpoint set/.test(document.querySelector("
-                                            "'#cushion-0 [data-role=reply]').textContent)")
-                        assert contrast(p, "#cushion-0 .sp-form .set") >= MIN_CONTRAST
-                    p.context.close()
-
-            # the event log with its filters, on a phone and a desktop
-            for size in ("phone", "desktop"):
-                p = open_page(browser, url, state, size, "dark",
-                              "/tables/table0/events?range=1h&kind=settings", errors)
-                p.wait_for_selector("#event-filters")
-                assert p.locator("#filter-kind").input_value() == "settings"
-                kinds = set(p.eval_on_selector_all(
-                    "#events tbody tr[data-kind]", "rows => rows.map((r) => r.dataset.kind)"))
-                assert kinds and kinds <= {"setpoint", "heat"}, kinds
-                assert "mqtt:" not in (p.locator("#events").text_content() or "")
-                check_screen(p, size, "dark", "events")
+        # every size and theme, before a trip
+        for size in SIZES:
+            for theme in ("light", "dark"):
+                p = open_page(browser, url, state, size, theme, errors=errors)
+                p.wait_for_selector('#cushion-0[data-state="ready"]')
+                check_screen(p, size, theme, "ready")
+                if size == "phone":  # a tap, not a click: no hover to blame
+                    p.locator("#cushion-0 .sp-form .set").tap()
+                    p.wait_for_function("() => /setpoint set/.test(document.querySelector("
+                                        "'#cushion-0 [data-role=reply]').textContent)")
+                    assert contrast(p, "#cushion-0 .sp-form .set") >= MIN_CONTRAST
                 p.context.close()
 
-            # the theme toggle is remembered
-            page.locator("#theme-toggle").click()
-            assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
-            page.reload()
-            page.wait_for_selector("#live-status.ok")
-            assert luminance(css_rgb(page, "body", "backgroundColor")) < 0.05
-            page.locator("#theme-toggle").click()
-            assert luminance(css_rgb(page, "body", "backgroundColor")) > 0.8
+        # the event log with its filters, on a phone and a desktop
+        for size in ("phone", "desktop"):
+            p = open_page(browser, url, state, size, "dark",
+                          "/tables/table0/events?range=1h&kind=settings", errors)
+            p.wait_for_selector("#event-filters")
+            assert p.locator("#filter-kind").input_value() == "settings"
+            kinds = set(p.eval_on_selector_all(
+                "#events tbody tr[data-kind]", "rows => rows.map((r) => r.dataset.kind)"))
+            assert kinds and kinds <= {"setpoint", "heat"}, kinds
+            assert "mqtt:" not in (p.locator("#events").text_content() or "")
+            check_screen(p, size, "dark", "events")
+            p.context.close()
 
-            # a trip on the lower cushion: blocked in words, the alert on every page
-            assert stack.sim.handle({"fault": "sensor_open", "cushion": 1,
-                                     "sensor": "primary"})["ok"]
-            page.wait_for_selector('#cushion-1[data-state="blocked"]')
-            blocked = page.locator('#cushion-1 [data-role="blocked"]').text_content()
-            assert "Sensor disconnected" in blocked, blocked
-            page.wait_for_selector("#alert-banner:not([hidden])")
-            banner = page.locator("#alert-banner").text_content()
-            assert "Lower body: Sensor disconnected" in banner, banner
-            page.wait_for_function("() => window.__hydrothermAlarm.ringing && "
-                                   "window.__hydrothermAlarm.beeps >= 1")
-            assert page.evaluate("() => window.__hydrothermAlarm.audio") == "running"
-            page.wait_for_function("() => document.title.includes('SAFETY TRIP')")
-            shot(page, "screens-alert-ringing-desktop-light")
-            for size in SIZES:
-                for theme in ("light", "dark"):
-                    p = open_page(browser, url, state, size, theme, errors=errors)
-                    p.wait_for_selector("#alert-banner:not([hidden])")
-                    p.wait_for_selector('#cushion-1[data-state="blocked"]')
-                    check_screen(p, size, theme, "blocked-alert")
-                    p.context.close()
-                for theme in ("light", "dark"):
-                    p = open_page(browser, url, state, size, theme, "/fleet", errors)
-                    p.wait_for_selector("#alert-banner:not([hidden])")
-                    p.wait_for_selector('[data-table="table0"] dd[data-state="blocked"]')
-                    check_screen(p, size, theme, "fleet-alert")
-                    p.context.close()
+        # the theme toggle is remembered
+        page.locator("#theme-toggle").click()
+        assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+        page.reload()
+        page.wait_for_selector("#live-status.ok")
+        assert luminance(css_rgb(page, "body", "backgroundColor")) < 0.05
+        page.locator("#theme-toggle").click()
+        assert luminance(css_rgb(page, "body", "backgroundColor")) > 0.8
 
-            # a refused reset says why in words, without codes
-            page.on("dialog", lambda d: d.accept())
+        # a trip on the lower cushion: blocked in words, the alert on every page
+        assert stack.sim.handle({"fault": "sensor_open", "cushion": 1,
+                                 "sensor": "primary"})["ok"]
+        page.wait_for_selector('#cushion-1[data-state="blocked"]')
+        blocked = page.locator('#cushion-1 [data-role="blocked"]').text_content()
+        assert "Sensor disconnected" in blocked, blocked
+        page.wait_for_selector("#alert-banner:not([hidden])")
+        banner = page.locator("#alert-banner").text_content()
+        assert "Lower body: Sensor disconnected" in banner, banner
+        page.wait_for_function("() => window.__hydrothermAlarm.ringing && "
+                               "window.__hydrothermAlarm.beeps >= 1")
+        assert page.evaluate("() => window.__hydrothermAlarm.audio") == "running"
+        page.wait_for_function("() => document.title.includes('SAFETY TRIP')")
+        shot(page, "screens-alert-ringing-desktop-light")
+        for size in SIZES:
+            for theme in ("light", "dark"):
+                p = open_page(browser, url, state, size, theme, errors=errors)
+                p.wait_for_selector("#alert-banner:not([hidden])")
+                p.wait_for_selector('#cushion-1[data-state="blocked"]')
+                check_screen(p, size, theme, "blocked-alert")
+                p.context.close()
+            for theme in ("light", "dark"):
+                p = open_page(browser, url, state, size, theme, "/fleet", errors)
+                p.wait_for_selector("#alert-banner:not([hidden])")
+                p.wait_for_selector('[data-table="table0"] dd[data-state="blocked"]')
+                check_screen(p, size, theme, "fleet-alert")
+                p.context.close()
+
+        # a refused reset says why in words, without codes
+        page.on("dialog", lambda d: d.accept())
+        page.locator('#cushion-1 [data-action="reset"]').click()
+        page.wait_for_function("() => !document.querySelector('#cushion-1 "
+                               "[data-role=reply]').classList.contains('busy')")
+        said = reply.text_content()
+        assert "Sensor disconnected" in said and "sensor_open" not in said, said
+        assert "cushion 1" not in said, said
+
+        # a person acknowledges: the sound and the blinking stop, the banner stays
+        page.locator("#alert-ack").click()
+        page.wait_for_function("() => !window.__hydrothermAlarm.ringing")
+        page.wait_for_function("() => !document.title.includes('SAFETY TRIP')")
+        page.wait_for_selector("#alert-banner.acknowledged:not([hidden])")
+        assert "acknowledged by therapist" in page.locator("#alert-banner").text_content()
+        rows = [json.loads(line) for line in
+                (directory / ACKS_FILE).read_text().splitlines()]
+        assert rows[-1]["user"] == "therapist" and rows[-1]["cushion"] == 1
+        shot(page, "screens-alert-acknowledged-desktop-light")
+
+        # cleared and reset: the banner goes
+        assert stack.sim.handle({"fault": "sensor_open", "cushion": 1,
+                                 "sensor": "primary", "clear": True})["ok"]
+        for _ in range(10):
             page.locator('#cushion-1 [data-action="reset"]').click()
             page.wait_for_function("() => !document.querySelector('#cushion-1 "
                                    "[data-role=reply]').classList.contains('busy')")
-            said = reply.text_content()
-            assert "Sensor disconnected" in said and "sensor_open" not in said, said
-            assert "cushion 1" not in said, said
-
-            # a person acknowledges: the sound and the blinking stop, the banner stays
-            page.locator("#alert-ack").click()
-            page.wait_for_function("() => !window.__hydrothermAlarm.ringing")
-            page.wait_for_function("() => !document.title.includes('SAFETY TRIP')")
-            page.wait_for_selector("#alert-banner.acknowledged:not([hidden])")
-            assert "acknowledged by therapist" in page.locator("#alert-banner").text_content()
-            rows = [json.loads(line) for line in
-                    (directory / ACKS_FILE).read_text().splitlines()]
-            assert rows[-1]["user"] == "therapist" and rows[-1]["cushion"] == 1
-            shot(page, "screens-alert-acknowledged-desktop-light")
-
-            # cleared and reset: the banner goes
-            assert stack.sim.handle({"fault": "sensor_open", "cushion": 1,
-                                     "sensor": "primary", "clear": True})["ok"]
-            for _ in range(10):
-                page.locator('#cushion-1 [data-action="reset"]').click()
-                page.wait_for_function("() => !document.querySelector('#cushion-1 "
-                                       "[data-role=reply]').classList.contains('busy')")
-                if "reset accepted" in reply.text_content():
-                    break
-                time.sleep(1.0)
-            page.wait_for_selector("#alert-banner[hidden]", state="attached", timeout=30000)
-        finally:
-            browser.close()
+            if "reset accepted" in reply.text_content():
+                break
+            time.sleep(1.0)
+        page.wait_for_selector("#alert-banner[hidden]", state="attached", timeout=30000)
     assert not errors, errors

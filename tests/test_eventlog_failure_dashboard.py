@@ -7,7 +7,6 @@ failing write to the alarm on the page is printed (``-s``), not asserted.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,29 +15,16 @@ from typing import Any
 import pytest
 
 from controller.service import LOG_ALARM
-from dashboard.app import create_app
-from dashboard.auth import UserStore
-from dashboard.server import DashboardServer
 from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
-from tests.test_dashboard_e2e import CHROMIUM, CHROMIUM_ARGS, _require_browser, shot
-
-PASSWORD = "warm water 37"
+from tests.e2e_support import Served, chromium, log_in, new_page, served_dashboard, shot
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str]]:
-    directory = tmp_path_factory.mktemp("elog-e2e")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cfg = from_mapping({"plant": {"initial_water_c": 33.0}, "mqtt": {"state_interval_s": 1.0}})
-    with LocalStack(cfg, directory, heat=(True, True)) as stack:
-        users = UserStore(directory / "users.toml")
-        users.set_password("therapist", PASSWORD)
-        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32))
-        server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
-        try:
-            yield stack, server.url
-        finally:
-            server.stop()
+    with served_dashboard(cfg, tmp_path_factory.mktemp("elog-e2e"), heat=(True, True)) as s:
+        yield s
 
 
 def read_only(stack: LocalStack, on: bool) -> None:
@@ -48,22 +34,14 @@ def read_only(stack: LocalStack, on: bool) -> None:
 
 
 def test_the_alarm_on_the_page_while_the_log_cannot_be_written(
-        served: tuple[LocalStack, str]) -> None:
-    sync_api = _require_browser()
-    stack, url = served
+        served: Served) -> None:
+    stack, url = served.stack, served.url
     errors: list[str] = []
     alarm = f'.alarm[data-name="{LOG_ALARM}"]'
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         try:
-            page = browser.new_page(viewport={"width": 1024, "height": 1366})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(20000)
-            page.goto(url + "/")
-            page.get_by_label("User name").fill("therapist")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_selector("#live-status.ok")
+            page = new_page(browser, errors, viewport={"width": 1024, "height": 1366})
+            log_in(page, url)
             assert page.locator(alarm).count() == 0
 
             read_only(stack, True)
@@ -84,7 +62,6 @@ def test_the_alarm_on_the_page_while_the_log_cannot_be_written(
             shot(page, "elog-02-cleared")
         finally:
             read_only(stack, False)
-            browser.close()
     assert not errors, errors
     setpoints = stack.controller.log.events(kinds=["setpoint"])
     assert [(e.cushion, e.detail["to"]) for e in setpoints][-1:] == [(1, 36.5)]

@@ -25,8 +25,8 @@ from dashboard.auth import UserStore
 from dashboard.server import DashboardServer
 from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
+from tests.e2e_support import chromium, log_in, new_page, shot
 from tests.test_dashboard import PASSWORD, SECRET, csrf_of, login, wait_for
-from tests.test_dashboard_e2e import CHROMIUM, CHROMIUM_ARGS, _require_browser, shot
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -122,58 +122,64 @@ def test_schedule_api_validates_saves_and_shows_the_plan(
 
 
 def test_schedule_box_in_a_real_browser(stack: tuple[LocalStack, Path], app: Flask) -> None:
-    sync_api = _require_browser()
     st, _ = stack
     server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
     errors: list[str] = []
     try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1400})
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.set_default_timeout(20000)
-                page.goto(server.url + "/")
-                page.get_by_label("User name").fill("therapist")
-                page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Log in").click()
-                page.wait_for_url(re.compile(r"/tables/table0$"))
-                page.wait_for_selector("#live-status.ok")
-                # edit through the form: one ready time, in 5 h, lower cushion only
-                page.locator("#schedule summary").click()
-                page.locator("#schedule-rows tr.sched-row .remove").evaluate_all(
-                    "(bs) => bs.forEach((b) => b.click())")
-                page.locator("#schedule-add").click()
-                row = page.locator("#schedule-rows tr.sched-row").last
-                ready = _in_hours(5)
-                row.locator('[name="ready_at"]').fill(ready)
-                row.locator('[name="setpoint_c"]').fill("36.5")
-                row.locator('[name="cushion"]').select_option("1")
-                for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
-                    row.locator(f'.days input[value="{d}"]').check()
-                page.get_by_role("button", name="Save schedule").click()
-                page.wait_for_function("() => !/Saving/.test(document.getElementById("
-                                       "'schedule-reply').textContent)")
-                assert "Schedule saved" in (page.locator("#schedule-reply").text_content()
-                                            or ""), page.locator("#schedule-reply").text_content()
-                li = page.locator('#schedule [data-role="schedule-plan"] li[data-cushion="1"]')
-                li.locator('[data-role="schedule-start"]').wait_for()
-                page.wait_for_function(
-                    "() => /Heating starts at \\d\\d:\\d\\d/.test(document.querySelector("
-                    "'#schedule li[data-cushion=\"1\"] [data-role=schedule-start]')"
-                    ".textContent)")
-                # the plan shown comes with the controller's next state: wait for it (the
-                # previous plan, from the fixture's entry, may still be on the page)
-                want = f"Ready at {ready} at 36.5 °C"
-                page.wait_for_function(
-                    "(w) => document.querySelector('#schedule li[data-cushion=\"1\"] "
-                    "[data-role=schedule-next]').textContent === w", arg=want)
-                assert li.locator('[data-role="schedule-next"]').text_content() == want
-                assert "warm-up from" in (li.locator('[data-role="schedule-why"]')
-                                          .text_content() or "")
-                shot(page, "schedule-01-plan")
-            finally:
-                browser.close()
+        with chromium() as browser:
+            page = new_page(browser, errors, viewport={"width": 1280, "height": 1400})
+            log_in(page, server.url, password=PASSWORD)
+            # edit through the form: one ready time, in 5 h, lower cushion only
+            page.locator("#schedule summary").click()
+            page.locator("#schedule-rows tr.sched-row .remove").evaluate_all(
+                "(bs) => bs.forEach((b) => b.click())")
+            page.locator("#schedule-add").click()
+            row = page.locator("#schedule-rows tr.sched-row").last
+            ready = _in_hours(5)
+            row.locator('[name="ready_at"]').fill(ready)
+            row.locator('[name="setpoint_c"]').fill("36.5")
+            row.locator('[name="cushion"]').select_option("1")
+            for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+                row.locator(f'.days input[value="{d}"]').check()
+            page.get_by_role("button", name="Save schedule").click()
+            page.wait_for_function("() => !/Saving/.test(document.getElementById("
+                                   "'schedule-reply').textContent)")
+            assert "Schedule saved" in (page.locator("#schedule-reply").text_content()
+                                        or ""), page.locator("#schedule-reply").text_content()
+            li = page.locator('#schedule [data-role="schedule-plan"] li[data-cushion="1"]')
+            li.locator('[data-role="schedule-start"]').wait_for()
+            page.wait_for_function(
+                "() => /Heating starts at \\d\\d:\\d\\d/.test(document.querySelector("
+                "'#schedule li[data-cushion=\"1\"] [data-role=schedule-start]')"
+                ".textContent)")
+            # the plan shown comes with the controller's next state: wait for it (the
+            # previous plan, from the fixture's entry, may still be on the page)
+            want = f"Ready at {ready} at 36.5 °C"
+            page.wait_for_function(
+                "(w) => document.querySelector('#schedule li[data-cushion=\"1\"] "
+                "[data-role=schedule-next]').textContent === w", arg=want)
+            assert li.locator('[data-role="schedule-next"]').text_content() == want
+            assert "warm-up from" in (li.locator('[data-role="schedule-why"]')
+                                      .text_content() or "")
+            shot(page, "schedule-01-plan")
+            start = li.locator('[data-role="schedule-start"]').text_content() or ""
+            # the fleet card says the same: rendered by the server, then by the live
+            # updates (app.js replaces the card with each state)
+            page.goto(server.url + "/fleet")
+            card = '#fleet [data-table="table0"] [data-role="schedule"]'
+            lower = f"Lower body: {want} · Heating starts at"
+            first = page.locator(f'{card} li[data-cushion="1"]').text_content() or ""
+            assert first.startswith(lower), first
+            assert page.locator(f'{card} li[data-cushion="0"]').count() == 0
+            page.evaluate("() => { window.__card = document.querySelector("
+                          "'#fleet [data-table=\"table0\"]'); }")
+            page.wait_for_function("() => document.querySelector('#fleet "
+                                   "[data-table=\"table0\"]') !== window.__card")
+            live = page.locator(f'{card} li[data-cushion="1"]').text_content() or ""
+            assert live.startswith(lower), live
+            assert re.search(r"Heating starts at \d\d:\d\d$", live), live
+            assert start.removeprefix("Heating starts at ") in live, (start, live)
+            shot(page, "schedule-02-fleet")
     finally:
         server.stop()
     assert not errors, errors

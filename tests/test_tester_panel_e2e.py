@@ -6,20 +6,16 @@ controller.  Screenshot: ``artifacts/screenshots/tester-panel.png``."""
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 
 import pytest
 
-from dashboard.app import DEMO_FAULTS, create_app
-from dashboard.auth import UserStore
-from dashboard.server import DashboardServer
+from dashboard.app import DEMO_FAULTS
 from hydrotherm.app.demo import demo_actions
 from hydrotherm.app.stack import LocalStack
 from hydrotherm.config import from_mapping
 from sim.faults import FAULTS
-from tests.test_dashboard_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser, shot
+from tests.e2e_support import Served, chromium, log_in, new_page, served_dashboard, shot
 
 
 def test_the_panel_offers_every_simulator_fault() -> None:
@@ -32,101 +28,85 @@ def test_the_panel_offers_every_simulator_fault() -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str]]:
-    directory = tmp_path_factory.mktemp("tester")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cfg = from_mapping({"mqtt": {"state_interval_s": 1.0}})
-    with LocalStack(cfg, directory, heat=(False, False)) as stack:
-        users = UserStore(directory / "users.toml")
-        users.set_password("therapist", PASSWORD)
-        actions = demo_actions(stack.sim, [cfg.mqtt.table_id],
-                               {cfg.mqtt.table_id: stack.runner})
-        app = create_app(cfg, stack.fleet, users, secret_key=os.urandom(32), demo=True,
-                         demo_actions=actions)
-        server = DashboardServer(app, "127.0.0.1", 0, threads=16).start()
-        try:
-            yield stack, server.url
-        finally:
-            server.stop()
+
+    def demo(stack: LocalStack) -> dict:
+        return {"demo": True,
+                "demo_actions": demo_actions(stack.sim, [cfg.mqtt.table_id],
+                                             {cfg.mqtt.table_id: stack.runner})}
+    with served_dashboard(cfg, tmp_path_factory.mktemp("tester"), heat=(False, False),
+                          app_options=demo) as s:
+        yield s
 
 
 def sim_faults(stack: LocalStack) -> list[dict]:
     return stack.sim.handle({"cmd": "status", "table": "table0"})["tables"][0]["active_faults"]
 
 
-def test_inject_list_and_clear_from_the_panel(served: tuple[LocalStack, str]) -> None:
-    sync_api = _require_browser()
-    stack, url = served
+def test_inject_list_and_clear_from_the_panel(served: Served) -> None:
+    stack, url = served.stack, served.url
     errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1600})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(20000)
-            page.goto(url + "/")
-            page.get_by_label("User name").fill("therapist")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(re.compile(r"/tables/table0$"))
-            panel = page.locator(".tester")
-            active = panel.locator("#tester-active")
-            page.wait_for_function(
-                "() => document.querySelector('#tester-active').textContent === 'none'")
+    with chromium() as browser:
+        page = new_page(browser, errors, viewport={"width": 1280, "height": 1600})
+        log_in(page, url)
+        panel = page.locator(".tester")
+        active = panel.locator("#tester-active")
+        page.wait_for_function(
+            "() => document.querySelector('#tester-active').textContent === 'none'")
 
-            values = panel.locator("select[name=fault] option").evaluate_all(
-                "os => os.map(o => o.value)")
-            assert set(values) == set(FAULTS) | {"host_stall"}
+        values = panel.locator("select[name=fault] option").evaluate_all(
+            "os => os.map(o => o.value)")
+        assert set(values) == set(FAULTS) | {"host_stall"}
 
-            # a weld on the LOWER cushion: only the cushion field is offered
-            panel.get_by_label("Fault", exact=True).select_option("heater_stuck_on")
-            assert panel.get_by_label("Cushion", exact=True).is_visible()
-            assert not panel.get_by_label("Share of bytes corrupted (0–1)").is_visible()
-            panel.get_by_label("Cushion", exact=True).select_option("1")
-            panel.get_by_role("button", name="Inject").click()
-            page.wait_for_function(
-                "() => document.querySelector('#tester-active').textContent"
-                ".includes('lower body')")
-            assert "relay welds" in active.text_content()
-            assert sim_faults(stack) == [{"fault": "heater_stuck_on", "cushion": 1}]
+        # a weld on the LOWER cushion: only the cushion field is offered
+        panel.get_by_label("Fault", exact=True).select_option("heater_stuck_on")
+        assert panel.get_by_label("Cushion", exact=True).is_visible()
+        assert not panel.get_by_label("Share of bytes corrupted (0–1)").is_visible()
+        panel.get_by_label("Cushion", exact=True).select_option("1")
+        panel.get_by_role("button", name="Inject").click()
+        page.wait_for_function(
+            "() => document.querySelector('#tester-active').textContent"
+            ".includes('lower body')")
+        assert "relay welds" in active.text_content()
+        assert sim_faults(stack) == [{"fault": "heater_stuck_on", "cushion": 1}]
 
-            # noise on the line, with its own value field
-            panel.get_by_label("Fault", exact=True).select_option("serial_noise")
-            rate = panel.get_by_label("Share of bytes corrupted (0–1)")
-            assert rate.is_visible() and not panel.get_by_label("Cushion", exact=True).is_visible()
-            rate.fill("0.002")
-            panel.get_by_role("button", name="Inject").click()
-            page.wait_for_function(
-                "() => document.querySelector('#tester-active').textContent"
-                ".includes('0.2 % of bytes')")
-            shot(page, "tester-panel")
+        # noise on the line, with its own value field
+        panel.get_by_label("Fault", exact=True).select_option("serial_noise")
+        rate = panel.get_by_label("Share of bytes corrupted (0–1)")
+        assert rate.is_visible() and not panel.get_by_label("Cushion", exact=True).is_visible()
+        rate.fill("0.002")
+        panel.get_by_role("button", name="Inject").click()
+        page.wait_for_function(
+            "() => document.querySelector('#tester-active').textContent"
+            ".includes('0.2 % of bytes')")
+        shot(page, "tester-panel")
 
-            # cleared: the list says so
-            panel.get_by_role("button", name="Clear").click()
-            panel.get_by_label("Fault", exact=True).select_option("heater_stuck_on")
-            panel.get_by_label("Cushion", exact=True).select_option("1")
-            panel.get_by_role("button", name="Clear").click()
-            page.wait_for_function(
-                "() => document.querySelector('#tester-active').textContent === 'none'")
-            assert sim_faults(stack) == []
+        # cleared: the list says so
+        panel.get_by_role("button", name="Clear").click()
+        panel.get_by_label("Fault", exact=True).select_option("heater_stuck_on")
+        panel.get_by_label("Cushion", exact=True).select_option("1")
+        panel.get_by_role("button", name="Clear").click()
+        page.wait_for_function(
+            "() => document.querySelector('#tester-active').textContent === 'none'")
+        assert sim_faults(stack) == []
 
-            # the control loop hangs: listed too, with the time left
-            panel.get_by_label("Fault", exact=True).select_option("host_stall")
-            assert float(panel.get_by_label("For (simulated seconds)").input_value()) == 60
-            panel.get_by_role("button", name="Inject").click()
-            page.wait_for_function(
-                "() => document.querySelector('#tester-active').textContent"
-                ".includes('control loop hangs')")
-            assert "simulated s left" in active.text_content()
-            panel.get_by_role("button", name="Clear").click()
-            page.wait_for_function(
-                "() => document.querySelector('#tester-active').textContent === 'none'")
+        # the control loop hangs: listed too, with the time left
+        panel.get_by_label("Fault", exact=True).select_option("host_stall")
+        assert float(panel.get_by_label("For (simulated seconds)").input_value()) == 60
+        panel.get_by_role("button", name="Inject").click()
+        page.wait_for_function(
+            "() => document.querySelector('#tester-active').textContent"
+            ".includes('control loop hangs')")
+        assert "simulated s left" in active.text_content()
+        panel.get_by_role("button", name="Clear").click()
+        page.wait_for_function(
+            "() => document.querySelector('#tester-active').textContent === 'none'")
 
-            # a refused request says why
-            panel.get_by_label("For (simulated seconds)").fill("0")
-            panel.get_by_role("button", name="Inject").click()
-            page.wait_for_function(
-                "() => document.querySelector('#tester-reply').textContent"
-                ".includes('duration_s')")
-        finally:
-            browser.close()
+        # a refused request says why
+        panel.get_by_label("For (simulated seconds)").fill("0")
+        panel.get_by_role("button", name="Inject").click()
+        page.wait_for_function(
+            "() => document.querySelector('#tester-reply').textContent"
+            ".includes('duration_s')")
     assert not errors, errors

@@ -82,7 +82,9 @@
     notified.add(a.key);
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     try {
-      new Notification("Safety trip: " + a.table_id, { body: a.text, tag: a.key, requireInteraction: true });
+      const n = new Notification("Safety trip: " + a.table_id, { body: a.text, tag: a.key, requireInteraction: true });
+      // a click brings this tab to the front, where the banner and the acknowledgement are
+      n.onclick = () => { window.focus(); n.close(); };
     } catch (e) { /* some browsers allow notifications only from a service worker */ }
   }
 

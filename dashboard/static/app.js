@@ -332,13 +332,20 @@
           { label: "°C", stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
         ],
       };
+      if (chart) chart.destroy();
       chart = new window.uPlot(opts, series, chartEl);
+      // what the chart was drawn with, for the theme test (canvas colours cannot be read)
+      chartEl.dataset.ink = ink;
       legendSetpoints(view);
-      if (window.ResizeObserver) {
-        new ResizeObserver(() => chart.setSize({ width: Math.max(280, chartEl.clientWidth), height: 300 }))
-          .observe(chartEl);
+      if (window.ResizeObserver && !resized) {
+        resized = new ResizeObserver(() => chart && chart.setSize({ width: Math.max(280, chartEl.clientWidth), height: 300 }));
+        resized.observe(chartEl);
       }
     }
+    let resized = null;
+    // uPlot bakes its colours in when it is made: a theme change (the toggle, or the
+    // system's light/dark when no choice is stored; static/theme.js) draws it anew
+    document.addEventListener("hydrotherm:theme", () => { if (chart) makeChart(); });
 
     async function loadHistory() {
       setText(chartStatus, "Loading the last " + range + "…");
@@ -519,6 +526,23 @@
     const list = document.getElementById("fleet");
     const empty = document.getElementById("fleet-empty");
 
+    // the next ready time and when heating starts, per cushion (the same words as the
+    // table page's schedule box and the server-rendered card: templates/fleet.html)
+    function scheduleList(s) {
+      const ul = el("ul", { class: "fleet-schedule", "data-role": "schedule" });
+      const planned = s && s.known && s.enabled ? s.cushions.filter((c) => c.scheduled) : [];
+      if (!s || !s.known) ul.append(el("li", {}, "Schedule unknown"));
+      else if (!s.enabled) ul.append(el("li", {}, "Schedule off"));
+      else if (!planned.length) ul.append(el("li", {}, "No ready time scheduled"));
+      for (const c of planned) {
+        const li = el("li", { "data-cushion": c.cushion, class: c.late ? "late" : null },
+          c.name + ": " + c.next_text + (c.start_text ? " · " + c.start_text : ""));
+        if (c.late_text) li.append(" · ", el("strong", {}, c.late_text));
+        ul.append(li);
+      }
+      return ul;
+    }
+
     function card(v) {
       const problems = v.problems.filter((p) => p.code !== "broker");
       const dl = el("dl", { class: "fleet-cushions", "data-role": "cushions" });
@@ -537,6 +561,7 @@
         el("ul", { class: "fleet-problems", "data-role": "problems" },
           ...problems.map((p) => el("li", { class: p.level }, p.text))),
         dl,
+        scheduleList(v.schedule),
         el("p", { class: "timer-chip", "data-role": "timer", "data-table": v.table_id, hidden: true }),
         el("p", { class: "updated", "data-role": "updated" }, v.updated_text ? "Last update " + v.updated_text : ""));
     }

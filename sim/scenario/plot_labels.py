@@ -70,3 +70,37 @@ def client_spans(events: list[dict[str, Any]], end_s: float) -> list[tuple[float
     if start is not None:
         spans.append((start, end_s))
     return spans
+
+
+def _clock(ready_at: Any) -> str:
+    """``2026-12-07T08:45`` -> ``08:45`` (the day is on the plot's axis already)."""
+    text = str(ready_at)
+    return text[11:16] if len(text) >= 16 and text[10] == "T" else text
+
+
+def _minutes(seconds: float) -> str:
+    m = round(abs(seconds) / 60)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def schedule_label(rec: dict[str, Any]) -> str:
+    """The due time of one scheduled occurrence (``Result.schedule``, as_dict)."""
+    return f"ready by {_clock(rec.get('ready_at'))}, {rec.get('setpoint_c', '?')} °C" \
+        f"{_where(rec.get('cushion'))}"
+
+
+def ready_label(rec: dict[str, Any]) -> str:
+    """When the water was ready (``ready_s``), against the due time: early, on time, late,
+    or never (then placed at the due time)."""
+    where = _where(rec.get("cushion"))
+    ready, due = rec.get("ready_s"), rec.get("ready_at_s")
+    if ready is None:
+        return f"NOT ready{where}"
+    if due is None:
+        return f"ready{where}"
+    d = float(ready) - float(due)
+    if d > 60:
+        return f"ready{where}, {_minutes(d)} LATE"
+    if d < -60:
+        return f"ready{where}, {_minutes(d)} early"
+    return f"ready{where}, on time"

@@ -12,7 +12,14 @@ from pathlib import Path
 from controller.heat_state import cushion_words
 
 from .parse import load_scenario
-from .plot_labels import client_spans, event_kind, event_label, trip_label
+from .plot_labels import (
+    client_spans,
+    event_kind,
+    event_label,
+    ready_label,
+    schedule_label,
+    trip_label,
+)
 from .result import Result
 from .run import run_scenario
 from .schema import ScenarioError
@@ -21,7 +28,8 @@ from .schema import ScenarioError
 
 
 def plot_result(res: Result, out_path: str) -> bool:
-    """Write a PNG of the trace (water, measured, setpoints, trips; heater power).
+    """Write a PNG of the trace (water, measured, setpoints, trips, the schedule's due and
+    ready times; heater power).
     Returns False, after saying why on stderr, when matplotlib is not installed."""
     try:
         import matplotlib
@@ -50,7 +58,7 @@ def plot_result(res: Result, out_path: str) -> bool:
                    label="client on the table" if k == 0 else None)
     top = ax.get_ylim()[1]
     colours = {"fault": "tab:purple", "client": "tab:green", "command": "grey",
-               "trip": "red"}
+               "trip": "red", "schedule": "darkgreen", "late": "red"}
     marks: list[tuple[float, str, str]] = []  # (minutes, label, kind)
     for ev in res.events:
         kind = event_kind(ev)
@@ -62,6 +70,23 @@ def plot_result(res: Result, out_path: str) -> bool:
     for t in res.trips:
         ax.axvline(t.at_s / 60.0, color="red", linewidth=1.0)
         marks.append((t.at_s / 60.0, trip_label(t.reason, t.cushion), "trip"))
+    # the schedule: each due time (a dashed line) and when the water was ready (a star on
+    # the setpoint, in the cushion's colour), so earliness and lateness show at a glance
+    cushion_colour = ("tab:blue", "tab:orange")
+    for k, rec in enumerate(r.as_dict() for r in res.schedule):
+        due = rec["ready_at_s"] / 60.0
+        ax.axvline(due, color=colours["schedule"], linewidth=0.9, linestyle="--",
+                   label="scheduled ready time" if k == 0 else None)
+        marks.append((due, schedule_label(rec), "schedule"))
+        text = ready_label(rec)
+        late = rec["ready_s"] is None or (rec["late_s"] or 0.0) > 60.0
+        if rec["ready_s"] is not None:
+            c = rec["cushion"] if rec["cushion"] in (0, 1) else 0
+            ax.plot([rec["ready_s"] / 60.0], [rec["setpoint_c"]], marker="*", markersize=11,
+                    color=cushion_colour[c], markeredgecolor="black", linestyle="none",
+                    label=text)
+        marks.append(((rec["ready_s"] if rec["ready_s"] is not None else rec["ready_at_s"])
+                      / 60.0, text, "late" if late else "schedule"))
     # labels of marks close in time are set side by side rather than on top of each other
     span = max(t_min[-1] if t_min else 1.0, 1e-9)
     prev_x, offset = -math.inf, 0.0
@@ -70,7 +95,7 @@ def plot_result(res: Result, out_path: str) -> bool:
         prev_x = x
         ax.annotate(label, (x, top), xytext=(offset + 2, -2), textcoords="offset points",
                     rotation=90, fontsize=7, va="top", ha="left", color=colours[kind],
-                    fontweight="bold" if kind == "trip" else "normal",
+                    fontweight="bold" if kind in ("trip", "late") else "normal",
                     bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
                           "alpha": 0.8})
     ax.set_ylabel("°C")
