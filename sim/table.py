@@ -44,6 +44,10 @@ class SimulatedTable:
     def poll(self) -> None:
         self.board.poll()
 
+    def next_due(self) -> float:
+        """When ``poll`` has something to do without input from the host."""
+        return self.board.next_due()
+
     def inject(self, name: str, clear: bool = False, **params: Any) -> None:
         """Inject a fault by name (see ``sim.faults.FAULTS``); ``clear=True`` removes it."""
         faults.apply(self, name, params, clear=clear)
