@@ -69,6 +69,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -534,6 +535,10 @@ def fleet_worker(sim_dir: str, first: int, count: int, url: str, seconds: float,
         "published": {b.cfg.table_id: b.counters["state_published"] for _, _, b in items},
         "events_published": sum(b.counters["events_published"] for _, _, b in items),
         "tables_tripped": trips, "link_reconnects": reconnects,
+        "link_events": dict(Counter(e.kind for c, _, _ in items for e in c.link.events
+                                    if e.kind != "connected")),
+        "trip_reasons": dict(Counter(t.reason for c, _, _ in items
+                                     for t in c.supervisor.trips)),
         "watchdog_fired": sum(r.watchdog_fired for _, r, _ in items),
     }), flush=True)
 
@@ -625,6 +630,10 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
                 "states_received": sum(received.get(t, 0) for t in published),
                 "tables_with_lost_updates": lost, "poll_s": poll_s,
                 "update_latency": summary_ms(ages),
+                "link_events": dict(sum((Counter(r["link_events"]) for r in reports),
+                                        Counter())),
+                "trip_reasons": dict(sum((Counter(r["trip_reasons"]) for r in reports),
+                                         Counter())),
                 **{k: sum(r[k] for r in reports)
                    for k in ("tables_tripped", "link_reconnects", "watchdog_fired",
                              "events_published")}}
@@ -735,8 +744,9 @@ def main() -> None:
                       f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} %, RSS "
                       f"{f['worker_rss_mb']:.0f} MiB; simulator CPU {f['sim_cpu_pct']:.0f} %; "
                       f"Mosquitto CPU {f['mosquitto_cpu_pct']:.1f} %")
-                print(f"  tables tripped {f['tables_tripped']}, link reconnects "
-                      f"{f['link_reconnects']}, host watchdog fired {f['watchdog_fired']}")
+                print(f"  tables tripped {f['tables_tripped']} {f['trip_reasons'] or ''}, "
+                      f"link reconnects {f['link_reconnects']} {f['link_events'] or ''}, "
+                      f"host watchdog fired {f['watchdog_fired']}")
         res["total_s"] = time.monotonic() - t0
         print(f"(total {res['total_s']:.0f} s on {res['cpus']} CPUs)")
     finally:
