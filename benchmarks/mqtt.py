@@ -53,7 +53,9 @@ Method:
   fleet page sees it).  Run twice, on tables of their own: with the default publishing
   settings, and stressed (a changed state at most every 0.05 s, a state at least every
   0.5 s).  The workers report trips, link reconnects and host-watchdog cuts: non-zero
-  would mean this machine could not keep N tables in real time.
+  would mean this machine could not keep N tables in real time.  In the default run the
+  real dashboard process and a browser on its fleet page watch too
+  (``benchmarks/fleet_dashboard.py``; ``--no-dashboard`` leaves them out).
 """
 
 from __future__ import annotations
