@@ -1,10 +1,11 @@
-"""A command flood against a table on Mosquitto (issue 12): state keeps flowing, the
-controller stays connected, a heat-off still goes through, refusals are rate-limited and
-counted rather than logged one by one.
+"""A command flood against a table on Mosquitto and on the embedded broker (issue 12):
+state keeps flowing, the controller stays connected, a heat-off still goes through,
+refusals are rate-limited and counted rather than logged one by one.
 
 Bounded: 3,000 commands over about 3 s on loopback, from the dashboard account itself (the
 worst case: the flood shares an account with the real dashboard).  Timing bounds are
-generous; the precise latency figures are in ``python -m benchmarks.mqtt --only flood``.
+generous; the precise latency figures are in ``python -m benchmarks.mqtt --only flood``
+and ``python -m benchmarks.flood_embedded``.
 """
 
 from __future__ import annotations
