@@ -765,7 +765,8 @@ def main() -> None:
                       f"{f['states_received']}, tables with lost updates: "
                       f"{len(f['tables_with_lost_updates'])}")
                 print(f"  {f['workers']} workers ({f['tables']} controllers + bridges, poll "
-                      f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} %, RSS "
+                      f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} % "
+                      f"({f['worker_cpu_pct'] / f['tables']:.2f} % per table), RSS "
                       f"{f['worker_rss_mb']:.0f} MiB; simulator CPU {f['sim_cpu_pct']:.0f} %; "
                       f"Mosquitto CPU {f['mosquitto_cpu_pct']:.1f} %")
                 d = f["dashboard"]
