@@ -51,10 +51,8 @@ class ControllerRunner:
             idle_s = IDLE_CLOCK_S / self._speed
         self.idle_s = max(poll_s, idle_s)
         # written by a command from another thread, so the sleeping poll thread acts on
-        # it at once (``_wake``); both ends non-blocking, a full pipe already wakes it
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        # it at once (``_wake``); made by ``start``, closed by ``stop``
+        self._wake_r = self._wake_w = -1
         self._poll_ident: int | None = None
         self.on_watchdog = on_watchdog
         self._stop = threading.Event()
@@ -68,6 +66,10 @@ class ControllerRunner:
         self.error: BaseException | None = None
 
     def start(self) -> ControllerRunner:
+        # both ends non-blocking: a full pipe already wakes the thread
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self.controller.listeners.append(self._wake)
         self.controller.start()
         self._poll_thread = threading.Thread(target=self._poll_loop, name="controller",
@@ -89,10 +91,8 @@ class ControllerRunner:
         if self._wake in self.controller.listeners:
             self.controller.listeners.remove(self._wake)
         for fd in (self._wake_r, self._wake_w):
-            try:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass
         self._wake_r = self._wake_w = -1
 
     def _wake(self, ev: dict[str, object]) -> None:
