@@ -53,7 +53,9 @@ Method:
   fleet page sees it).  Run twice, on tables of their own: with the default publishing
   settings, and stressed (a changed state at most every 0.05 s, a state at least every
   0.5 s).  The workers report trips, link reconnects and host-watchdog cuts: non-zero
-  would mean this machine could not keep N tables in real time.
+  would mean this machine could not keep N tables in real time.  In the default run the
+  real dashboard process and a browser on its fleet page watch too
+  (``benchmarks/fleet_dashboard.py``; ``--no-dashboard`` leaves them out).
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.fleet_dashboard import FleetDashboard
 from benchmarks.stats import percentile
 from controller.eventlog import EventLog
 from controller.mqtt.accounts import CredentialStore, table_account
@@ -534,14 +538,21 @@ def fleet_worker(sim_dir: str, first: int, count: int, url: str, seconds: float,
         "published": {b.cfg.table_id: b.counters["state_published"] for _, _, b in items},
         "events_published": sum(b.counters["events_published"] for _, _, b in items),
         "tables_tripped": trips, "link_reconnects": reconnects,
+        "link_events": dict(Counter(e.kind for c, _, _ in items for e in c.link.events
+                                    if e.kind != "connected")),
+        "trip_reasons": dict(Counter(t.reason for c, _, _ in items
+                                     for t in c.supervisor.trips)),
         "watchdog_fired": sum(r.watchdog_fired for _, r, _ in items),
     }), flush=True)
 
 
 def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
-          mqtt_over: dict[str, Any] | None = None, tag: str = "f") -> dict[str, Any]:
+          mqtt_over: dict[str, Any] | None = None, tag: str = "f",
+          dashboard: bool = False) -> dict[str, Any]:
     """``tables`` controllers in workers of ``PER_WORKER``, one FleetClient (the dashboard
-    account) here.  ``tag`` starts the table ids, so each run has tables of its own."""
+    account) here.  ``tag`` starts the table ids, so each run has tables of its own.
+    ``dashboard``: the real dashboard process and a browser on its fleet page as well
+    (``benchmarks.fleet_dashboard``)."""
     url, broker_pid = broker.url, broker.proc.pid
     work = Path(tempfile.mkdtemp(prefix="htbm"))
     sim_dir = work / "sim"
@@ -557,9 +568,13 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
     view.listeners.append(on_update)
     sim = None
     workers: list[subprocess.Popen[str]] = []
+    dash = None
     try:
         if not view.wait_connected(10):
             raise RuntimeError("FleetClient could not connect")
+        if dashboard:
+            dash = FleetDashboard(url)
+            dash.ready.wait(90)
         sim = subprocess.Popen([EXE, "sim", "--tables", str(tables), "--dir", str(sim_dir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_until(lambda: (sim_dir / "control.sock").exists(), 30, 0.05):
@@ -594,9 +609,12 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
         pids = {"sim": sim.pid, "mosquitto": broker_pid,
                 **{f"worker{k}": w.pid for k, w in enumerate(workers)}}
         cpu0 = {n: proc_cpu_s(pid) for n, pid in pids.items()}
+        if dash is not None:
+            dash.begin()
         measuring.set()
         time.sleep(window)
         measuring.clear()
+        dash_out = dash.end() if dash is not None else None
         dt = time.monotonic() - t_up
         msgs, sub_cpu = view.messages - m0, time.process_time() - c0
         cpu = {n: 100 * (proc_cpu_s(pid) - cpu0[n]) / dt for n, pid in pids.items()}
@@ -625,11 +643,23 @@ def fleet(broker: Mosquitto, tables: int, seconds: float, poll_s: float,
                 "states_received": sum(received.get(t, 0) for t in published),
                 "tables_with_lost_updates": lost, "poll_s": poll_s,
                 "update_latency": summary_ms(ages),
+                "dashboard": None if dash_out is None else {
+                    **{k: v for k, v in dash_out.items() if not k.endswith("_ms")},
+                    "page_latency": summary_ms([x / 1000 for x in
+                                                dash_out["page_latency_ms"]]),
+                    "sse_latency": summary_ms([x / 1000 for x in
+                                               dash_out["sse_latency_ms"]])},
+                "link_events": dict(sum((Counter(r["link_events"]) for r in reports),
+                                        Counter())),
+                "trip_reasons": dict(sum((Counter(r["trip_reasons"]) for r in reports),
+                                         Counter())),
                 **{k: sum(r[k] for r in reports)
                    for k in ("tables_tripped", "link_reconnects", "watchdog_fired",
                              "events_published")}}
     finally:
         view.stop()
+        if dash is not None:
+            dash.stop()
         for p in (*workers, sim):
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -657,6 +687,8 @@ def main() -> None:
     ap.add_argument("--cpu-seconds", type=float, default=20.0)
     ap.add_argument("--trips", type=int, default=10)
     ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--no-dashboard", action="store_true",
+                    help="the fleet without the real dashboard and its fleet page")
     ap.add_argument("--poll-s", type=float, default=0.005, help="fleet controllers' poll")
     ap.add_argument("--flood", type=int, default=10000, help="commands in the flood")
     ap.add_argument("--flood-seconds", type=float, default=10.0)
@@ -715,12 +747,13 @@ def main() -> None:
                   f"observer) "
                   f"{fl['process_cpu_pct']:.0f} % of a core")
         if "fleet" in only:
-            runs = [("fleet", "default settings", args.fleet_seconds, {}, "f")]
+            runs = [("fleet", "default settings", args.fleet_seconds, {}, "f",
+                     not args.no_dashboard)]
             if args.stress_seconds > 0:
                 runs.append(("fleet_stress", "state at least every 0.5 s, changes every 0.05 s",
-                             args.stress_seconds, dict(STRESS), "s"))
-            for key, label, secs, over, tag in runs:
-                res[key] = f = fleet(broker, args.tables, secs, args.poll_s, over, tag)
+                             args.stress_seconds, dict(STRESS), "s", False))
+            for key, label, secs, over, tag, dash in runs:
+                res[key] = f = fleet(broker, args.tables, secs, args.poll_s, over, tag, dash)
                 print(f"fleet of {f['tables']} simulated tables on one Mosquitto, {label} "
                       f"({f['window_s']:.0f} s window, all up after {f['startup_s']:.1f} s: "
                       f"{'yes' if f['all_up'] else 'NO'}):")
@@ -732,11 +765,24 @@ def main() -> None:
                       f"{f['states_received']}, tables with lost updates: "
                       f"{len(f['tables_with_lost_updates'])}")
                 print(f"  {f['workers']} workers ({f['tables']} controllers + bridges, poll "
-                      f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} %, RSS "
+                      f"{f['poll_s'] * 1000:.0f} ms): CPU {f['worker_cpu_pct']:.0f} % "
+                      f"({f['worker_cpu_pct'] / f['tables']:.2f} % per table), RSS "
                       f"{f['worker_rss_mb']:.0f} MiB; simulator CPU {f['sim_cpu_pct']:.0f} %; "
                       f"Mosquitto CPU {f['mosquitto_cpu_pct']:.1f} %")
-                print(f"  tables tripped {f['tables_tripped']}, link reconnects "
-                      f"{f['link_reconnects']}, host watchdog fired {f['watchdog_fired']}")
+                d = f["dashboard"]
+                if d is not None:
+                    print(f"  dashboard process (FleetClient, SSE to one browser on /fleet): "
+                          f"CPU {d['cpu_pct']:.1f} % of a core, RSS {d['rss_mb']:.0f} MiB")
+                    print(_line("  /api/stream update latency (state time -> SSE)",
+                                d["sse_latency"]))
+                    if d["page_error"]:
+                        print(f"  fleet page: not measured: {d['page_error']}")
+                    else:
+                        print(_line("  fleet page update latency (state time -> card)",
+                                    d["page_latency"]))
+                print(f"  tables tripped {f['tables_tripped']} {f['trip_reasons'] or ''}, "
+                      f"link reconnects {f['link_reconnects']} {f['link_events'] or ''}, "
+                      f"host watchdog fired {f['watchdog_fired']}")
         res["total_s"] = time.monotonic() - t0
         print(f"(total {res['total_s']:.0f} s on {res['cpus']} CPUs)")
     finally:

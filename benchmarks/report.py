@@ -172,6 +172,16 @@ def table(res: dict[str, Any]) -> list[tuple[str, str]]:
                      "subscriber / its CPU / lost state updates",
                      f"{fl['messages_per_s']:.0f} / {fl['subscriber_cpu_pct']:.1f} % / "
                      f"{fl['states_published'] - fl['states_received']}"))
+        rows.append((f"fleet of {fl['tables']}: controller CPU per table / tables tripped",
+                     f"{fl['worker_cpu_pct'] / fl['tables']:.2f} % of a core / "
+                     f"{fl['tables_tripped']}"))
+        dash = fl.get("dashboard") or {}
+        if "cpu_pct" in dash:
+            rows.append((f"fleet of {fl['tables']}: dashboard CPU / fleet stream p99 / "
+                         "fleet page handler p99",
+                         f"{dash['cpu_pct']:.1f} % / "
+                         f"{_f(dash['sse_latency']['p99_ms'], '.0f')} ms / "
+                         f"{_f(dash['page_latency']['p99_ms'], '.0f')} ms"))
     db = res.get("dashboard", {})
     if "python_clients" in db:
         pc = db["python_clients"]

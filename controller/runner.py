@@ -1,13 +1,16 @@
 """Running the controller in real time: the poll loop, the host watchdog, clean stops.
 
 ``ControllerRunner`` owns one thread that polls the controller and a second, independent
-watchdog thread.  Between polls the thread sleeps in ``poll(2)`` on the board's port: it
-wakes the moment bytes arrive (a reading is handled as fast as with a 5 ms poll) and
-otherwise at the next control cycle or history sample, and at least every ``idle_s``
-(10 × ``poll_s``: 50 ms, against a 100 ms retransmission timeout, 0.5 s output refresh
-and 1 s staleness limit; 50 ms of simulated time under ``demo --speed``) for what else
-is due by time.  Polling every 5 ms whether or
-not anything had arrived was most of the controller's CPU.
+watchdog thread.  Between polls the thread sleeps in ``poll(2)`` on the board's port and
+a wake-up pipe: it wakes the moment bytes arrive (a reading is handled as fast as with a
+5 ms poll), the moment a command is recorded from another thread (an MQTT or dashboard
+heat-off reaches the board without waiting for a timer), and otherwise when
+``Controller.next_due`` says something is due by time alone: a control cycle, a history
+sample, a retransmission, the output refresh, the stale-telemetry and control-stall
+limits.  ``idle_s`` (0.25 s of the controller's clock) bounds the sleep for anything not
+announced there.  Polling every 5 ms whether or not anything had arrived was most of the
+controller's CPU; waking every 50 ms to look was still most of a fleet's (200 tables on
+two cores: 23 polls a second per table for 5 telemetry reports).
 
 If the poll thread stops completing control
 cycles (a hang, a deadlock, a long GC pause), the watchdog cuts the heaters itself: it
@@ -17,6 +20,7 @@ that the hung thread may hold.  The board's own dead-man (3 s) is the layer belo
 
 from __future__ import annotations
 
+import os
 import select
 import threading
 import time
@@ -27,9 +31,9 @@ from hydrotherm.clock import heartbeat, leave
 
 from .service import Controller
 
-#: the longest the poll thread sleeps without bytes from the board, in the controller's
-#: clock time: against a 100 ms retransmission timeout, 0.5 s refresh, 1 s staleness
-IDLE_CLOCK_S = 0.05
+#: the longest the poll thread sleeps without bytes from the board or a due time, in the
+#: controller's clock time: a bound for anything ``Controller.next_due`` does not announce
+IDLE_CLOCK_S = 0.25
 
 
 class ControllerRunner:
@@ -44,8 +48,12 @@ class ControllerRunner:
         # 50 ms of its time is due every 50 ms / speed of ours
         self._speed = float(getattr(controller.clock, "speed", 1.0)) or 1.0
         if idle_s is None:
-            idle_s = min(10 * poll_s, IDLE_CLOCK_S / self._speed)
+            idle_s = IDLE_CLOCK_S / self._speed
         self.idle_s = max(poll_s, idle_s)
+        # written by a command from another thread, so the sleeping poll thread acts on
+        # it at once (``_wake``); made by ``start``, closed by ``stop``
+        self._wake_r = self._wake_w = -1
+        self._poll_ident: int | None = None
         self.on_watchdog = on_watchdog
         self._stop = threading.Event()
         self._last_progress = time.monotonic()
@@ -58,6 +66,11 @@ class ControllerRunner:
         self.error: BaseException | None = None
 
     def start(self) -> ControllerRunner:
+        # both ends non-blocking: a full pipe already wakes the thread
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.controller.listeners.append(self._wake)
         self.controller.start()
         self._poll_thread = threading.Thread(target=self._poll_loop, name="controller",
                                              daemon=True)
@@ -75,11 +88,28 @@ class ControllerRunner:
         if self._watchdog_thread:
             self._watchdog_thread.join(timeout=5)
         self.controller.stop()
+        if self._wake in self.controller.listeners:
+            self.controller.listeners.remove(self._wake)
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def _wake(self, ev: dict[str, object]) -> None:
+        """A controller listener: an event recorded by another thread (a command) wakes
+        the poll thread.  Its own events and the per-cycle ``state`` notices do not."""
+        if ev.get("type") != "event" or threading.get_ident() == self._poll_ident:
+            return
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:  # full (already woken) or closed (stopping)
+            pass
 
     def _poll_loop(self) -> None:
         c = self.controller
         # A paced demo clock (``hydrotherm.clock.PacedClock``) waits for this loop.
         name = f"controller-{id(self):x}"
+        self._poll_ident = threading.get_ident()
         beat = heartbeat(c.clock, name)
         try:
             self._poll_until_stopped(c, beat)
@@ -107,15 +137,17 @@ class ControllerRunner:
         c = self.controller
         fd = _fileno(c.link._port)  # noqa: SLF001 - only to wait on it
         if fd is not None:
-            # no later than the next control cycle or history sample
+            # no later than the next thing due by time (control cycle, link timers, ...)
             due_in = (c.next_due() - c.clock.now()) / self._speed
             timeout = max(0.0, min(self.idle_s, due_in))
             try:
                 # poll(), not select(): select cannot wait on descriptors above 1023
                 waiter = select.poll()
                 waiter.register(fd, select.POLLIN)
-                waiter.poll(timeout * 1000)
-            except (OSError, ValueError):  # closed under us: the next poll reports it
+                waiter.register(self._wake_r, select.POLLIN)
+                if waiter.poll(timeout * 1000):
+                    os.read(self._wake_r, 64)
+            except (OSError, ValueError):  # closed under us, or nothing to drain
                 pass
         rest = self.poll_s - (time.monotonic() - polled_at)
         if rest > 0:

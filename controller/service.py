@@ -259,9 +259,18 @@ class Controller:
 
     def next_due(self) -> float:
         """Clock time of the next thing ``poll`` does by time alone (a control cycle, a
-        history sample): a runner that sleeps between polls wakes by then."""
-        return min(self._next_cycle, self._next_sample if self.log is not None
-                   else float("inf"))
+        history sample, a reset's settling, the link's own timers, the supervisor's
+        stale-telemetry and control-stall limits): a runner that sleeps between polls
+        wakes by then."""
+        sup, safety, now = self.supervisor, self.cfg.safety, self.clock.now()
+        pending = self._pending_reset
+        # the supervisor's limits once passed were judged at the last poll: not due again
+        limits = [t for t in (sup.last_report_at + safety.stale_telemetry_s,
+                              sup.last_heartbeat + safety.control_stall_s) if t > now]
+        return min(self._next_cycle,
+                   self._next_sample if self.log is not None else float("inf"),
+                   pending[2] if pending is not None else float("inf"),
+                   self.link.next_due(), *limits)
 
     def poll(self) -> None:
         with self.lock:

@@ -222,6 +222,35 @@ class BoardLink:
             self._drop_port("closed by host", report=False)
             self.state = LinkState.DISCONNECTED
 
+    def next_due(self) -> float:
+        """Clock time of the next thing ``poll`` does by time alone, with no byte from the
+        board: a retransmission, the output refresh, a queued command, a reconnect
+        attempt, the stale report or the silence limit.  A runner that sleeps until bytes
+        arrive wakes by then (a loop that polled every few milliseconds to catch these
+        was most of a fleet's CPU)."""
+        with self._lock:
+            now = self.clock.now()
+            if self._port is None:
+                return now if self.state is not LinkState.INCOMPATIBLE and \
+                    now >= self._next_attempt else self._next_attempt
+            if self.state is LinkState.HANDSHAKING:
+                due = self._opened_at + self.cfg.silence_reconnect_s
+            else:
+                due = self._last_rx + self.cfg.silence_reconnect_s
+            pend = self._inflight
+            if pend is not None:
+                return min(due, pend.sent_at + self.cfg.ack_timeout_s)
+            if self.state is LinkState.CONNECTED:
+                if self._outputs_dirty:
+                    return now
+                due = min(due, self._outputs_sent_at + self.cfg.refresh_s)
+                if not self._stale_reported:
+                    last = self.latest.time if self.latest is not None else self._last_rx
+                    due = min(due, last + self.cfg.stale_s)
+            if self._queue:
+                return now
+            return due
+
     def poll(self) -> None:
         """Do everything that is due.  Never raises for port trouble: it reports it."""
         with self._lock:

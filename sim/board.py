@@ -132,6 +132,19 @@ class BoardEmulator:
 
     # --- the main loop -------------------------------------------------------------------
 
+    def next_due(self) -> float:
+        """Clock time of the next thing ``poll`` does without a command from the host: the
+        next sample (with its telemetry) or a dead-man cut, whichever is sooner.  A
+        simulator serving many boards polls the others only when their port has input."""
+        if self._boot_sample_due:
+            return float("-inf")
+        due = self._next_sample
+        limit = self.cfg.deadman_s
+        for ch in range(CHANNELS):
+            if self.output[ch]:
+                due = min(due, self.output_set_at[ch] + limit)
+        return due
+
     def poll(self) -> None:
         """Catch up to now: sample, enforce limits, report, and handle host commands."""
         now = self.clock.now()

@@ -72,3 +72,7 @@ class SimulatedTable(TableHandles):
 
     def poll(self) -> None:
         self.board.poll()
+
+    def next_due(self) -> float:
+        """When ``poll`` has something to do without input from the host."""
+        return self.board.next_due()

@@ -156,6 +156,7 @@ class PtyPort:
         self.slave_fd = -1
         self.slave_path = ""
         self.dropped_bytes = 0
+        self.opened = 0  # ptys opened so far: a new one may reuse the old descriptor number
         self.replug()
 
     @property
@@ -169,6 +170,7 @@ class PtyPort:
         tty.setraw(slave, termios.TCSANOW)
         os.set_blocking(master, False)
         self.master_fd, self.slave_fd = master, slave
+        self.opened += 1
         self.slave_path = os.ttyname(slave)
         if self.link_path:
             self.link_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
-"""A command flood against a table on Mosquitto (issue 12): state keeps flowing, the
-controller stays connected, a heat-off still goes through, refusals are rate-limited and
-counted rather than logged one by one.
+"""A command flood against a table on Mosquitto and on the embedded broker (issue 12):
+state keeps flowing, the controller stays connected, a heat-off still goes through,
+refusals are rate-limited and counted rather than logged one by one.
 
 Bounded: 3,000 commands over about 3 s on loopback, from the dashboard account itself (the
 worst case: the flood shares an account with the real dashboard).  Timing bounds are
-generous; the precise latency figures are in ``python -m benchmarks.mqtt --only flood``.
+generous; the precise latency figures are in ``python -m benchmarks.mqtt --only flood``
+and ``python -m benchmarks.flood_embedded``.
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ def flood(url: str, topic: str, n: int, seconds: float, stop: threading.Event) -
     return sent
 
 
-def test_a_command_flood_does_not_stall_state_or_heat_off(mosquitto, table_factory,
+def test_a_command_flood_does_not_stall_state_or_heat_off(broker, table_factory,
                                                           recorder) -> None:
+    """Once on Mosquitto, once on the embedded broker (amqtt, in this process with the
+    table, as ``hydrotherm run`` hosts it; the flooder too, so it is the harder case)."""
+    mosquitto = broker
     table: Table = table_factory(mosquitto.url, table_id="flood")
     t = table.topics
     watch = recorder(mosquitto.url_as("observer"), [t.state, t.status, t.result])
@@ -106,7 +110,13 @@ def test_a_command_flood_does_not_stall_state_or_heat_off(mosquitto, table_facto
     gate = table.bridge.gate.counters
     mcfg = table.cfg.mqtt
     assert gate["accepted"] <= mcfg.command_burst * 3 + mcfg.command_rate_per_s * 3 * elapsed
-    assert gate["refused_rate"] >= FLOOD - gate["accepted"] - 5
+    offered = gate["accepted"] + gate["refused_rate"] + gate["refused_queue"]
+    assert offered <= FLOOD + 5  # (QoS 1 may redeliver a few)
+    if broker.kind == "mosquitto":
+        assert offered >= FLOOD - 5, gate  # Mosquitto delivers the whole flood
+    # amqtt delivers only part of it in time (a pure-Python broker: see docs/mqtt.md);
+    # still more than the rate allows, and the rest was refused
+    assert gate["refused_rate"] > 0, gate
     # refused commands got a reason (the QoS 0 replies are rate-limited themselves)
     refusals = [m.json() for m in during if m.topic == t.result and not m.json()["ok"]]
     assert refusals and all("rate limit" in r["error"] for r in refusals)

@@ -23,6 +23,8 @@ MAX_DEPTH = 32
 #: a table's state is ~2 kB; events and results (history) are larger but bounded
 MAX_PAYLOAD = 1024 * 1024
 MAX_LIST = 64
+#: a trip or alarm detail longer than this is cut (not refused: see ``_detail``)
+DETAIL_MAX = 500
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
@@ -77,6 +79,20 @@ def _str_or_none(value: Any, where: str, key: str = "", limit: int = 500) -> Non
     if value is not None and (value.__class__ is not str or len(value) > limit):
         raise PayloadError(f"{where}{'.' if key else ''}{key} must be a string of at most "
                            f"{limit} characters")
+
+
+def _detail(item: dict[str, Any], where: str, key: str) -> None:
+    """A trip's or alarm's ``detail``: a string (or null), cut to ``DETAIL_MAX``
+    characters.  A real trip's detail grows with each board flag that joins it ("...;
+    then ..."): refusing the whole state for that would leave a fleet page showing the
+    table as it was before the trip."""
+    detail = item.get("detail")
+    if detail is None:
+        return
+    if detail.__class__ is not str:
+        raise PayloadError(f"{where}.{key} must be a string")
+    if len(detail) > DETAIL_MAX:
+        item["detail"] = detail[:DETAIL_MAX - 1] + "…"
 
 
 def _bool(value: Any, where: str, key: str = "") -> None:
@@ -147,14 +163,14 @@ def check_state(payload: bytes) -> dict[str, Any] | None:
             reason = t.get("reason")
             if reason.__class__ is not str or len(reason) > 64:
                 raise PayloadError(f"{where}.trips[].reason must be a short string")
-            _str_or_none(t.get("detail"), where, "trips[].detail")
+            _detail(t, where, "trips[].detail")
             _number_or_none(t.get("at"), where, "trips[].at")
         for a in _list(c.get("alarms"), where, "alarms"):
             a = _dict(a, where, "alarms[]")
             name = a.get("name")
             if name.__class__ is not str or len(name) > 64:
                 raise PayloadError(f"{where}.alarms[].name must be a short string")
-            _str_or_none(a.get("detail"), where, "alarms[].detail")
+            _detail(a, where, "alarms[].detail")
     return state
 
 
