@@ -249,6 +249,19 @@ def present_trip(cfg: Config, t: dict[str, Any]) -> dict[str, Any]:
             "detail": why_text(str(t.get("detail") or "")), "at": _clock(t.get("at"))}
 
 
+def room_text(state: dict[str, Any] | None, live: bool) -> str:
+    """The room the control law and the schedule use, as the controller says (measured by
+    the board, or the configured value and why); nothing when the table is not live — a
+    room from an old state is not worth showing next to "state unknown"."""
+    room = (state or {}).get("room")
+    if not live or not isinstance(room, dict):
+        return ""
+    text = room.get("text")
+    if isinstance(text, str) and text:
+        return text[:1].upper() + text[1:]
+    return ""
+
+
 def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,
                   broker_error: str = "", table_id: str = "") -> dict[str, Any]:
     """The whole table for display; ``view`` is ``TableView.as_dict()`` or None (never
@@ -304,6 +317,7 @@ def present_table(cfg: Config, view: dict[str, Any] | None, broker: bool,
         "updated_text": _clock((state or {}).get("time")),
         "updates": view.get("state_updates", 0),
         "tripped": bool((state or {}).get("tripped")),
+        "room_text": room_text(state, usable),
         "cushions": cushions,
         "schedule": present_schedule(state) if status == "online" and broker
         else present_schedule(None),

@@ -741,6 +741,38 @@ def test_connection_states_are_never_hidden() -> None:
     assert "offline" in [p["code"] for p in off["problems"]]
 
 
+
+def test_the_room_in_use_is_shown_only_while_the_table_is_live() -> None:
+    """The room line says what the controller says it uses (measured or assumed, and why)
+    and disappears when the state is not live: an old room next to "state unknown" would
+    look like a reading."""
+    cfg = Config()
+    room = {"celsius": 21.0, "source": "configured", "reason": "no room sensor",
+            "text": "room: configured 21 °C (no room sensor: a protocol 1.0 board)"}
+    state = {"time": 1.0, "tripped": False, "link": {"healthy": True}, "cushions": [],
+             "room": room}
+    view = {"table_id": "t", "status": "online", "readings": "ok", "state": state,
+            "state_received_at": 1.0, "state_updates": 3}
+    shown = present_table(cfg, view, True)
+    assert shown["room_text"] == "Room: configured 21 °C (no room sensor: a protocol 1.0 board)"
+    assert present_table(cfg, {**view, "status": "offline"}, True)["room_text"] == ""
+    assert present_table(cfg, view, False)["room_text"] == ""
+    old = {**view, "state": {k: v for k, v in state.items() if k != "room"}}
+    assert present_table(cfg, old, True)["room_text"] == ""
+
+
+def test_the_page_shows_the_room_the_simulated_board_measures(
+        session: tuple[FlaskClient, dict[str, str]], stack: LocalStack) -> None:
+    """The real stack: the simulated 1.1 board's room sensor reaches the controller, its
+    state and the page (the room is measured, not the configured assumption)."""
+    client, _ = session
+    assert wait_for(lambda: (table_view(stack).get("room") or {}).get("source") == "measured",
+                    10.0), table_view(stack).get("room")
+    room_c = table_view(stack)["room"]["celsius"]
+    assert abs(room_c - stack.cfg.plant.room_c) < 1.0
+    page = client.get("/tables/table0")
+    assert re.search(r'id="room">Room: measured [0-9.]+ °C<', page.text), page.text[:2000]
+
 # --- users, secrets, the CLI -----------------------------------------------------------------
 
 def test_first_user_and_secret_key(tmp_path: Path) -> None:

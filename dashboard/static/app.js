@@ -161,6 +161,7 @@
       renderProblems(document.getElementById("problems"), v.problems, staleProblems());
       setText(document.getElementById("updated"),
         v.updated_text ? "Last update " + v.updated_text : "No data yet");
+      setText(document.getElementById("room"), v.room_text || "");
       document.body.classList.toggle("not-live", !v.live);
       v.cushions.forEach(renderCushion);
       chartAppend(v);
@@ -582,7 +583,7 @@
           list.insertBefore(fresh, after || null);
         }
         empty.hidden = true;
-        document.dispatchEvent(new CustomEvent("hydrotherm:fleet-card"));
+        document.dispatchEvent(new CustomEvent("hydrotherm:fleet-card", { detail: { table_id: v.table_id } }));
       },
     });
   }

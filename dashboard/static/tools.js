@@ -51,14 +51,16 @@
     return "Session: " + fmtLeft(left) + " left";
   }
 
+  function renderChip(chip) {
+    const t = timers[chip.dataset.table];
+    const text = timerText(t);
+    chip.hidden = !text;
+    chip.classList.toggle("finished", !!(t && t.finished));
+    if (chip.textContent !== text) chip.textContent = text;
+  }
+
   function renderTimerChips() {
-    document.querySelectorAll(".timer-chip[data-table]").forEach((chip) => {
-      const t = timers[chip.dataset.table];
-      const text = timerText(t);
-      chip.hidden = !text;
-      chip.classList.toggle("finished", !!(t && t.finished));
-      if (chip.textContent !== text) chip.textContent = text;
-    });
+    document.querySelectorAll(".timer-chip[data-table]").forEach(renderChip);
     const status = document.getElementById("timer-status");
     if (status && page.table_id !== undefined) {
       const t = timers[page.table_id];
@@ -184,6 +186,11 @@
       setInterval(renderTimerChips, 1000);
     }
   });
-  // the fleet page rebuilds its cards on every live update: put the chips back
-  document.addEventListener("hydrotherm:fleet-card", renderTimerChips);
+  // the fleet page rebuilds a card on each live update: put back that card's chip only
+  // (redrawing all of them made each update's work grow with the fleet: p99 1-3 s at 200)
+  document.addEventListener("hydrotherm:fleet-card", (ev) => {
+    const id = ev.detail && ev.detail.table_id;
+    if (id === undefined) { renderTimerChips(); return; }
+    document.querySelectorAll('.timer-chip[data-table="' + CSS.escape(id) + '"]').forEach(renderChip);
+  });
 })();
