@@ -406,11 +406,18 @@ def main() -> None:
                          "benchmarks/plants_autotune.py); saved to benchmarks/results/")
     ap.add_argument("--stage", choices=("all", "identify", "warm"), default="all",
                     help="with --with-autotune: warm reuses the saved identification")
+    ap.add_argument("--warm", default="untuned,tuned",
+                    help="with --with-autotune: which warm-ups (the others are kept)")
+    ap.add_argument("--results", help="with --with-autotune: the results file (default "
+                                      "benchmarks/results/plants_autotune.json)")
     args = ap.parse_args()
     if args.with_autotune:
         from benchmarks import plants_autotune
 
-        at = plants_autotune.run(args.plants, args.jobs, args.stage)
+        at = plants_autotune.run(args.plants, args.jobs, args.stage,
+                                 Path(args.results) if args.results
+                                 else plants_autotune.RESULTS,
+                                 tuple(x for x in args.warm.split(",") if x))
         for name, value in plants_autotune.table_rows(at):
             print(f"| {name} | {value} |")
         plants_autotune.print_details(at)

@@ -91,16 +91,20 @@ def _identify(k: int) -> tuple[int, dict[str, Any]]:
     return k, ident
 
 
-def _warm(job: tuple[int, dict[str, Any] | None]) -> tuple[int, dict[str, Any]]:
+def _warm(job: tuple[int, dict[str, Any] | None, tuple[str, ...]]
+          ) -> tuple[int, dict[str, Any]]:
     from benchmarks.autotune import targets_met, warm_up
 
-    k, ident = job
+    k, ident, which = job
     truth = truth_config(grid()[k])
     believed = believed_config()
-    out: dict[str, Any] = {"untuned": warm_up(truth, believed, SETPOINT_C)}
-    tuned = tuned_config(believed, ident) if ident is not None else None
-    out["tuned"] = warm_up(truth, tuned, SETPOINT_C) if tuned is not None else None
-    out["targets_met"] = targets_met(out["tuned"])
+    out: dict[str, Any] = {}
+    if "untuned" in which:
+        out["untuned"] = warm_up(truth, believed, SETPOINT_C)
+    if "tuned" in which:
+        tuned = tuned_config(believed, ident) if ident is not None else None
+        out["tuned"] = warm_up(truth, tuned, SETPOINT_C) if tuned is not None else None
+        out["targets_met"] = targets_met(out["tuned"])
     return k, out
 
 
@@ -142,9 +146,11 @@ def _commit() -> str:
 
 
 def run(n_plants: int = 100, jobs: int = 2, stage: str = "all",
-        path: Path = RESULTS) -> dict[str, Any]:
+        path: Path = RESULTS, which: tuple[str, ...] = ("untuned", "tuned")
+        ) -> dict[str, Any]:
     """Run the stage(s) on the first ``n_plants`` tables and write ``path``; ``stage``
-    ``warm`` reuses the identification already in ``path``."""
+    ``warm`` reuses the identification already in ``path`` (and, for the warm-ups not
+    in ``which``, the figures already there)."""
     cases = grid()[:n_plants]
     old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     old_plants = {p["case"]["name"]: p for p in old.get("plants", [])}
@@ -164,7 +170,7 @@ def run(n_plants: int = 100, jobs: int = 2, stage: str = "all",
                 per[k][key] = prev.get(key, per[k][key])
         identified = old.get("identified", old.get("stamp"))
     if stage in ("all", "warm"):
-        work = [(k, per[k]["autotune"]) for k in range(len(cases))]
+        work = [(k, per[k]["autotune"], which) for k in range(len(cases))]
         for k, out in _pool_map(_warm, work, jobs, "warm"):
             per[k].update(out)
     res = {"identified": identified, "warmed": stamp if stage != "identify" else

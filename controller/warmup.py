@@ -86,7 +86,7 @@ class WarmupEstimator:
     __slots__ = ("prior", "bin_s", "settle_s", "noise_c", "short_margin", "_full_since",
                  "_bin_t0",
                  "_bin_sum", "_bin_n", "_bins", "_prev_temp", "_p", "_x", "samples",
-                 "span_bins")
+                 "span_bins", "_cache", "_cache_samples")
 
     def __init__(self, prior: WarmupPrior, bin_s: float = 30.0, settle_s: float = 300.0,
                  noise_c: float = 0.005, short_margin: float = 0.03,
@@ -107,6 +107,8 @@ class WarmupEstimator:
         self._bin_sum = 0.0
         self._bin_n = 0
         self.span_bins = span_bins
+        self._cache: dict[tuple[int, float], tuple[float, float]] = {}
+        self._cache_samples = -1
         # the last bins of this run (time, mean): each new bin is differenced with the
         # oldest, up to ``span_bins`` back — a rise over minutes, not 30 s, sees the
         # curvature (the loss) through the sensor noise ten times sooner
@@ -159,6 +161,19 @@ class WarmupEstimator:
         the rate at the present temperature stays what the data say."""
         if not self.samples:
             return self.prior.alpha, max(self.prior.beta, 0.0)
+        # the data change once per bin: 1 Hz callers reuse the answer per 0.05 K
+        if self._cache_samples != self.samples:
+            self._cache.clear()
+            self._cache_samples = self.samples
+        key = (round(temp_c * 20.0), target_c)
+        value = self._cache.get(key)
+        if value is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            value = self._cache[key] = self._posterior(temp_c, target_c)
+        return value
+
+    def _posterior(self, temp_c: float, target_c: float) -> tuple[float, float]:
         x0, x1 = self._x
         (p00, p01), (_, p11) = self._p
         rate = x0 - x1 * temp_c
