@@ -8,10 +8,11 @@ It runs behind ``python -m benchmarks.plants --with-autotune`` in two stages, an
 on; the report prints that file's figures and says when and where they came from.
 
 * **identify** (the long one): on each grid table (``benchmarks.plants.grid``; per-cushion
-  water as the grid has it, cushions filled at ``START_C``), the autotune runs with the
+  water, the heavier as cushion 0, filled at ``START_C``), the autotune runs with the
   nominal configuration as its belief (``benchmarks.autotune.identify``).  Kept: what it
   identified, whether it refused and why, and the keys it would write.
-* **warm**: the control law warms cushion 0 of the true table ``START_C`` → 37 °C twice,
+* **warm**: the control law warms the true table ``START_C`` → 37 °C twice (the
+  figures: both cushions; the ready-in: the heavier one),
   with the nominal configuration ("without autotune") and with the tuned one (the kept
   keys applied; "with autotune"), recording the "ready in" estimate
   (``benchmarks.autotune.warm_up``): settle ratio, overshoot and the ready-in error at 10,
@@ -43,18 +44,20 @@ READY_KEYS = ("ready_error_10min", "ready_error_30min", "ready_error_60min")
 
 
 def truth_config(case: PlantCase, initial_c: float = START_C) -> Any:
-    """The simulated table of ``case`` as the benchmarks' truth: ``[plant]`` is cushion
-    0's physics (``warm_up`` measures cushion 0 against it), ``[true_plant]`` gives each
-    cushion its own water."""
+    """The simulated table of ``case`` as the benchmarks' truth: ``[true_plant]`` gives
+    each cushion its own water, the heavier (slower) one as cushion 0, and ``[plant]`` is
+    cushion 0's physics — ``warm_up`` sizes the run by its physical minimum (so both
+    cushions settle within it) and judges the ready-in estimate on it."""
     from hydrotherm.config import from_mapping
 
+    heavy, light = max(case.water_kg), min(case.water_kg)
     return from_mapping({
-        "plant": {"water_kg": case.water_kg[0], "heater_w": case.heater_w,
+        "plant": {"water_kg": heavy, "heater_w": case.heater_w,
                   "plate_to_water_w_per_k": case.plate_to_water_w_per_k,
                   "loss_to_room_w_per_k": case.loss_to_room_w_per_k, "room_c": case.room_c,
                   "initial_water_c": initial_c},
         "sensor": {"lag_s": case.lag_s},
-        "true_plant": {"water_kg": list(case.water_kg), "lag_s": case.lag_s},
+        "true_plant": {"water_kg": [heavy, light], "lag_s": case.lag_s},
     })
 
 
