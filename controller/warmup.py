@@ -9,20 +9,28 @@ estimate with them — worse, a ready-by schedule would stand on it.
 What it does: at full power the water follows, once the plate has settled (a few plate
 time constants after the power went full), ``dT/dt = α − β T`` with
 ``α = (P + UA·T_room)/C`` and ``β = UA/C`` (``C`` = water + plate).  Every
-``bin_s`` (30 s) of uninterrupted full power, the rise of the bin-mean temperature over
-the bin is one observation of ``α − β T``; a Bayesian linear regression (a recursive
-least squares with a prior: two numbers and a 2×2 matrix, no history kept) starts from
-the configured model's ``α₀``, ``β₀`` (after ``hydrotherm autotune`` those are the
-identified table, room included) and moves to what the table does.  The level of the
-rate (``α − β T`` at the present temperature) is learnt within minutes; its slope
-``β`` (how much the loss grows on the way) only as the water warms, so until then it
-leans on the prior — the reason an autotuned configuration gives a better early estimate
-than the nominal one.  The remaining time at full power to ``T_target`` is then
-``ln((α − βT)/(α − βT_target)) / β`` (``(T_target − T)/α'`` when β ≈ 0), and ``inf``
-when the heater cannot get there (``α − β·T_target ≤ 0``).
+``bin_s`` (30 s) of uninterrupted full power, the rise of the bin-mean temperature since
+the oldest of the last ``span_bins`` bins (up to 5 min) is one observation of
+``α − β T``; a recursive least squares (two numbers and a 2×2 matrix, ten bins kept)
+learns from the data alone.  The level of the rate (``α − β T`` at the present
+temperature) is pinned within minutes; its slope ``β`` (how much the loss grows on the
+way) only as the water warms.  Until then ``β`` is told two more things (``posterior``):
+the configured model's ``β`` — trusted as far as the model's full-power heating rate
+matches the table's, so an autotuned model keeps its say and a wrong one loses it — and
+the plausible range of ``β`` for a table rising this fast (any heater, loss and room of
+``hydrotherm.config.PlausibleConfig``), whose point leans to the slow end: a ready-by
+schedule stands on this estimate, and early is better than late.  The remaining time at
+full power to ``T_target`` is then ``ln((α − βT)/(α − βT_target)) / β``
+(``(T_target − T)/α'`` when β ≈ 0), and ``inf`` when the heater cannot get there
+(``α − β·T_target ≤ 0``).  ``heating_rate_ratio`` and ``holding_fraction`` give the
+control law's part of the estimate (the approach to the setpoint) what was learnt.
+
+Without autotune ten minutes of rise cannot tell a heavy cushion on a weak heater in a
+cold room with a high loss from one in a warm room with a low loss (docs/autotune.md):
+that is the limit of the early estimate, and what the autotune or a measured room adds.
 
 Cost on the control loop's hot path: a few additions per cycle; the regression update
-(a handful of multiplications) once per bin.
+once per bin; the posterior (a 40-step bisection) once per bin and per 0.05 K.
 """
 
 from __future__ import annotations
