@@ -39,6 +39,9 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+#: observations before the data count (the first spans are 30, 60, ... s: too short to
+#: give the rate's level better than the model; the sixth spans 3 min)
+MIN_OBSERVATIONS = 6
 #: the data-only regression's β prior (1/s): vague, a hundred times the plausible β
 VAGUE_BETA_SIGMA = 1e-2
 #: the plausible range's point: 1σ as this share of the range's width
@@ -167,7 +170,7 @@ class WarmupEstimator:
         worst plausible table: a ready-by schedule stands on this estimate, and early is
         better than late.  ``α`` follows ``β`` along the regression's correlation, so
         the rate at the present temperature stays what the data say."""
-        if not self.samples:
+        if self.samples < MIN_OBSERVATIONS:
             return self.prior.alpha, max(self.prior.beta, 0.0)
         # the data change once per bin: 1 Hz callers reuse the answer per 0.05 K
         if self._cache_samples != self.samples:
@@ -212,10 +215,10 @@ class WarmupEstimator:
 
     def heating_rate_ratio(self, room_c: float) -> float:
         """How much faster the table heats at full power than the model says: the learnt
-        ``P/C = α − β·T_room`` over the prior's (1 until a bin was learnt; bounded to
+        ``P/C = α − β·T_room`` over the prior's (1 until the data count; bounded to
         1/3–3).  The law's approach to the setpoint is in the model's watts, so its time
         constant on the real table is the model's divided by this."""
-        if self.samples == 0:
+        if self.samples < MIN_OBSERVATIONS:
             return 1.0
         # compare the rates at the latest bin's temperature, then add the model's loss
         # back to room (the data's own β is not yet known early on)
@@ -228,8 +231,8 @@ class WarmupEstimator:
 
     def holding_fraction(self, setpoint_c: float, room_c: float) -> float | None:
         """The share of full power that holds ``setpoint_c`` on the table as learnt
-        (``β·(T_sp − T_room)/(α − β·T_room)``); None until a bin was learnt."""
-        if not self.samples:
+        (``β·(T_sp − T_room)/(α − β·T_room)``); None until the data count."""
+        if self.samples < MIN_OBSERVATIONS:
             return None
         a, b = self.alpha, self.beta
         full = a - b * room_c
