@@ -120,13 +120,13 @@ class CushionController:
         self.lag_s = sensor.lag_s
         self.slope = SlopeEstimator(control.slope_window_s)
         # the warm-up estimate learns the table's full-power rise (controller/warmup.py);
-        # it waits for the plate to settle after the power went full: 4.5 model plate time
-        # constants (three of a plate coupled a third weaker, as a real one may be) and
-        # twice the model's sensor lag
+        # it waits for the plate to settle after the power went full: three model plate
+        # time constants but at least 5 min (three of a plate coupled a third weaker than
+        # the nominal model, as a real one may be) and twice the model's sensor lag
         self.warmup = WarmupEstimator(
             WarmupPrior.from_model(self.p_max, self.c_w + self.c_p, self.ua,
                                    control.room_estimate_c),
-            settle_s=4.5 * self.c_p / self.h + 2.0 * sensor.lag_s
+            settle_s=max(3.0 * self.c_p / self.h, 300.0) + 2.0 * sensor.lag_s
             + control.slope_window_s / 2)
         self.plate_c: float | None = None
         self.integral_w = 0.0
