@@ -84,22 +84,16 @@ def warm_up(truth: Config, law_cfg: Config, setpoint_c: float = 37.0,
             "ready_at_s": ready_at, **errors}
 
 
-def evaluate_plant(truth: Config, believed: Config | None = None, seed: int = 3,
-                   setpoint_c: float = 37.0, untuned: bool = True) -> dict[str, Any]:
-    """Autotune on the true table ``truth`` with the configuration ``believed`` (default:
-    nominal), then warm it up with the untuned and (if usable) the tuned configuration.
-
-    Returns ``{"autotune": {...identified, intervals, problems or error},
-    "untuned": {figures} (None unless ``untuned``), "tuned": {figures} or None,
-    "targets_met": bool}`` where the figures are those of ``warm_up`` (settle ratio,
-    overshoot, ready-in errors at 10, 30 and 60 min)."""
-    believed = believed or Config()
-    out: dict[str, Any] = {}
+def identify(truth: Config, believed: Config, seed: int = 3
+             ) -> tuple[dict[str, Any], Config | None]:
+    """Autotune on the true table ``truth`` with the configuration ``believed``: the
+    identification's figures (identified values, intervals, problems or error, the
+    proposed keys, wall time) and the tuned configuration (None when refused)."""
     wall = time.perf_counter()
     tuned_cfg: Config | None = None
     try:
         res = autotune_in_process(believed, seed=seed, sim_cfg=truth, step_s=0.2)
-        ident = {
+        ident: dict[str, Any] = {
             "ok": res.ok, "problems": list(res.problems), "room_source": res.room_source,
             "room_c": res.room_c,
             "room_ci95": list(res.room.ci95) if res.room is not None else None,
@@ -121,16 +115,35 @@ def evaluate_plant(truth: Config, believed: Config | None = None, seed: int = 3,
     except AutotuneError as exc:
         ident = {"ok": False, "error": str(exc), "problems": [str(exc)]}
     ident["wall_s"] = time.perf_counter() - wall
-    out["autotune"] = ident
-    # the untuned default: the believed model, with the believed room
-    out["untuned"] = warm_up(truth, believed, setpoint_c, seed) if untuned else None
-    out["tuned"] = warm_up(truth, tuned_cfg, setpoint_c, seed) if tuned_cfg else None
-    t = out["tuned"]
-    out["targets_met"] = bool(
+    return ident, tuned_cfg
+
+
+def targets_met(tuned: dict[str, Any] | None) -> bool:
+    """Control with the tuned model meets the targets (and ready-in at 10 min)."""
+    t = tuned
+    return bool(
         t is not None and t["overshoot_c"] <= TARGET_OVERSHOOT_C
         and t["settle_ratio"] <= TARGET_SETTLE_RATIO
         and t["ready_error_10min"] is not None
         and abs(t["ready_error_10min"]) <= TARGET_READY_ERROR)
+
+
+def evaluate_plant(truth: Config, believed: Config | None = None, seed: int = 3,
+                   setpoint_c: float = 37.0, untuned: bool = True) -> dict[str, Any]:
+    """Autotune on the true table ``truth`` with the configuration ``believed`` (default:
+    nominal), then warm it up with the untuned and (if usable) the tuned configuration.
+
+    Returns ``{"autotune": {...identified, intervals, problems or error},
+    "untuned": {figures} (None unless ``untuned``), "tuned": {figures} or None,
+    "targets_met": bool}`` where the figures are those of ``warm_up`` (settle ratio,
+    overshoot, ready-in errors at 10, 30 and 60 min)."""
+    believed = believed or Config()
+    ident, tuned_cfg = identify(truth, believed, seed)
+    out: dict[str, Any] = {"autotune": ident}
+    # the untuned default: the believed model, with the believed room
+    out["untuned"] = warm_up(truth, believed, setpoint_c, seed) if untuned else None
+    out["tuned"] = warm_up(truth, tuned_cfg, setpoint_c, seed) if tuned_cfg else None
+    out["targets_met"] = targets_met(out["tuned"])
     return out
 
 

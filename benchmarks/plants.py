@@ -25,10 +25,13 @@ Per table, on the whole stack (``sim.scenario``: controller, supervisor, link, b
   Figures: caught or not, detection time, the highest true water, trips before the fault
   (false).
 
-Columns another study fills later (``EXTRA_COLUMNS``): "with autotune" and "ready-in
-error" are printed as "-" until a function is registered for them.
+The "with autotune" and "ready-in error" columns take most of an hour (an autotune per
+table): ``--with-autotune`` runs them (``benchmarks/plants_autotune.py``) and saves them to
+``benchmarks/results/plants_autotune.json``, which the table rows here (and the report)
+print with the date and commit they were computed on.
 
-Run: ``python -m benchmarks.plants [--plants N] [--jobs J] [--json OUT]``.  Two worker
+Run: ``python -m benchmarks.plants [--plants N] [--jobs J] [--json OUT] [--with-autotune
+[--stage identify|warm|all]]``.  Two worker
 processes at most by default: the machine is shared.
 """
 
@@ -374,8 +377,13 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
                      f"{s['false_trips']} / {s['never_settled']} / "
                      f"{_f(s['settle_ratio_median'], '.3f')}, {_f(s['settle_ratio_max'], '.3f')}"
                      f" / {_f(s['overshoot_max_c'], '.3f')} °C{failed}"))
-    for name in EXTRA_COLUMNS:
-        rows.append((f"{n} plants, ours {name}", "-"))
+    for name, fn in EXTRA_COLUMNS.items():
+        if fn is None:  # the saved --with-autotune run (benchmarks/plants_autotune.py)
+            continue
+        rows.append((f"{n} plants, ours {name}", "see below"))
+    from benchmarks.plants_autotune import saved_rows
+
+    rows += saved_rows()
     for kind, s in summary["faults"].items():
         rows.append((f"{n} plants, {kind}: caught within bound / false trips / detect "
                      "median, max / max water",
@@ -393,7 +401,27 @@ def main() -> None:
     ap.add_argument("--laws", default=",".join(LAWS), help="comma-separated subset")
     ap.add_argument("--no-faults", action="store_true", help="sessions only")
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--with-autotune", action="store_true",
+                    help="the autotune and ready-in columns instead (long: see "
+                         "benchmarks/plants_autotune.py); saved to benchmarks/results/")
+    ap.add_argument("--stage", choices=("all", "identify", "warm"), default="all",
+                    help="with --with-autotune: warm reuses the saved identification")
+    ap.add_argument("--warm", default="untuned,tuned",
+                    help="with --with-autotune: which warm-ups (the others are kept)")
+    ap.add_argument("--results", help="with --with-autotune: the results file (default "
+                                      "benchmarks/results/plants_autotune.json)")
     args = ap.parse_args()
+    if args.with_autotune:
+        from benchmarks import plants_autotune
+
+        at = plants_autotune.run(args.plants, args.jobs, args.stage,
+                                 Path(args.results) if args.results
+                                 else plants_autotune.RESULTS,
+                                 tuple(x for x in args.warm.split(",") if x))
+        for name, value in plants_autotune.table_rows(at):
+            print(f"| {name} | {value} |")
+        plants_autotune.print_details(at)
+        return
     res = run_all(args.plants, args.jobs, tuple(x for x in args.laws.split(",") if x),
                   not args.no_faults, args.start)
     for name, value in table_rows(res["summary"]):

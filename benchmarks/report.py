@@ -5,7 +5,9 @@ Run: ``python -m benchmarks.report [--json OUT] [--plot OUT.png] [--quick]``.
 Sections: the serial link and simulator (issue 2), the control law against its peers and
 the safety detection latency per fault (issue 3), the supervisor and the law on 100 true
 plants that differ from the model (issue 10, ``benchmarks/plants.py``; ``--quick``: the
-first 20), MQTT (issue 4), the dashboard (issue 5).
+first 20; its "with autotune" and ready-in rows are the saved run of
+``python -m benchmarks.plants --with-autotune``, printed with its date and commit: an
+autotune per table is too long for every report), MQTT (issue 4), the dashboard (issue 5).
 Figures that depend on the machine are given with the machine they were measured on;
 where a ratio fits (the controller against the physical minimum, simulated against wall
 seconds) the ratio is measured within the same run.  Nothing here asserts a speed: the

@@ -125,15 +125,18 @@ class CushionController:
         self.p_max = plant.heater_w
         self.lag_s = sensor.lag_s
         self.slope = SlopeEstimator(control.slope_window_s)
-        self._warmup_settle_s = 3.0 * self.c_p / self.h + sensor.lag_s + control.slope_window_s / 2
+        # the warm-up estimate learns the table's full-power rise (controller/warmup.py);
+        # it waits for the plate to settle after the power went full: three model plate
+        # time constants but at least 5 min (three of a plate coupled a third weaker than
+        # the nominal model, as a real one may be) and twice the model's sensor lag
+        self._warmup_settle_s = (max(3.0 * self.c_p / self.h, 300.0) + 2.0 * sensor.lag_s
+                                 + control.slope_window_s / 2)
         self.warmup = self._new_warmup(self.room_c)
         self.plate_c: float | None = None
         self.integral_w = 0.0
         self._last_t: float | None = None
 
     def _new_warmup(self, room_c: float) -> WarmupEstimator:
-        # the warm-up estimate learns the table's full-power rise (controller/warmup.py);
-        # it waits three plate time constants and a sensor lag after the power went full
         self._warmup_room_c = room_c
         return WarmupEstimator(
             WarmupPrior.from_model(self.p_max, self.c_w + self.c_p, self.ua, room_c),
@@ -233,15 +236,23 @@ class CushionController:
             return 0.0
         p = self.p_max
         kp = self.cfg.kp_w_per_k
-        tau_cl = self.c_w / kp
+        # the approach runs in the model's watts: on a table that heats faster or slower
+        # than the model at full power, its time constant scales accordingly
+        tau_cl = self.c_w / kp / self.warmup.heating_rate_ratio(self.cfg.room_estimate_c)
         p_hold = min(max(p_hold, 0.0), p)
         e = max((p - p_hold) / kp, band)
+        # where the proportional action alone would settle: below the setpoint by the
+        # holding power the table needs (as learnt) beyond the law's feed-forward, over kp
+        # (the integral closes the rest, slowly: floor the remaining gap at band/5)
+        need = self.warmup.holding_fraction(setpoint_c, self.cfg.room_estimate_c)
+        off = 0.0 if need is None else (need * p - p_hold) / kp
+        gap = max(band - off, 0.2 * band)
         if deficit_k <= e:  # already handing over: the approach only
-            return tau_cl * math.log(max(setpoint_c - water, band) / band)
+            return tau_cl * math.log(max(setpoint_c - water - off, gap) / gap)
         tau_p = self.c_p / self.h
         g = min(3.0, tau_cl / (tau_cl - tau_p)) if tau_cl > 1.5 * tau_p else 3.0
         carry = self.c_p * (p - p_hold) / (self.h * self.c_w)
         plate = self.plate_c if self.plate_c is not None else water
         charge = self.c_p * max(0.0, water + p / self.h - plate) / p if p > 0 else 0.0
         full = self.warmup.remaining_s(water, setpoint_c - e - carry)
-        return charge + full + tau_cl * math.log(g * e / band)
+        return charge + full + tau_cl * math.log(max(g * e - off, gap) / gap)

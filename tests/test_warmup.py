@@ -76,3 +76,66 @@ def test_unreachable_and_reached() -> None:
     # no loss: a straight line
     flat = WarmupEstimator(WarmupPrior(1e-3, 0.0, 1e-4, 1e-9))
     assert flat.remaining_s(20.0, 30.0) == pytest.approx(10_000.0)
+
+
+def test_heating_rate_and_holding_power_are_learnt() -> None:
+    """After an hour at full power on a table unlike the model, the estimator knows how
+    much faster than the model it heats (the law's approach scales with it) and which
+    share of full power holds 37 °C there (the tail of the estimate stands on it)."""
+    prior = WarmupPrior.from_model(300.0, 106650.0, 3.5, 21.0)
+    c = 35 * 4186.0 + 2000.0
+    alpha, beta = (240.0 + 6.0 * 12.0) / c, 6.0 / c
+    est = WarmupEstimator(prior, settle_s=0.0)
+    for k in range(3601):
+        est.add(float(k), _first_order(alpha, beta, 16.0, float(k)), 1.0)
+    # P/C at the model's room, the table's over the model's
+    want = (alpha - beta * 21.0) / (prior.alpha - prior.beta * 21.0)
+    assert est.heating_rate_ratio(21.0) == pytest.approx(want, rel=0.05)
+    assert est.heating_rate_ratio(21.0) < 0.7  # the model is visibly wrong here
+    assert est.holding_fraction(37.0, 12.0) == pytest.approx(6.0 * 25.0 / 240.0, rel=0.10)
+    fresh = WarmupEstimator(prior)
+    assert fresh.heating_rate_ratio(21.0) == 1.0 and fresh.holding_fraction(37.0, 21.0) is None
+
+
+def test_the_plausible_range_bounds_the_loss() -> None:
+    """While the data cannot tell the loss, its slope is bounded by what a plausible table
+    rising at the observed rate can lose: higher when the heater may be weak and the room
+    cold, and the estimate lies inside."""
+    est = WarmupEstimator(WarmupPrior.from_model(300.0, 106650.0, 3.5, 21.0))
+    lo, hi = est.beta_range(1.4e-3, 17.0)
+    # 2 W/K on 360 W in a 30 °C room ... 6 W/K on 240 W in a 12 °C room
+    assert lo == pytest.approx(2.0 * 1.4e-3 / (360.0 + 2.0 * 13.0))
+    assert hi == pytest.approx(6.0 * 1.4e-3 / (240.0 - 6.0 * 5.0))
+    for k in range(900):  # some data: the posterior's β lies in the range
+        est.add(float(k), 17.0 + 1.4e-3 * k, 1.0)
+    assert est.samples > 0
+    _, b = est.posterior(18.0, 36.5)
+    assert lo * 0.5 <= b <= hi * 1.5
+
+
+#: the corners of the plausible range (benchmarks/corners.py): the untuned controller
+#: (nominal model) on each, the ready-in estimate judged 10, 30 and 60 min into heating
+UNTUNED_CORNERS = ("nominal", "light/strong, warm room", "light/strong, cold room",
+                   "heavy/weak, cold room", "heavy/weak, warm room")
+
+
+@pytest.mark.parametrize("name", UNTUNED_CORNERS)
+def test_ready_in_without_autotune_on_a_corner_plant(name: str) -> None:
+    """Issue 10, part 5: without autotune (the configuration nominal, the table a corner
+    of the plausible range), after the first 10 minutes of heating the "ready in"
+    estimate is within ±10 % of the real remaining time — at 10, 30 and 60 min — on a
+    closed loop of the real law on the simulated true table."""
+    from dataclasses import replace
+
+    from benchmarks.autotune import warm_up
+    from benchmarks.corners import corner
+    from hydrotherm.config import Config
+
+    believed = Config()
+    believed = replace(believed, control=replace(believed.control, heat_on=[True, True]))
+    r = warm_up(corner(name).truth(), believed)
+    checked = [k for k in ("ready_error_10min", "ready_error_30min", "ready_error_60min")
+               if r[k] is not None]
+    assert "ready_error_10min" in checked, r
+    for k in checked:
+        assert abs(r[k]) <= 0.10, (k, r)
