@@ -25,7 +25,8 @@ from tests.e2e_support import Served, chromium, log_in, new_page, served_dashboa
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    cfg = from_mapping({"plant": {"water_kg": 5.0, "initial_water_c": [33.0, 34.0]},
+    cfg = from_mapping({"plant": {"water_kg": 5.0, "wetted_below_kg": 1.0,
+                                 "initial_water_c": [33.0, 34.0]},
                         "safety": {"rise_too_fast_c_per_min": 3.0},
                         "mqtt": {"state_interval_s": 1.0}})
     with served_dashboard(cfg, tmp_path_factory.mktemp("e2e"), heat=(True, False)) as s:
