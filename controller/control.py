@@ -238,13 +238,13 @@ class CushionController:
         kp = self.cfg.kp_w_per_k
         # the approach runs in the model's watts: on a table that heats faster or slower
         # than the model at full power, its time constant scales accordingly
-        tau_cl = self.c_w / kp / self.warmup.heating_rate_ratio(self.cfg.room_estimate_c)
+        tau_cl = self.c_w / kp / self.warmup.heating_rate_ratio(self.room_c)
         p_hold = min(max(p_hold, 0.0), p)
         e = max((p - p_hold) / kp, band)
         # where the proportional action alone would settle: below the setpoint by the
         # holding power the table needs (as learnt) beyond the law's feed-forward, over kp
         # (the integral closes the rest, slowly: floor the remaining gap at band/5)
-        need = self.warmup.holding_fraction(setpoint_c, self.cfg.room_estimate_c)
+        need = self.warmup.holding_fraction(setpoint_c, self.room_c)
         off = 0.0 if need is None else (need * p - p_hold) / kp
         gap = max(band - off, 0.2 * band)
         if deficit_k <= e:  # already handing over: the approach only

@@ -179,7 +179,6 @@ class ServiceSocket:
                 "cleared": [t.reason for t in res.cleared],
                 "refused": [{"reason": t.reason, "why": why} for t, why in res.refused]}
 
-
     def _schedule(self, body: dict[str, Any], user: str) -> dict[str, Any]:
         """Read (no ``schedule`` key) or replace the ready-by schedule; validated, stored
         and logged by the controller's runner, as an MQTT edit is."""
@@ -191,7 +190,8 @@ class ServiceSocket:
                 runner.update(body["schedule"], f"cli:{user}")
             except ValueError as exc:  # ScheduleError
                 return {"ok": False, "error": f"schedule refused: {exc}"}
-        return {"ok": True, "status": self.controller.snapshot().get("schedule")}
+        with self.controller.lock:  # as the snapshot reads it; the rest of it is not needed
+            return {"ok": True, "status": runner.status()}
 
 
 @contextlib.contextmanager

@@ -13,30 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from hydrotherm import config as config_mod
-from hydrotherm.app.errors import UsageError
+from hydrotherm.app.errors import UsageError, load_config
 
 
 def _load_config(args: argparse.Namespace) -> config_mod.Config:
-    """Load the configuration; a retired key is said on stderr in one line, not a
-    Python warning with a file and line number."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", config_mod.RetiredKeyWarning)
-        try:
-            cfg = config_mod.load(args.config)
-        except config_mod.ConfigError as exc:
-            raise UsageError(f"configuration refused: {exc}") from None
-    for w in caught:
-        if issubclass(w.category, config_mod.RetiredKeyWarning):
-            print(f"hydrotherm: configuration: {w.message}", file=sys.stderr)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    return cfg
+    return load_config(args.config)
 
 
 def _mqtt_config(cfg: config_mod.Config, args: argparse.Namespace) -> config_mod.Config:

@@ -110,13 +110,10 @@ class _Target:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from controller.service_socket import SOCKET_NAME
-        from hydrotherm import config as config_mod
+        from hydrotherm.app.errors import load_config
         from hydrotherm.app.events import log_directory
 
-        try:
-            self.cfg = config_mod.load(args.config)
-        except config_mod.ConfigError as exc:
-            raise UsageError(f"configuration refused: {exc}") from None
+        self.cfg = load_config(args.config)
         self.dir = log_directory(self.cfg, args.data_dir, args.table)
         if not self.dir.is_dir():
             raise UsageError(f"no data directory {self.dir}: pass the table's --data-dir "

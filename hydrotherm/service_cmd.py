@@ -54,15 +54,15 @@ class _Usage(Exception):
 
 def _socket_path(args: argparse.Namespace) -> Path:
     from controller.service_socket import SOCKET_NAME
-    from hydrotherm import config as config_mod
+    from hydrotherm.app.errors import UsageError, load_config
 
     if args.data_dir:
         directory = Path(args.data_dir).expanduser()
     else:
         try:
-            directory = config_mod.load(args.config).data_dir
-        except config_mod.ConfigError as exc:
-            raise _Usage(f"configuration refused: {exc}") from None
+            directory = load_config(args.config).data_dir
+        except UsageError as exc:
+            raise _Usage(str(exc)) from None
     path = directory / SOCKET_NAME
     if not path.exists():
         raise _Usage(f"no controller is running with data directory {directory} (no "

@@ -32,7 +32,7 @@ from typing import Any
 
 from hydrotherm.config import CUSHIONS
 
-from ..room import CONFIGURED, RoomEstimate
+from ..room import RoomEstimate
 from .estimate import (
     RATES_MIN_SAMPLES,
     RATES_MIN_SPAN_C,
@@ -266,13 +266,8 @@ class ScheduleRunner:
     # --- pieces -----------------------------------------------------------------------
 
     def _room_estimate(self) -> RoomEstimate:
-        """The controller's room (measured by the board, or configured and why); a
-        controller without one (an older caller) gives the configured room."""
-        get = getattr(self.c, "room_estimate", None)
-        if get is not None:
-            return get()  # type: ignore[no-any-return]
-        return RoomEstimate(float(self.c.cfg.control.room_estimate_c), CONFIGURED,
-                            "the controller does not measure it")
+        """The controller's room (measured by the board, or configured and why)."""
+        return self.c.room_estimate()  # type: ignore[no-any-return]
 
     def _room(self) -> float:
         return self._room_estimate().celsius
